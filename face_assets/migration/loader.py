@@ -1,0 +1,329 @@
+"""Loads one legacy table into PostgreSQL: COPY into a staging table, then set-based conversion and upsert.
+
+Every source value arrives as text. PostgreSQL itself decides what converts (`pg_input_is_valid`, PG 16+), so the
+rules are exactly the target column's type rules. What does not fit is recorded in `migration_rejects`:
+a bad value in a nullable column is NULLed and the row kept ('value_nulled'); an orphan row (broken foreign key)
+or a bad value in a NOT NULL column keeps the row out ('row_rejected'). Only if an unexpected constraint (CHECK,
+UNIQUE) refuses the set-based insert does the loader fall back to row-at-a-time inserts to find the culprits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from face_assets.migration import ddl
+from face_assets.migration.legacy_schema import LegacySchema, Table
+from face_assets.settings import PathMap
+from face_assets.sql_files import SQL_DIR, read_sql
+
+log = logging.getLogger(__name__)
+
+STAGE = "_legacy_stage"
+READ_BATCH = 10_000
+
+
+@dataclass
+class TableResult:
+    table: str
+    source_rows: int
+    migrated_rows: int
+    rejected_rows: int
+    nulled_rows: int
+    added_columns: list[str]
+    seconds: float
+
+    @property
+    def reconciled(self) -> bool:
+        return self.source_rows == self.migrated_rows + self.rejected_rows
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def target_columns(conn: psycopg.Connection, table: str) -> dict[str, tuple[str, bool]]:
+    """{column: (type as PostgreSQL writes it, NOT NULL)} of a target table; {} when it does not exist."""
+    rows = conn.execute(read_sql("migration/target_columns.sql"), (table,)).fetchall()
+    return {name: (pgtype, notnull) for name, pgtype, notnull in rows}
+
+
+def ensure_target_table(conn: psycopg.Connection, table: Table) -> list[str]:
+    """Create the target table (committed DDL from sql/legacy, else translated) and add missing columns."""
+    committed = SQL_DIR / "legacy" / f"{table.name}.sql"
+    if committed.exists():
+        conn.execute(read_sql(f"legacy/{table.name}.sql"))
+    else:
+        log.warning("table %s is not in sql/legacy: translating its SQLite DDL", table.name)
+        conn.execute(ddl.table_script(table, json_columns=frozenset()))
+    existing = target_columns(conn, table.name)
+    added = [c.name for c in table.columns if c.name not in existing]
+    for name in added:
+        log.warning("column %s.%s is not in the committed DDL: adding it", table.name, name)
+        conn.execute(ddl.add_column(table, table.column(name)))
+    return added
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bytes):
+        return "\\x" + value.hex()
+    return str(value)
+
+
+def _as_json(value):
+    if isinstance(value, bytes):
+        return {"base64": base64.b64encode(value).decode()}
+    return value
+
+
+def _is_path_column(name: str) -> bool:
+    return name == "path" or name.endswith("_path")
+
+
+def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap) -> int:
+    """COPY the legacy rows, as text, into a temporary staging table. Returns the number of rows."""
+    columns = table.column_names
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} (_n bigint PRIMARY KEY, {}, _row jsonb NOT NULL, _bad text[], _why text[],"
+                " _reason text) ON COMMIT DROP").format(
+            ident(STAGE), sql.SQL(", ").join(sql.SQL("{} text").format(ident(c)) for c in columns)
+        )
+    )
+    path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
+    copy_sql = sql.SQL("COPY {} (_n, {}, _row) FROM STDIN").format(
+        ident(STAGE), sql.SQL(", ").join(ident(c) for c in columns)
+    )
+    select = f'SELECT {", ".join(_sqlite_quote(c) for c in columns)} FROM {_sqlite_quote(table.name)}'
+    n = 0
+    with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source, conn.cursor().copy(copy_sql) as copy:
+        cursor = source.execute(select)
+        while batch := cursor.fetchmany(READ_BATCH):
+            for raw in batch:
+                values = [_as_text(v) for v in raw]
+                for i in path_columns:
+                    values[i] = path_map.apply(values[i])
+                row_json = json.dumps({c: _as_json(v) for c, v in zip(columns, raw)}, ensure_ascii=False)
+                copy.write_row((n, *values, row_json))
+                n += 1
+    return n
+
+
+def _sqlite_quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, bool]], columns: list[str]) -> None:
+    """Mark, per staged row, the values PostgreSQL cannot convert to their column's type."""
+    checks = [(c, types[c][0]) for c in columns if types[c][0] != "text"]
+    if not checks:
+        return
+    bad = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {c} IS NOT NULL AND NOT pg_input_is_valid({c}, {t}) THEN {name} END").format(
+            c=ident(c), t=sql.Literal(t), name=sql.Literal(c)
+        )
+        for c, t in checks
+    )
+    why = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {c} IS NOT NULL AND NOT pg_input_is_valid({c}, {t}) "
+                "THEN format('%s = %L is not a valid %s', {name}, {c}, {t}) END").format(
+            c=ident(c), t=sql.Literal(t), name=sql.Literal(c)
+        )
+        for c, t in checks
+    )
+    conn.execute(
+        sql.SQL("UPDATE {s} SET _bad = array_remove(ARRAY[{bad}]::text[], NULL), "
+                "_why = array_remove(ARRAY[{why}]::text[], NULL)").format(s=ident(STAGE), bad=bad, why=why)
+    )
+
+
+def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]]) -> None:
+    """Rows that cannot be kept: a NOT NULL column without a usable value, or a foreign key with no parent."""
+    for column, (pgtype, notnull) in types.items():
+        if not notnull or column not in table.column_names:
+            continue
+        conn.execute(
+            sql.SQL("UPDATE {s} SET _reason = format('%s is NOT NULL but its value %L cannot become %s', {name}, {c}, {t})"
+                    " WHERE _reason IS NULL AND ({c} IS NULL OR {name} = ANY(coalesce(_bad, '{{}}')))").format(
+                s=ident(STAGE), c=ident(column), name=sql.Literal(column), t=sql.Literal(pgtype)
+            )
+        )
+    # An orphan of an orphan is an orphan: repeat until no row changes (self-references such as tags.parent_id).
+    changed = True
+    while changed:
+        changed = False
+        for fk in table.foreign_keys:
+            parent_types = types if fk.parent == table.name else target_columns(conn, fk.parent)
+            if not parent_types:
+                continue
+            match = sql.SQL(" AND ").join(
+                sql.SQL("p.{pc} = s.{c}::{t}").format(
+                    pc=ident(pc), c=ident(c), t=sql.SQL(parent_types[pc][0])
+                )
+                for c, pc in zip(fk.columns, fk.parent_columns)
+            )
+            present = sql.SQL(" AND ").join(
+                sql.SQL("s.{c} IS NOT NULL AND NOT ({name} = ANY(coalesce(s._bad, '{{}}')))").format(
+                    c=ident(c), name=sql.Literal(c)
+                )
+                for c in fk.columns
+            )
+            in_stage = sql.SQL("")
+            if fk.parent == table.name:  # the parent row may arrive in this same load
+                stage_match = sql.SQL(" AND ").join(
+                    sql.SQL("p.{pc} = s.{c}").format(pc=ident(pc), c=ident(c))
+                    for c, pc in zip(fk.columns, fk.parent_columns)
+                )
+                in_stage = sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {st} p WHERE p._reason IS NULL AND {m})").format(
+                    st=ident(STAGE), m=stage_match
+                )
+            keys = sql.SQL(", ").join(sql.SQL("s.{}").format(ident(c)) for c in fk.columns)
+            result = conn.execute(
+                sql.SQL(
+                    "UPDATE {st} s SET _reason = format('orphan: %s = %s has no row in %s', {cols}, concat_ws(', ', {keys}), {parent})"
+                    " WHERE s._reason IS NULL AND {present}"
+                    " AND NOT EXISTS (SELECT 1 FROM {pt} p WHERE {match}){in_stage}"
+                ).format(
+                    st=ident(STAGE), cols=sql.Literal(", ".join(fk.columns)), keys=keys,
+                    parent=sql.Literal(fk.parent), present=present, pt=ident(fk.parent), match=match,
+                    in_stage=in_stage,
+                )
+            )
+            changed = changed or result.rowcount > 0
+
+
+def _converted(column: str, pgtype: str) -> sql.Composable:
+    if pgtype == "text":
+        return ident(column)
+    return sql.SQL("CASE WHEN {name} = ANY(coalesce(_bad, '{{}}')) THEN NULL ELSE {c}::{t} END").format(
+        name=sql.Literal(column), c=ident(column), t=sql.SQL(pgtype)
+    )
+
+
+def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], where: sql.Composable) -> int:
+    """INSERT the kept staged rows, updating rows already there by primary key (re-materialization)."""
+    columns = table.column_names
+    pk = list(table.primary_key)
+    target = sql.SQL(", ").join(ident(c) for c in columns)
+    values = sql.SQL(", ").join(_converted(c, types[c][0]) for c in columns)
+    select = sql.SQL("SELECT {v} FROM {st} WHERE _reason IS NULL AND {w} ORDER BY _n").format(
+        v=values, st=ident(STAGE), w=where
+    )
+    if pk:
+        others = [c for c in columns if c not in pk]
+        if others:
+            assign = sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=ident(c)) for c in others)
+            changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+                sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in others),
+                sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in others),
+            )
+            action = sql.SQL("DO UPDATE SET {} WHERE {}").format(assign, changed)
+        else:
+            action = sql.SQL("DO NOTHING")
+        query = sql.SQL("INSERT INTO {t} AS t ({cols}) {select} ON CONFLICT ({pk}) {action}").format(
+            t=ident(table.name), cols=target, select=select,
+            pk=sql.SQL(", ").join(ident(c) for c in pk), action=action,
+        )
+    else:  # no key to upsert on: insert only rows not already there
+        query = sql.SQL("INSERT INTO {t} ({cols}) SELECT * FROM ({select}) n EXCEPT SELECT {cols} FROM {t}").format(
+            t=ident(table.name), cols=target, select=select
+        )
+    return conn.execute(query).rowcount
+
+
+def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]]) -> None:
+    try:
+        with conn.transaction():
+            upsert(conn, table, types, sql.SQL("true"))
+        return
+    except psycopg.errors.IntegrityError as exc:
+        log.warning("set-based load of %s refused (%s): finding the rows one at a time", table.name, exc.diag.message_primary)
+    for (n,) in conn.execute(sql.SQL("SELECT _n FROM {} WHERE _reason IS NULL ORDER BY _n").format(ident(STAGE))).fetchall():
+        try:
+            with conn.transaction():
+                upsert(conn, table, types, sql.SQL("_n = {}").format(sql.Literal(n)))
+        except psycopg.errors.IntegrityError as exc:
+            conn.execute(
+                sql.SQL("UPDATE {} SET _reason = %s WHERE _n = %s").format(ident(STAGE)),
+                (f"refused by the target: {exc.diag.message_primary}", n),
+            )
+
+
+def record_rejects(conn: psycopg.Connection, table: Table) -> None:
+    conn.execute("DELETE FROM migration_rejects WHERE table_name = %s", (table.name,))
+    key = sql.SQL(", ").join(
+        sql.SQL("{name}, _row -> {name}").format(name=sql.Literal(c)) for c in table.primary_key
+    ) if table.primary_key else None
+    conn.execute(
+        sql.SQL(read_sql("migration/record_rejects.sql")).format(
+            stage=ident(STAGE),
+            key=sql.SQL("jsonb_build_object({})").format(key) if key else sql.SQL("NULL::jsonb"),
+        ),
+        {"table": table.name},
+    )
+
+
+def set_sequence(conn: psycopg.Connection, table: Table, sqlite_seq: int | None) -> None:
+    """Set the identity past the largest id, and past what AUTOINCREMENT already handed out (no id reuse)."""
+    if not ddl.is_identity(table):
+        return
+    pk = table.primary_key[0]
+    conn.execute(
+        sql.SQL(
+            "SELECT setval(pg_get_serial_sequence({tl}, {cl}), GREATEST(coalesce(max({c}), 0), %s, 1),"
+            " GREATEST(coalesce(max({c}), 0), %s) > 0) FROM {t}"
+        ).format(tl=sql.Literal(ddl.quote(table.name)), cl=sql.Literal(pk), c=ident(pk), t=ident(table.name)),
+        (sqlite_seq or 0, sqlite_seq or 0),
+    )
+
+
+def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, path_map: PathMap) -> TableResult:
+    """Migrate one table inside the caller's transaction; the staging table disappears at commit."""
+    started = time.perf_counter()
+    table = schema.tables[name]
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")  # legacy timestamps without a zone are UTC
+    conn.execute(read_sql("migration/rejects.sql"))
+    added = ensure_target_table(conn, table)
+    types = target_columns(conn, name)
+    source_rows = stage_rows(conn, schema.path, table, path_map)
+    flag_unconvertible(conn, types, table.column_names)
+    flag_rejected_rows(conn, table, types)
+    load_kept_rows(conn, table, types)
+    record_rejects(conn, table)
+    set_sequence(conn, table, schema.sequence_values().get(name))
+    counts = conn.execute(sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))).fetchone()
+    migrated = count_migrated(conn, table, types)
+    return TableResult(
+        table=name,
+        source_rows=source_rows,
+        migrated_rows=migrated,
+        rejected_rows=counts[0],
+        nulled_rows=counts[1],
+        added_columns=added,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def count_migrated(conn: psycopg.Connection, table: Table, types) -> int:
+    """Target rows whose key is one of the staged source rows (rows added later by other tools do not count)."""
+    if not table.primary_key:
+        return conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE _reason IS NULL").format(ident(STAGE))).fetchone()[0]
+    match = sql.SQL(" AND ").join(
+        sql.SQL("t.{c} = s.{c}::{ty}").format(c=ident(c), ty=sql.SQL(types[c][0])) for c in table.primary_key
+    )
+    return conn.execute(
+        sql.SQL("SELECT count(*) FROM {t} t WHERE EXISTS (SELECT 1 FROM {st} s WHERE s._reason IS NULL AND {m})").format(
+            t=ident(table.name), st=ident(STAGE), m=match
+        )
+    ).fetchone()[0]

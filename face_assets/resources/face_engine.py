@@ -1,0 +1,447 @@
+"""FaceEngine: InsightFace face detection + ArcFace embeddings as a Dagster resource.
+
+The ONNX sessions are built once per process and shared by every asset and partition that uses
+an engine with the same configuration (see `_load_models`), because building them is the slow part:
+seconds on CPU, and minutes on an AMD GPU where MIGraphX compiles the graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+from dagster import ConfigurableResource, get_dagster_logger
+from pydantic import Field, PrivateAttr
+
+from face_assets import settings
+
+log = get_dagster_logger(__name__)
+
+CPU = "CPUExecutionProvider"
+ROCM = "ROCMExecutionProvider"
+MIGRAPHX = "MIGraphXExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+# `auto` tries these in order; CPU is always appended last so unsupported nodes (and machines) still run.
+AUTO_ORDER: tuple[str, ...] = (ROCM, MIGRAPHX, CUDA)
+
+# Short names accepted in FACE_ASSETS_PROVIDERS besides ONNX Runtime's full names.
+_ALIASES = {"rocm": ROCM, "migraphx": MIGRAPHX, "cuda": CUDA, "cpu": CPU}
+
+# The only InsightFace tasks this project needs; the landmark and gender/age models of a pack are skipped.
+ALLOWED_MODULES: tuple[str, ...] = ("detection", "recognition")
+
+# Ops whose quantisation scale is computed over the whole input tensor, batch axis included: with them a
+# face's embedding depends on the other faces in its batch (measured on the int8 fixture pack: cosine
+# down to ~0.89 against the same face alone), so such models must be run one face at a time.
+_BATCH_COUPLED_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"})
+
+# ONNX Runtime 1.23 replaced the MIGraphX EP's per-file save/load options by one cache directory.
+_MIGRAPHX_CACHE_DIR_SINCE = (1, 23)
+
+ALLOW_DOWNLOAD_ENV = "FACE_ASSETS_ALLOW_MODEL_DOWNLOAD"
+
+
+class FaceEngineError(RuntimeError):
+    """The engine cannot be built: missing model pack, unusable pack, bad provider list."""
+
+
+@dataclass(frozen=True, eq=False)
+class DetectedFace:
+    """One face in one image. Arrays are read-only; `eq=False` because arrays have no boolean `==`."""
+
+    bbox: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the original image (not clipped)
+    det_score: float
+    kps: np.ndarray  # (5, 2) float32: eyes, nose, mouth corners
+    embedding: np.ndarray  # (512,) float32, L2-normalised: cosine similarity is a dot product
+
+
+# --- execution providers -------------------------------------------------------------------------
+
+
+def select_providers(requested: str, available: Sequence[str]) -> list[str]:
+    """The ONNX Runtime providers to use, best first.
+
+    `auto` (or empty): ROCm, MIGraphX, CUDA — those in `available` — then CPU.
+    Otherwise a comma-separated list, kept in the user's order; entries not in `available` are dropped with a
+    warning, and a ValueError is raised when none is left. Short names (rocm, migraphx, cuda, cpu) are accepted.
+    """
+    spec = (requested or "auto").strip()
+    if spec.lower() == "auto":
+        return [p for p in AUTO_ORDER if p in available] + [CPU]
+
+    wanted: list[str] = []
+    for item in spec.split(","):
+        name = _ALIASES.get(item.strip().lower(), item.strip())
+        if name and name not in wanted:
+            wanted.append(name)
+    chosen = [p for p in wanted if p in available]
+    dropped = [p for p in wanted if p not in available]
+    if dropped:
+        log.warning(f"Execution providers {dropped} are not in this onnxruntime build (available: {list(available)}); skipping them")
+    if not chosen:
+        raise ValueError(
+            f"None of the requested execution providers {wanted} is available; this onnxruntime build has "
+            f"{list(available)}. Set FACE_ASSETS_PROVIDERS to `auto` or to some of those, or install the "
+            "matching onnxruntime package (onnxruntime-rocm / onnxruntime-gpu)."
+        )
+    return chosen
+
+
+def provider_options(
+    providers: Sequence[str],
+    *,
+    device_id: int = 0,
+    migraphx_fp16: bool = True,
+    migraphx_cache_path: Optional[str] = None,
+    ort_version: Optional[str] = None,
+) -> list[dict[str, str]]:
+    """One option dict per provider, in the same order, as `onnxruntime.InferenceSession` takes them.
+
+    Values are strings because that is what ONNX Runtime parses (booleans as "1"/"0").
+    - ROCm, CUDA: `device_id`.
+    - MIGraphX: `device_id`, `migraphx_fp16_enable`, and, on ONNX Runtime >= 1.23, `migraphx_model_cache_dir`
+      so compiled programs are reused across processes. Older releases only have per-file
+      `migraphx_save/load_compiled_model` options whose saved program ignores later input shapes, which would be
+      wrong for our variable recognition batches, so no cache is configured there (compilation then happens
+      once per process). The cache gets a sub-folder per precision so fp16 and fp32 programs never mix.
+    - CPU and anything else: no options.
+    """
+    version = _version_tuple(ort_version if ort_version is not None else _ort_version())
+    options: list[dict[str, str]] = []
+    for provider in providers:
+        if provider in (ROCM, CUDA):
+            options.append({"device_id": str(device_id)})
+        elif provider == MIGRAPHX:
+            opts = {"device_id": str(device_id), "migraphx_fp16_enable": "1" if migraphx_fp16 else "0"}
+            if migraphx_cache_path and version >= _MIGRAPHX_CACHE_DIR_SINCE:
+                opts["migraphx_model_cache_dir"] = str(Path(migraphx_cache_path).expanduser() / ("fp16" if migraphx_fp16 else "fp32"))
+            options.append(opts)
+        else:
+            options.append({})
+    return options
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+# --- model pack ----------------------------------------------------------------------------------
+
+
+def resolve_model_dir(name: str, root: str) -> Path:
+    """The folder holding the pack's .onnx files: `<root>/models/<name>`, or `name` itself when it is a path.
+
+    InsightFace would silently download a missing pack from GitHub; we refuse unless
+    FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1, because a worker must not fetch ~300 MB in the middle of a run.
+    """
+    if os.sep in name or name.startswith("~"):
+        candidate = Path(name).expanduser()
+    else:
+        candidate = Path(root).expanduser() / "models" / name
+    if candidate.is_dir():
+        return candidate.resolve()
+    if os.environ.get(ALLOW_DOWNLOAD_ENV) == "1" and os.sep not in name:
+        from insightface.utils import ensure_available
+
+        log.info(f"Downloading InsightFace model pack {name!r} into {candidate} ({ALLOW_DOWNLOAD_ENV}=1)")
+        return Path(ensure_available("models", name, root=str(Path(root).expanduser()))).resolve()
+    raise FaceEngineError(
+        f"InsightFace model pack {name!r} not found: looked for the folder {candidate}. "
+        "Set FACE_ASSETS_MODEL to the pack name (e.g. buffalo_l) and FACE_ASSETS_MODEL_ROOT to the folder that "
+        "contains models/<name>/ (default ~/.insightface), or FACE_ASSETS_MODEL to the pack folder itself. "
+        f"Set {ALLOW_DOWNLOAD_ENV}=1 to let InsightFace download it."
+    )
+
+
+@dataclass(frozen=True)
+class _ModelKey:
+    model_dir: str
+    providers: tuple[str, ...]
+    options: tuple[tuple[tuple[str, str], ...], ...]
+    intra_op_threads: int
+    det_size: int
+    det_threshold: float
+
+
+@dataclass
+class _Models:
+    detector: Any  # insightface.model_zoo.RetinaFace (SCRFD)
+    recognizer: Any  # insightface.model_zoo.ArcFaceONNX
+    batch_coupled: bool
+    active_providers: list[str]
+
+
+_CACHE: dict[_ModelKey, _Models] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load_models(key: _ModelKey) -> _Models:
+    """The sessions for `key`, built on first use in this process and shared afterwards."""
+    with _CACHE_LOCK:
+        models = _CACHE.get(key)
+        if models is None:
+            models = _build_models(key)
+            _CACHE[key] = models
+        return models
+
+
+def _build_models(key: _ModelKey) -> _Models:
+    # FaceAnalysis builds sessions for every .onnx in the pack and takes no SessionOptions, so we route the
+    # files ourselves with InsightFace's ModelRouter (same model classes FaceAnalysis uses), which forwards
+    # sess_options, providers and provider_options to onnxruntime.InferenceSession.
+    import onnxruntime
+    from insightface.model_zoo.model_zoo import ModelRouter
+
+    onnxruntime.set_default_logger_severity(3)
+    onnx_files = sorted(Path(key.model_dir).glob("*.onnx"))
+    if not onnx_files:
+        raise FaceEngineError(f"Model pack folder {key.model_dir} holds no .onnx files")
+
+    session_options = onnxruntime.SessionOptions()
+    session_options.log_severity_level = 3
+    if key.intra_op_threads > 0:
+        session_options.intra_op_num_threads = key.intra_op_threads
+    options = [dict(o) for o in key.options]
+
+    found: dict[str, Any] = {}
+    quiet = contextlib.redirect_stdout(io.StringIO())  # InsightFace prints every session it opens
+    for onnx_file in onnx_files:
+        task = _task_of(onnx_file)
+        if task not in ALLOWED_MODULES or task in found:
+            continue  # like FaceAnalysis: other tasks skipped, the first file of each task wins
+        with quiet:
+            found[task] = ModelRouter(str(onnx_file)).get_model(
+                sess_options=session_options, providers=list(key.providers), provider_options=options
+            )
+    missing = [t for t in ALLOWED_MODULES if t not in found]
+    if missing:
+        raise FaceEngineError(f"Model pack folder {key.model_dir} has no {' or '.join(missing)} model")
+
+    detector, recognizer = found["detection"], found["recognition"]
+    # ctx_id >= 0 leaves the sessions' providers as we chose them (ctx_id < 0 would force CPU).
+    with quiet:
+        detector.prepare(0, input_size=(key.det_size, key.det_size), det_thresh=key.det_threshold)
+        recognizer.prepare(0)
+    if not detector.use_kps:
+        raise FaceEngineError(f"Detector {detector.model_file} gives no landmarks; recognition needs them to align faces")
+
+    active: list[str] = []
+    for model in (detector, recognizer):
+        active += [p for p in model.session.get_providers() if p not in active]
+    batch_coupled = _is_batch_coupled(recognizer.model_file)
+    log.info(
+        f"Loaded face models from {key.model_dir}: detector {Path(detector.model_file).name}, recognizer "
+        f"{Path(recognizer.model_file).name} on {active}"
+        + ("; recognizer is dynamically quantised, so faces are embedded one at a time" if batch_coupled else "")
+    )
+    return _Models(detector, recognizer, batch_coupled, active)
+
+
+def _task_of(onnx_file: Path) -> Optional[str]:
+    """InsightFace's task name for a model file, found with a cheap unoptimised CPU session.
+
+    This avoids building (and, on MIGraphX, compiling) accelerator sessions for models we then throw away.
+    """
+    import onnxruntime
+    from insightface.model_zoo.model_zoo import ModelRouter
+
+    probe_options = onnxruntime.SessionOptions()
+    probe_options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    probe_options.log_severity_level = 3
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = ModelRouter(str(onnx_file)).get_model(sess_options=probe_options, providers=[CPU])
+    return getattr(model, "taskname", None)
+
+
+def _is_batch_coupled(onnx_file: str) -> bool:
+    import onnx
+
+    graph = onnx.load(onnx_file, load_external_data=False).graph
+    return any(node.op_type in _BATCH_COUPLED_OPS for node in graph.node)
+
+
+# --- the resource --------------------------------------------------------------------------------
+
+
+class FaceEngine(ConfigurableResource):
+    """Face detection (SCRFD) and 512-d ArcFace embeddings from an InsightFace model pack.
+
+    Defaults come from the environment (face_assets.settings): FACE_ASSETS_MODEL, FACE_ASSETS_MODEL_ROOT,
+    FACE_ASSETS_PROVIDERS, FACE_ASSETS_HOME.
+    """
+
+    model_name: str = Field(default_factory=settings.model_name, description="InsightFace pack name, or a pack folder")
+    model_root: str = Field(default_factory=settings.model_root, description="InsightFace root; the pack is <root>/models/<name>/")
+    providers: str = Field(default_factory=settings.providers, description="`auto` or comma-separated ONNX Runtime providers")
+    det_size: int = Field(default=640, description="Detector input size (square), in pixels")
+    det_threshold: float = Field(default=0.5, description="Minimum detection score")
+    device_id: int = Field(default=0, description="GPU index for ROCm / MIGraphX / CUDA")
+    migraphx_fp16: bool = Field(default=True, description="Let MIGraphX run in fp16")
+    migraphx_cache_path: Optional[str] = Field(
+        default_factory=lambda: str(settings.home() / "migraphx_cache"),
+        description="Where MIGraphX keeps compiled programs (ONNX Runtime >= 1.23); None disables the cache",
+    )
+    intra_op_threads: int = Field(default=0, description="ONNX Runtime intra-op threads; 0 = ONNX Runtime's default")
+    recognition_batch_size: int = Field(default=64, description="Aligned faces per recognition call")
+
+    _key: Optional[_ModelKey] = PrivateAttr(default=None)
+
+    # --- loading ---
+
+    def _model_key(self) -> _ModelKey:
+        if self._key is None:
+            import onnxruntime
+
+            model_dir = resolve_model_dir(self.model_name, self.model_root)
+            try:
+                chosen = select_providers(self.providers, onnxruntime.get_available_providers())
+            except ValueError as exc:
+                raise FaceEngineError(str(exc)) from exc
+            options = provider_options(
+                chosen,
+                device_id=self.device_id,
+                migraphx_fp16=self.migraphx_fp16,
+                migraphx_cache_path=self.migraphx_cache_path,
+            )
+            for opts in options:
+                if "migraphx_model_cache_dir" in opts:
+                    Path(opts["migraphx_model_cache_dir"]).mkdir(parents=True, exist_ok=True)
+            self._key = _ModelKey(
+                model_dir=str(model_dir),
+                providers=tuple(chosen),
+                options=tuple(tuple(sorted(o.items())) for o in options),
+                intra_op_threads=self.intra_op_threads,
+                det_size=self.det_size,
+                det_threshold=self.det_threshold,
+            )
+        return self._key
+
+    def _models(self) -> _Models:
+        return _load_models(self._model_key())
+
+    def load(self) -> None:
+        """Build (or fetch from the process cache) the sessions now, e.g. to fail fast before a long run."""
+        self._models()
+
+    @property
+    def active_providers(self) -> list[str]:
+        """The providers the ONNX Runtime sessions actually use (ONNX Runtime may drop ones that failed)."""
+        return list(self._models().active_providers)
+
+    @property
+    def effective_recognition_batch_size(self) -> int:
+        """`recognition_batch_size`, or 1 for recognizers whose output depends on the batch (see _BATCH_COUPLED_OPS)."""
+        return 1 if self._models().batch_coupled else max(1, self.recognition_batch_size)
+
+    def model_info(self) -> dict[str, Any]:
+        """JSON-friendly description of the loaded models, for asset metadata."""
+        models = self._models()
+        key = self._model_key()
+        return {
+            "name": self.model_name,
+            "root": self.model_root,
+            "model_dir": key.model_dir,
+            "providers": list(models.active_providers),
+            "det_size": self.det_size,
+            "det_threshold": self.det_threshold,
+            "detector": Path(models.detector.model_file).name,
+            "recognizer": Path(models.recognizer.model_file).name,
+            "embedding_dim": int(models.recognizer.output_shape[-1]),
+            "recognition_batch_size": self.effective_recognition_batch_size,
+            "onnxruntime": _ort_version(),
+        }
+
+    # --- inference ---
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
+        """Faces in each BGR image, with embeddings; one list per input image, in input order.
+
+        Detection runs image by image (the detector takes one image); recognition runs on the aligned faces of
+        all images together, `effective_recognition_batch_size` at a time.
+        """
+        from insightface.utils import face_align
+
+        models = self._models()
+        detector, recognizer = models.detector, models.recognizer
+        crop_size = int(recognizer.input_size[0])
+
+        detections: list[list[tuple[np.ndarray, float, np.ndarray]]] = []
+        crops: list[np.ndarray] = []
+        for image in images:
+            bgr = _as_bgr(image)
+            boxes, kpss = detector.detect(bgr, max_num=0, metric="default")
+            faces = []
+            for i in range(boxes.shape[0]):
+                kps = kpss[i].astype(np.float32)
+                faces.append((boxes[i, :4], float(boxes[i, 4]), kps))
+                crops.append(face_align.norm_crop(bgr, landmark=kps, image_size=crop_size))
+            detections.append(faces)
+
+        embeddings = self._embed(crops)
+        result: list[list[DetectedFace]] = []
+        row = 0
+        for faces in detections:
+            out = []
+            for box, score, kps in faces:
+                kps.setflags(write=False)
+                emb = embeddings[row]
+                row += 1
+                out.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps, embedding=emb))
+            result.append(out)
+        return result
+
+    def embed_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 512) L2-normalised embeddings of faces already aligned to the recognizer's input size."""
+        return self._embed(list(crops))
+
+    def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        models = self._models()
+        dim = int(models.recognizer.output_shape[-1])
+        if not crops:
+            return np.zeros((0, dim), dtype=np.float32)
+        feats = [models.recognizer.get_feat(chunk) for chunk in _chunks(crops, self.effective_recognition_batch_size)]
+        emb = np.concatenate(feats, axis=0).astype(np.float32, copy=False)
+        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb.setflags(write=False)
+        return emb
+
+
+def _chunks(items: list[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """3-channel uint8 BGR; grey and BGRA images (e.g. PNG profile pictures) are converted."""
+    import cv2
+
+    if image is None or not isinstance(image, np.ndarray) or image.size == 0:
+        raise ValueError("expected a non-empty image array")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")

@@ -1,0 +1,27 @@
+"""LegacyDatabase: where the legacy app's SQLite file is and how its file paths map onto this machine."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from face_assets import settings
+from face_assets.migration.legacy_schema import LegacySchema
+from face_assets.settings import PathMap
+
+
+class LegacyDatabase(ConfigurableResource):
+    """`path` defaults to FACE_ASSETS_LEGACY_DB and `path_map` to FACE_ASSETS_PATH_MAP."""
+
+    path: Optional[str] = Field(default_factory=lambda: str(settings.legacy_db()) if settings.legacy_db() else None)
+    path_map: Optional[str] = Field(default_factory=lambda: __import__("os").environ.get("FACE_ASSETS_PATH_MAP"))
+
+    def schema(self) -> LegacySchema:
+        if not self.path:
+            raise ValueError("no legacy database configured: set FACE_ASSETS_LEGACY_DB to the legacy SQLite file")
+        return LegacySchema.read(self.path)
+
+    def paths(self) -> PathMap:
+        return PathMap.parse(self.path_map)

@@ -1,0 +1,87 @@
+"""The configuration contract: every environment variable the project reads, in one place.
+
+Values are read when asked for (not at import), so tests and the CLI can set them first.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Thresholds are cosine similarity, 1 - cosine distance (pgvector's `<=>`), in [-1, 1]: higher is more alike.
+SIMILARITY = "cosine similarity = 1 - (a <=> b)"
+
+
+def home() -> Path:
+    """FACE_ASSETS_HOME [./.face_assets]: all local state (embedded database, Dagster data, frames)."""
+    return Path(os.environ.get("FACE_ASSETS_HOME", "./.face_assets")).expanduser().resolve()
+
+
+def database_url() -> str | None:
+    """DATABASE_URL [unset]: the application database; unset means the embedded server."""
+    return os.environ.get("DATABASE_URL") or None
+
+
+def dagster_database_url() -> str | None:
+    """FACE_ASSETS_DAGSTER_DATABASE_URL [unset]: Dagster's storage; unset means database `dagster` on the same server."""
+    return os.environ.get("FACE_ASSETS_DAGSTER_DATABASE_URL") or None
+
+
+def legacy_db() -> Path | None:
+    """FACE_ASSETS_LEGACY_DB: the legacy SQLite file to migrate."""
+    value = os.environ.get("FACE_ASSETS_LEGACY_DB")
+    return Path(value).expanduser().resolve() if value else None
+
+
+@dataclass(frozen=True)
+class PathMap:
+    """FACE_ASSETS_PATH_MAP: `OLD_PREFIX=NEW_PREFIX[;OLD=NEW...]`, applied to every file path the migration copies."""
+
+    pairs: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "PathMap":
+        pairs = []
+        for item in (spec or "").split(";"):
+            if not item.strip():
+                continue
+            old, sep, new = item.partition("=")
+            if not sep or not old:
+                raise ValueError(f"FACE_ASSETS_PATH_MAP entry {item!r} is not OLD_PREFIX=NEW_PREFIX")
+            pairs.append((old, new))
+        # The longest prefix wins, so /srv/media/videos=... beats /srv/media=...
+        pairs.sort(key=lambda p: len(p[0]), reverse=True)
+        return cls(tuple(pairs))
+
+    def apply(self, path: str | None) -> str | None:
+        if not path:
+            return path
+        for old, new in self.pairs:
+            if path == old or path.startswith(old.rstrip("/") + "/"):
+                return new + path[len(old):]
+        return path
+
+
+def path_map() -> PathMap:
+    return PathMap.parse(os.environ.get("FACE_ASSETS_PATH_MAP"))
+
+
+def library_roots_from_env() -> list[Path]:
+    """FACE_ASSETS_LIBRARY [unset]: extra library roots, separated by `:`."""
+    return [Path(p).expanduser() for p in os.environ.get("FACE_ASSETS_LIBRARY", "").split(":") if p.strip()]
+
+
+def model_name() -> str:
+    """FACE_ASSETS_MODEL [buffalo_l]: the InsightFace model pack."""
+    return os.environ.get("FACE_ASSETS_MODEL", "buffalo_l")
+
+
+def model_root() -> str:
+    """FACE_ASSETS_MODEL_ROOT [~/.insightface]: InsightFace's root; the pack is <root>/models/<name>/."""
+    return os.environ.get("FACE_ASSETS_MODEL_ROOT", "~/.insightface")
+
+
+def providers() -> str:
+    """FACE_ASSETS_PROVIDERS [auto]: comma-separated ONNX Runtime execution providers, or `auto`."""
+    return os.environ.get("FACE_ASSETS_PROVIDERS", "auto")

@@ -1,0 +1,113 @@
+"""Shared fixtures: the real fixture data beside the checkout and a real embedded PostgreSQL + pgvector.
+
+Each test that needs a database gets its own database on one embedded server started for the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO.parent / "shared" / "fixtures"
+LEGACY_DB = FIXTURES / "legacy" / "video_library.db"
+SCHEMA_ONLY_DB = FIXTURES / "legacy" / "schema_only.db"
+LIBRARY = FIXTURES / "library"
+MODEL_ROOT = FIXTURES
+
+
+def pytest_configure(config):
+    # All test state (embedded server, Dagster home, frames) goes to one throwaway folder, never ./.face_assets.
+    base = Path(os.environ.get("FACE_ASSETS_TEST_HOME", "/tmp/face_assets_test"))
+    if base.exists():
+        shutil.rmtree(base / "runs", ignore_errors=True)
+    (base / "runs").mkdir(parents=True, exist_ok=True)
+    os.environ["FACE_ASSETS_HOME"] = str(base)
+    for var in ("DATABASE_URL", "FACE_ASSETS_DAGSTER_DATABASE_URL", "FACE_ASSETS_LEGACY_DB", "FACE_ASSETS_PATH_MAP",
+                "FACE_ASSETS_LIBRARY", "DAGSTER_HOME"):
+        os.environ.pop(var, None)
+    os.environ["FACE_ASSETS_MODEL"] = "buffalo_sc"
+    os.environ["FACE_ASSETS_MODEL_ROOT"] = str(MODEL_ROOT)
+    os.environ["FACE_ASSETS_PROVIDERS"] = "CPUExecutionProvider"
+
+
+def require_fixtures() -> None:
+    if not LEGACY_DB.exists():
+        pytest.skip(f"fixture data not found at {FIXTURES} (expected ../shared/fixtures beside the checkout)")
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict:
+    require_fixtures()
+    return json.loads((FIXTURES / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """URL of the embedded server's maintenance database."""
+    from face_assets import embedded_postgres
+
+    return embedded_postgres.start()
+
+
+def _create_database(server_url: str, prefix: str) -> str:
+    from face_assets.embedded_postgres import with_database
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(server_url, name)
+
+
+def _drop_database(server_url: str, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database)))
+
+
+@pytest.fixture
+def fresh_db(pg_server):
+    """A new, empty application database for one test."""
+    url = _create_database(pg_server, "t")
+    yield url
+    _drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_server):
+    """A new, empty application database shared by one test module."""
+    url = _create_database(pg_server, "m")
+    yield url
+    _drop_database(pg_server, url)
+
+
+@pytest.fixture
+def database(fresh_db):
+    from face_assets.resources.database import PostgresResource
+
+    return PostgresResource(url=fresh_db)
+
+
+@pytest.fixture
+def dagster_instance(pg_server, tmp_path):
+    """A real Dagster instance whose storage is PostgreSQL (dagster-postgres), as in production."""
+    from dagster import instance_for_test
+    from sqlalchemy.engine import make_url
+
+    url = _create_database(pg_server, "dg")
+    (tmp_path / "dagster_home").mkdir()
+    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    with instance_for_test(
+        temp_dir=str(tmp_path / "dagster_home"),
+        overrides={"storage": {"postgres": {"postgres_url": storage_url}}},
+    ) as instance:
+        yield instance
+    _drop_database(pg_server, url)
