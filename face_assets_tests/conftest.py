@@ -111,3 +111,35 @@ def dagster_instance(pg_server, tmp_path):
     ) as instance:
         yield instance
     _drop_database(pg_server, url)
+
+
+def migrate_fixture_legacy_db(url: str, legacy_db: Path = LEGACY_DB, path_map: str | None = None) -> None:
+    """Migrate a legacy database into `url` and create the face schema, as the pipeline's first assets do."""
+    from face_assets.migration.legacy_schema import LegacySchema
+    from face_assets.migration.loader import migrate_table
+    from face_assets.settings import PathMap
+    from face_assets.sql_files import run_sql_file
+
+    schema = LegacySchema.read(legacy_db)
+    mapping = PathMap.parse(path_map if path_map is not None else f"/srv/media={LIBRARY}")
+    with psycopg.connect(url) as conn:
+        for name in schema.load_order:
+            with conn.transaction():
+                migrate_table(conn, schema, name, mapping)
+        run_sql_file(conn, "face/schema.sql")
+
+
+@pytest.fixture
+def migrated_db(fresh_db) -> str:
+    """A fresh database holding the migrated fixture legacy database and the face schema."""
+    require_fixtures()
+    migrate_fixture_legacy_db(fresh_db)
+    return fresh_db
+
+
+@pytest.fixture(scope="module")
+def module_migrated_db(module_db) -> str:
+    """Like `migrated_db`, shared by one test module."""
+    require_fixtures()
+    migrate_fixture_legacy_db(module_db)
+    return module_db
