@@ -42,7 +42,7 @@ demo: install
 	$(BIN)/face-assets run
 
 test: install
-	$(BIN)/dagster definitions validate -m face_assets.definitions
+	$(BIN)/face-assets dagster definitions validate -m face_assets.definitions
 	$(BIN)/python -m pytest
 
 dev: install

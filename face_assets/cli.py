@@ -10,6 +10,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _dagster_executable() -> str:
+    """The dagster CLI of this environment (the venv's bin may not be on PATH)."""
+    beside = Path(sys.executable).parent / "dagster"
+    return str(beside) if beside.exists() else "dagster"
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from face_assets import embedded_postgres, settings
 
@@ -62,7 +68,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     instance_env.prepare()
     argv = ["dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    os.execvp(argv[0], argv)
+    os.execv(_dagster_executable(), argv)
+
+
+def cmd_dagster(args: argparse.Namespace) -> int:
+    """Any dagster CLI command, with the instance's environment (DAGSTER_HOME, storage URL) prepared."""
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    os.execv(_dagster_executable(), ["dagster", *args.dagster_args])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    dagster = sub.add_parser(
+        "dagster", help="run a dagster CLI command on this project's instance, e.g. `face-assets dagster asset list`"
+    )
+    dagster.add_argument("dagster_args", nargs=argparse.REMAINDER)
+    dagster.set_defaults(func=cmd_dagster)
     return parser
 
 
