@@ -208,13 +208,14 @@ def _build_models(key: _ModelKey) -> _Models:
     # FaceAnalysis builds sessions for every .onnx in the pack and takes no SessionOptions, so we route the
     # files ourselves with InsightFace's ModelRouter (same model classes FaceAnalysis uses), which forwards
     # sess_options, providers and provider_options to onnxruntime.InferenceSession.
-    import onnxruntime
-    from insightface.model_zoo.model_zoo import ModelRouter
-
-    onnxruntime.set_default_logger_severity(3)
     onnx_files = sorted(Path(key.model_dir).glob("*.onnx"))
     if not onnx_files:
         raise FaceEngineError(f"Model pack folder {key.model_dir} holds no .onnx files")
+
+    import onnxruntime
+    from insightface.model_zoo.model_zoo import ModelRouter  # slow (seconds): insightface imports its whole app
+
+    onnxruntime.set_default_logger_severity(3)
 
     session_options = onnxruntime.SessionOptions()
     session_options.log_severity_level = 3
@@ -247,6 +248,9 @@ def _build_models(key: _ModelKey) -> _Models:
     active: list[str] = []
     for model in (detector, recognizer):
         active += [p for p in model.session.get_providers() if p not in active]
+    lost = [p for p in key.providers if p != CPU and p not in active]
+    if lost:
+        log.warning(f"ONNX Runtime could not start {lost} (see its log above); running on {active}")
     batch_coupled = _is_batch_coupled(recognizer.model_file)
     log.info(
         f"Loaded face models from {key.model_dir}: detector {Path(detector.model_file).name}, recognizer "

@@ -81,8 +81,12 @@ def read_frames(path: PathLike, timestamps: Sequence[float]) -> list[SampledFram
 def _read_at(cap: cv2.VideoCapture, ts: float, fps: float, frame_count: int) -> tuple[Optional[np.ndarray], int]:
     """Seek by frame number (exact on the fixtures, like CAP_PROP_POS_MSEC) and check where we landed."""
     target = int(round(ts * fps))
-    if frame_count > 0:
-        target = min(max(target, 0), frame_count - 1)
+    if target < 0:
+        return None, target
+    if frame_count > 0 and target >= frame_count:
+        if target - (frame_count - 1) > fps:
+            return None, target  # more than a second past the end: a caller error, not rounding
+        target = frame_count - 1  # just past the end (duration rounding): the last frame
     if not cap.set(cv2.CAP_PROP_POS_FRAMES, target):
         return None, target
     ok, image = cap.read()
@@ -120,6 +124,7 @@ def save_jpeg(image: np.ndarray, path: PathLike, quality: int = 90) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.tobytes())
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; previews are read by other processes
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

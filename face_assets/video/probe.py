@@ -21,9 +21,12 @@ class VideoError(Exception):
     """A file that cannot be used as a video, with a human-readable reason."""
 
     def __init__(self, path: PathLike, reason: str):
+        super().__init__(str(path), reason)  # both in args, so the error survives pickling between processes
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 @dataclass(frozen=True)
