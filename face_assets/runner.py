@@ -1,25 +1,55 @@
-"""Materializes a selection of assets in process (what `face-assets run` does)."""
+"""Materializes a selection of assets in process: what `face-assets run` does.
+
+The selection is split in three phases, because a run holds either unpartitioned or video-partitioned assets:
+  1. unpartitioned assets that nothing partitioned feeds (migration, face schema, creator embeddings);
+  2. the video-partitioned assets, over every video partition, in runs of many partitions each (the model loads
+     once per run process, not once per video); before a full run the library is scanned once (the sensor's logic);
+  3. unpartitioned assets downstream of the videos (clusters, statistics).
+"""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job
+from dataclasses import dataclass, field
 
-CLI_JOB = "face_assets_cli_run"
+from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from face_assets.partitions import video_partitions
+
+PARTITIONS_PER_RUN = 50
+LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def run_pipeline(instance: DagsterInstance, selection: str | None = None) -> bool:
-    """Run the selection (default: every asset) and return whether every step and blocking check passed."""
-    from face_assets.definitions import build_definitions
+@dataclass
+class Plan:
+    before: list[AssetKey] = field(default_factory=list)
+    partitioned: list[AssetKey] = field(default_factory=list)
+    after: list[AssetKey] = field(default_factory=list)
 
-    defs = build_definitions()
-    job = define_asset_job(CLI_JOB, selection=selection or AssetSelection.all())
-    job_def = Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(CLI_JOB)
-    result = job_def.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        # Progress output: step starts, successes, failures and our own log lines, without engine chatter.
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+
+def plan(defs: Definitions, selection: str | None) -> Plan:
+    graph = defs.resolve_asset_graph()
+    chosen = (AssetSelection.from_string(selection) if selection else AssetSelection.all()).resolve(graph)
+    result = Plan()
+    partitioned = {k for k in chosen if graph.get(k).partitions_def is not None}
+    for key in graph.toposorted_asset_keys:
+        if key not in chosen or not graph.get(key).is_materializable:
+            continue
+        if key in partitioned:
+            result.partitioned.append(key)
+        elif graph.get_ancestor_asset_keys(key) & partitioned:
+            result.after.append(key)
+        else:
+            result.before.append(key)
+    return result
+
+
+def _execute(defs: Definitions, name: str, keys: list[AssetKey], tags: dict | None = None,
+             instance: DagsterInstance | None = None) -> bool:
+    job = define_asset_job(name, selection=AssetSelection.assets(*keys),
+                           partitions_def=video_partitions if tags else None)
+    job_def = Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(name)
+    result = job_def.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_INFO, tags=tags)
     failed_checks = [
         e.asset_check_evaluation_data
         for e in result.all_events
@@ -28,3 +58,38 @@ def run_pipeline(instance: DagsterInstance, selection: str | None = None) -> boo
     for check in failed_checks:
         print(f"check failed: {check.asset_key.to_user_string()} {check.check_name}")
     return result.success and not failed_checks
+
+
+def chunks(keys: list[str], size: int) -> list[list[str]]:
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
+def run_pipeline(instance: DagsterInstance, selection: str | None = None, scan: bool | None = None) -> bool:
+    """Run the selection (default: everything) and return whether every step and blocking check passed.
+
+    `scan` (default: when no selection is given) registers the library's files as video partitions first.
+    """
+    from face_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    steps = plan(defs, selection)
+    ok = True
+    if steps.before:
+        ok = _execute(defs, "face_assets_cli_run", steps.before, instance=instance)
+        if not ok:
+            return False
+    if steps.partitioned:
+        if scan if scan is not None else selection is None:
+            from face_assets.library.scanner import scan_and_register
+
+            result = scan_and_register(instance, defs.resources["database"])
+            print(f"library scan: {result.summary()}")
+        keys = instance.get_dynamic_partitions(video_partitions.name)
+        for batch in chunks(keys, PARTITIONS_PER_RUN):
+            print(f"videos {batch[0]}..{batch[-1]} ({len(batch)} partitions)")
+            tags = {ASSET_PARTITION_RANGE_START_TAG: batch[0], ASSET_PARTITION_RANGE_END_TAG: batch[-1]}
+            # A bad video fails its own partition; the other batches still run, the command still fails.
+            ok = _execute(defs, "face_assets_cli_videos", steps.partitioned, tags=tags, instance=instance) and ok
+    if steps.after:
+        ok = _execute(defs, "face_assets_cli_after", steps.after, instance=instance) and ok
+    return ok
