@@ -1,0 +1,29 @@
+"""The video library on disk: finding, registering and verifying video files (no Dagster here)."""
+
+from face_assets.library.scanner import (
+    VIDEO_EXTENSIONS,
+    FileError,
+    LibraryNotReady,
+    MovedVideo,
+    PresentVideo,
+    ScanResult,
+    is_video_name,
+    library_ready,
+    log_scan,
+    scan_and_register,
+    scan_library,
+)
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "FileError",
+    "LibraryNotReady",
+    "MovedVideo",
+    "PresentVideo",
+    "ScanResult",
+    "is_video_name",
+    "library_ready",
+    "log_scan",
+    "scan_and_register",
+    "scan_library",
+]

@@ -1,0 +1,146 @@
+"""`library_sensor`: finds new, moved, returned and vanished video files, adds their partitions, requests runs.
+
+Wiring (in definitions.py): `Definitions(sensors=[library_sensor], jobs=[<job named VIDEO_JOB_NAME>],
+resources={"database": PostgresResource(...)})`. The sensor targets the job by name, so the job is assembled
+elsewhere; `build_library_sensor(job_name=...)` makes one for another job.
+
+The scanning itself is face_assets.library.scanner (plain Python + SQL, with `scan_and_register`, the one-shot
+version for `face-assets run`, re-exported here); this module adds the Dagster side:
+partitions not yet in the instance, one run per video the scanner registered, a JSON cursor with the last
+scan's counts, and the scan's findings in the tick's log (the UI shows it) and skip reason.
+"""
+
+# No `from __future__ import annotations` here: Dagster inspects the sensor's context annotation.
+
+import json
+import os
+from typing import Iterable, Optional
+
+from dagster import (
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is re-exported for the CLI
+    LibraryNotReady,
+    PresentVideo,
+    ScanResult,
+    log_scan,
+    scan_and_register,
+    scan_library,
+)
+from face_assets.partitions import video_partitions
+from face_assets.resources.database import PostgresResource
+
+VIDEO_JOB_NAME = "process_videos"
+LIBRARY_SENSOR_NAME = "library_sensor"
+DEFAULT_SENSOR_INTERVAL = 30
+# Probing and hashing new files stops after this long in one tick (Dagster gives a sensor tick 60 s by default);
+# the files left over are registered by the next ticks.
+SENSOR_PROBE_BUDGET_SECONDS = 30.0
+
+
+def sensor_interval_seconds() -> int:
+    """FACE_ASSETS_SENSOR_INTERVAL [30]: seconds between two scans of the library (the sensor's minimum interval)."""
+    raw = os.environ.get("FACE_ASSETS_SENSOR_INTERVAL", "").strip()
+    if not raw:
+        return DEFAULT_SENSOR_INTERVAL
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} is not a whole number of seconds") from None
+    if value < 1:
+        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} must be at least 1 second")
+    return value
+
+
+def new_partitions(instance: DagsterInstance, result: ScanResult) -> list[PresentVideo]:
+    """Videos found on disk whose partition the instance does not have yet."""
+    existing = set(instance.get_dynamic_partitions(video_partitions.name))
+    return [v for v in result.present if v.partition_key not in existing]
+
+
+def run_requests_for(videos: Iterable[PresentVideo]) -> list[RunRequest]:
+    """One run per video the scanner registered (legacy videos get a partition, not a run).
+
+    Only videos whose partition is being added get one, and the run key names the video and its content, so
+    neither a later tick nor the daemon (which drops a run key it has seen) launches the same work twice. A
+    tick that failed after the scan committed leaves the partition missing, so the next tick requests it again.
+    """
+    return [
+        RunRequest(partition_key=v.partition_key, run_key=v.run_key) for v in videos if v.discovered
+    ]
+
+
+def build_library_sensor(
+    job_name: str = VIDEO_JOB_NAME,
+    name: str = LIBRARY_SENSOR_NAME,
+    minimum_interval_seconds: Optional[int] = None,
+    default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
+) -> SensorDefinition:
+    """The library sensor for `job_name` (a job over the `videos` partitions); needs the resource `database`."""
+
+    @sensor(
+        name=name,
+        job_name=job_name,
+        minimum_interval_seconds=minimum_interval_seconds or sensor_interval_seconds(),
+        default_status=default_status,
+        description=(
+            "Scans the library roots (active watched_directories + FACE_ASSETS_LIBRARY): registers new video "
+            "files once stable over two ticks, marks vanished/returned/moved ones, adds the `videos` partitions "
+            "and requests one run per new video. Bad files are recorded in library_files (status 'error')."
+        ),
+    )
+    def _library_sensor(context: SensorEvaluationContext, database: PostgresResource) -> SensorResult:
+        state = _read_cursor(context.cursor)
+        try:
+            with database.connect() as conn:
+                result = scan_library(conn, probe_budget_seconds=SENSOR_PROBE_BUDGET_SECONDS)
+        except LibraryNotReady as exc:
+            context.log.info(str(exc))
+            return SensorResult(skip_reason=str(exc), cursor=context.cursor)
+        log_scan(context.log, result)
+
+        added = new_partitions(context.instance, result)
+        runs = run_requests_for(added)
+        summary = result.summary()
+        cursor = json.dumps({**summary, "scans": int(state.get("scans", 0)) + 1,
+                             "partitions_added": len(added), "runs_requested": len(runs)})
+        partition_requests = (
+            [video_partitions.build_add_request([v.partition_key for v in added])] if added else []
+        )
+        skip_reason = None
+        if not runs:
+            skip_reason = (
+                f"no new video to process ({summary['present_videos']} present, {len(added)} partition(s) added, "
+                f"{summary['waiting_files']} waiting, {summary['new_errors']} new error(s), "
+                f"{summary['missing_videos']} now unavailable"
+                + (f", roots missing: {', '.join(summary['roots_missing'])}" if summary["roots_missing"] else "")
+                + ")"
+            )
+        return SensorResult(
+            run_requests=runs,
+            skip_reason=skip_reason,
+            cursor=cursor,
+            dynamic_partitions_requests=partition_requests,
+        )
+
+    return _library_sensor
+
+
+library_sensor = build_library_sensor()
+
+
+def _read_cursor(cursor: Optional[str]) -> dict:
+    if not cursor:
+        return {}
+    try:
+        value = json.loads(cursor)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,260 @@
+"""`library_sensor` evaluated tick by tick on a real Dagster instance (PostgreSQL storage), and `scan_and_register`."""
+
+import inspect
+import json
+import os
+import shutil
+
+import psycopg
+import pytest
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetExecutionContext,
+    DefaultSensorStatus,
+    Definitions,
+    SensorResult,
+    asset,
+    build_sensor_context,
+    define_asset_job,
+)
+
+from face_assets.partitions import video_partitions
+from face_assets.resources.database import PostgresResource
+from face_assets.library.scanner import scan_and_register
+from face_assets.sensors import VIDEO_JOB_NAME, build_library_sensor, library_sensor
+from face_assets.video.probe import content_hash
+from face_assets_tests.conftest import LIBRARY
+
+VIDEOS = LIBRARY / "videos"
+
+
+@pytest.fixture(scope="module")
+def instance(pg_server, tmp_path_factory):
+    """One real Dagster instance on PostgreSQL storage (as `dagster_instance`), shared by this module's tests."""
+    from dagster import instance_for_test
+    from sqlalchemy.engine import make_url
+
+    from face_assets_tests.conftest import _create_database, _drop_database
+
+    url = _create_database(pg_server, "dg")
+    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    with instance_for_test(
+        temp_dir=str(tmp_path_factory.mktemp("dagster_home")),
+        overrides={"storage": {"postgres": {"postgres_url": storage_url}}},
+    ) as inst:
+        yield inst
+    _drop_database(pg_server, url)
+
+
+@pytest.fixture
+def clean_instance(instance):
+    """The shared instance without any `videos` partition."""
+    for key in instance.get_dynamic_partitions(video_partitions.name):
+        instance.delete_dynamic_partition(video_partitions.name, key)
+    return instance
+
+
+@pytest.fixture(scope="module")
+def tmp_only_db(module_migrated_db):
+    """The migrated database with its watched directory switched off: only FACE_ASSETS_LIBRARY roots are scanned."""
+    with psycopg.connect(module_migrated_db) as conn:
+        conn.execute("UPDATE watched_directories SET is_active = false")
+    return module_migrated_db
+
+
+class Ticker:
+    """Evaluates the sensor like the daemon would: cursor carried over, partition requests applied."""
+
+    def __init__(self, instance, url):
+        self.instance, self.url, self.cursor = instance, url, None
+        self.run_keys = []
+
+    def __call__(self) -> SensorResult:
+        context = build_sensor_context(
+            instance=self.instance, resources={"database": PostgresResource(url=self.url)}, cursor=self.cursor
+        )
+        result = library_sensor(context)
+        assert isinstance(result, SensorResult)
+        for request in result.dynamic_partitions_requests:
+            assert isinstance(request, AddDynamicPartitionsRequest) and request.partitions_def_name == "videos"
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        self.run_keys += [r.run_key for r in result.run_requests]
+        return result
+
+    @staticmethod
+    def added(result: SensorResult) -> list[str]:
+        return [k for r in result.dynamic_partitions_requests for k in r.partition_keys]
+
+    def partitions(self) -> set[str]:
+        return set(self.instance.get_dynamic_partitions("videos"))
+
+    def query(self, query, params=None):
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(query, params).fetchall()
+
+
+def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth):
+    tick = Ticker(clean_instance, migrated_db)
+    legacy_ids = {str(i) for i in truth["legacy_video_ids"].values()}
+    new_paths = [str(LIBRARY / rel) for rel in truth["new_files_not_in_legacy_db"]]
+    broken = {str(LIBRARY / rel) for rel in truth["broken_files"]}
+
+    first = tick()
+    assert set(tick.added(first)) == legacy_ids == tick.partitions()
+    assert first.run_requests == [] and "no new video" in first.skip_reason.skip_message
+    assert json.loads(first.cursor)["scans"] == 1 and json.loads(first.cursor)["waiting_files"] == 6
+    assert tick.query("SELECT id::text FROM videos WHERE is_available AND last_verified_at > now() - interval '1 hour'"
+                      " ORDER BY videos.id") == [(i,) for i in sorted(legacy_ids, key=int)]
+    assert tick.query("SELECT count(*) FROM videos WHERE file_path = ANY(%s)", (new_paths,)) == [(0,)]
+    assert set(tick.query("SELECT path, status FROM library_files")) == {
+        (p, "waiting") for p in new_paths + sorted(broken)}
+
+    second = tick()
+    new_ids = dict(tick.query("SELECT file_path, id FROM videos WHERE file_path = ANY(%s)", (new_paths,)))
+    assert set(new_ids) == set(new_paths)
+    assert sorted(tick.added(second)) == sorted(str(i) for i in new_ids.values())
+    assert second.skip_reason is None
+    assert sorted((r.partition_key, r.run_key) for r in second.run_requests) == sorted(
+        (str(new_ids[p]), f"video-{new_ids[p]}-{content_hash(p)}") for p in new_paths)
+    assert tick.partitions() == legacy_ids | {str(i) for i in new_ids.values()}
+    for path in new_paths:
+        rel = os.path.relpath(path, LIBRARY)
+        duration, width, height, file_hash = tick.query(
+            "SELECT duration_seconds, width, height, file_hash FROM videos WHERE id = %s", (new_ids[path],))[0]
+        assert duration == pytest.approx(truth["videos"][rel]["duration"], abs=0.25)
+        assert (width, height) == (truth["videos"][rel]["width"], truth["videos"][rel]["height"])
+        assert file_hash == content_hash(path)
+    errors = dict(tick.query("SELECT path, error FROM library_files WHERE status = 'error'"))
+    assert set(errors) == broken and all(errors.values())
+    assert "truncated" in errors[str(VIDEOS / "broken" / "truncated.mp4")]
+    checked = tick.query("SELECT path, checked_at FROM library_files ORDER BY path")
+
+    third = tick()
+    assert third.run_requests == [] and third.dynamic_partitions_requests == []
+    assert tick.query("SELECT path, checked_at FROM library_files ORDER BY path") == checked  # not retried
+    assert json.loads(third.cursor)["known_errors"] == 3 and json.loads(third.cursor)["scans"] == 3
+    assert len(tick.run_keys) == len(set(tick.run_keys)) == 3
+
+
+def test_sensor_on_a_changing_library(clean_instance, tmp_only_db, tmp_path, monkeypatch):
+    root = tmp_path / "library"
+    root.mkdir()
+    outside = tmp_path / "outside.mp4"
+    shutil.copyfile(VIDEOS / "slideshow_01.mp4", outside)
+    (root / "link.mp4").symlink_to(outside)
+    shutil.copyfile(VIDEOS / "notes.txt", root / "notes.txt")
+    (root / "empty.mkv").write_bytes(b"")
+    (root / "fake.avi").write_text("not a video")
+    locked = root / "locked.mp4"  # unreadable (for any user but root) and not a video anyway: an error either way
+    locked.write_text("secret")
+    locked.chmod(0)
+    monkeypatch.setenv("FACE_ASSETS_LIBRARY", f"{root}:{tmp_path / 'not-mounted'}")
+    tick = Ticker(clean_instance, tmp_only_db)
+
+    # a file arriving in chunks is registered once it stopped changing for a tick
+    data = (VIDEOS / "slideshow_08.mp4").read_bytes()
+    target = root / "arriving.mp4"
+    for written in (len(data) // 3, 2 * len(data) // 3, len(data)):
+        target.write_bytes(data[:written])
+        result = tick()
+        assert result.run_requests == [] and tick.added(result) == []
+        assert "roots missing" in result.skip_reason.skip_message and "not-mounted" in result.skip_reason.skip_message
+    try:
+        result = tick()
+    finally:
+        locked.chmod(0o644)
+    (video_id,) = [vid for (vid,) in tick.query("SELECT id FROM videos WHERE file_path = %s", (str(target),))]
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
+        (str(video_id), f"video-{video_id}-{content_hash(target)}")]
+    errors = dict(tick.query("SELECT path, error FROM library_files WHERE status = 'error'"))
+    assert set(errors) == {str(root / "empty.mkv"), str(root / "fake.avi"), str(locked)}
+    if os.geteuid() != 0:
+        assert "Permission denied" in errors[str(locked)]
+    assert tick.query("SELECT count(*) FROM library_files WHERE path LIKE %s OR path LIKE %s",
+                      (f"{root}/link.mp4", f"{root}/notes.txt")) == [(0,)]
+    keys = tick.partitions()
+    assert str(video_id) in keys
+
+    result = tick()  # nothing changed: no run, no partition, no retry of the bad files
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+
+    target.unlink()
+    result = tick()
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert tick.query("SELECT is_available FROM videos WHERE id = %s", (video_id,)) == [(False,)]
+    assert tick.partitions() == keys  # the partition (and whatever it holds) stays
+
+    target.write_bytes(data)
+    result = tick()
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert tick.query("SELECT is_available FROM videos WHERE id = %s", (video_id,)) == [(True,)]
+
+    moved = root / "renamed.mp4"
+    target.rename(moved)
+    result = tick()
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    assert tick.query("SELECT id, file_name, is_available FROM videos WHERE file_path = %s", (str(moved),)) == [
+        (video_id, "renamed.mp4", True)]
+    assert len(tick.run_keys) == len(set(tick.run_keys))
+
+
+def test_scan_and_register_in_one_go(clean_instance, tmp_only_db, tmp_path):
+    root = tmp_path / "library"
+    root.mkdir()
+    shutil.copyfile(VIDEOS / "slideshow_07.mp4", root / "one.mp4")
+    shutil.copyfile(VIDEOS / "driving_d0.mp4", root / "two.mov")
+    (root / "broken.mp4").write_text("nope")
+    database = PostgresResource(url=tmp_only_db)
+
+    waited = []
+    result = scan_and_register(clean_instance, database, extra_roots=[root], settle_seconds=0.2, sleep=waited.append)
+    assert waited == [0.2]
+    assert len(result.new_video_ids) == 2 and result.waiting == []
+    assert [e.path for e in result.errors] == [str(root / "broken.mp4")]
+    assert clean_instance.get_dynamic_partitions("videos") == [str(i) for i in result.new_video_ids]
+
+    again = scan_and_register(clean_instance, database, extra_roots=[root], sleep=waited.append)
+    assert waited == [0.2] and again.new_video_ids == [] and again.known_errors == [str(root / "broken.mp4")]
+    assert clean_instance.get_dynamic_partitions("videos") == [str(i) for i in result.new_video_ids]
+
+    shutil.copyfile(VIDEOS / "slideshow_08.mp4", root / "three.mp4")
+    later = scan_and_register(clean_instance, database, extra_roots=[root], settle_seconds=0)
+    assert later.waiting == [str(root / "three.mp4")] and later.new_video_ids == []
+
+
+def test_sensor_skips_until_the_tables_exist(pg_server):
+    # the server's maintenance database has none of the application's tables (nothing is written)
+    result = library_sensor(build_sensor_context(resources={"database": PostgresResource(url=pg_server)}))
+    assert result.run_requests == [] and "materialize" in result.skip_reason.skip_message
+
+
+def test_sensor_definition_and_wiring(monkeypatch):
+    import face_assets.sensors
+
+    assert VIDEO_JOB_NAME == "process_videos"
+    assert face_assets.sensors.scan_and_register is scan_and_register
+    assert inspect.signature(scan_and_register).parameters["partitions_name"].default == video_partitions.name
+    assert library_sensor.name == "library_sensor" and library_sensor.job_name == VIDEO_JOB_NAME
+    assert library_sensor.default_status == DefaultSensorStatus.RUNNING
+    assert library_sensor.required_resource_keys == {"database"}
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "7")
+    assert build_library_sensor().minimum_interval_seconds == 7
+    monkeypatch.delenv("FACE_ASSETS_SENSOR_INTERVAL")
+    assert build_library_sensor().minimum_interval_seconds == 30
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "soon")
+    with pytest.raises(ValueError, match="FACE_ASSETS_SENSOR_INTERVAL"):
+        build_library_sensor()
+
+    @asset(partitions_def=video_partitions)
+    def per_video(context: AssetExecutionContext) -> None:
+        pass
+
+    defs = Definitions(
+        assets=[per_video],
+        jobs=[define_asset_job(VIDEO_JOB_NAME, selection=[per_video])],
+        sensors=[library_sensor],
+        resources={"database": PostgresResource(url="postgresql://unused/none")},
+    )
+    Definitions.validate_loadable(defs)
+    assert defs.resolve_sensor_def("library_sensor").job_name == VIDEO_JOB_NAME
