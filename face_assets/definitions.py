@@ -1,22 +1,28 @@
 """The code location: every asset, check, job, sensor, schedule and resource, assembled in one place."""
 
-from __future__ import annotations
-
 from dagster import Definitions
 
-from face_assets.assets.face_schema import face_schema
-from face_assets.assets.legacy_migration import build_legacy_assets
-from face_assets.resources.database import PostgresResource
-from face_assets.resources.legacy_database import LegacyDatabase
 from face_assets import settings
+from face_assets.assets.detections import face_detections
+from face_assets.assets.face_schema import face_schema
+from face_assets.assets.frames import sampled_frames
+from face_assets.assets.legacy_migration import build_legacy_assets
+from face_assets.jobs import process_videos
+from face_assets.resources.database import PostgresResource
+from face_assets.resources.face_engine import FaceEngine
+from face_assets.resources.legacy_database import LegacyDatabase
+from face_assets.sensors import library_sensor
 
 
 def build_definitions() -> Definitions:
     return Definitions(
-        assets=[*build_legacy_assets(), face_schema],
+        assets=[*build_legacy_assets(), face_schema, sampled_frames, face_detections],
+        jobs=[process_videos],
+        sensors=[library_sensor],
         resources={
             "database": PostgresResource(url=settings.database_url()),
             "legacy": LegacyDatabase(),
+            "face_engine": FaceEngine(),
         },
     )
 

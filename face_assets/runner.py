@@ -86,10 +86,12 @@ def run_pipeline(instance: DagsterInstance, selection: str | None = None, scan: 
             print(f"library scan: {result.summary()}")
         keys = instance.get_dynamic_partitions(video_partitions.name)
         for batch in chunks(keys, PARTITIONS_PER_RUN):
-            print(f"videos {batch[0]}..{batch[-1]} ({len(batch)} partitions)")
             tags = {ASSET_PARTITION_RANGE_START_TAG: batch[0], ASSET_PARTITION_RANGE_END_TAG: batch[-1]}
-            # A bad video fails its own partition; the other batches still run, the command still fails.
-            ok = _execute(defs, "face_assets_cli_videos", steps.partitioned, tags=tags, instance=instance) and ok
+            # One asset at a time: a bad video fails its own partition of that asset, and the next asset still
+            # runs for the batch's other videos (it fails again only for the bad one). The command still fails.
+            for key in steps.partitioned:
+                print(f"{key.to_user_string()}: videos {batch[0]}..{batch[-1]} ({len(batch)} partitions)")
+                ok = _execute(defs, "face_assets_cli_videos", [key], tags=tags, instance=instance) and ok
     if steps.after:
         ok = _execute(defs, "face_assets_cli_after", steps.after, instance=instance) and ok
     return ok

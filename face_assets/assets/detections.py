@@ -1,0 +1,280 @@
+"""`face_detections`: the faces in each video's sampled frames, with 512-d embeddings, in `video_face_detections`.
+
+Partitioned by video id like `sampled_frames`; one run takes many partitions and the model is loaded once per
+process (FaceEngine caches its ONNX sessions). The step runs in the concurrency pool "gpu". While the engine works
+on one video, the next video's frames are read on a worker thread; at most two videos' frames are in memory.
+
+Per video, in one transaction: the new detections are COPYed into a temporary table, review decisions are carried
+over from the old rows of the same face (same frame, IoU > 0.5; sql/detections/replace_detections.sql), the old
+rows are deleted and the new ones inserted, and `video_face_scans` records the outcome ('processed' with faces = 0
+when there are none). A video that fails (no frames, unreadable frame files) fails its own partition only.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import psycopg
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, MetadataValue, asset
+
+from face_assets import settings
+from face_assets.assets.frames import (
+    GROUP,
+    MAX_PARTITIONS_PER_RUN,
+    PartitionOutcomes,
+    describe_error,
+    parse_video_id,
+    prefetched,
+    preview_metadata,
+    previews_dir,
+    record_failure,
+    remove_stale_files,
+    sampled_frames,
+)
+from face_assets.partitions import video_partitions
+from face_assets.recognition_config import RecognitionConfig
+from face_assets.resources.database import PostgresResource
+from face_assets.resources.face_engine import DetectedFace, FaceEngine
+from face_assets.sql_files import read_sql
+from face_assets.video.frames import draw_boxes, save_jpeg
+
+CROP_MARGIN = 0.2  # crops show this fraction of the box's size around it on each side (hair, chin)
+
+
+def crops_dir(video_id: int) -> Path:
+    """$FACE_ASSETS_HOME/crops/<video_id>/: one JPEG per detection."""
+    return settings.home() / "crops" / str(video_id)
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    frame_index: int
+    timestamp_seconds: float
+    path: str
+    width: int
+    height: int
+
+
+@dataclass
+class KeptFace:
+    frame_index: int
+    frame_timestamp: float
+    box: tuple[float, float, float, float]  # x, y, width, height in pixels of the frame, clipped to it
+    raw_bbox: tuple[float, float, float, float]  # x1, y1, x2, y2 as the detector gave it
+    score: float
+    embedding: np.ndarray
+
+
+def keep_face(face: DetectedFace, config: RecognitionConfig) -> bool:
+    """Big and confident enough: shorter side of the (unclipped) box >= min_face_size, score >= min_detection_score."""
+    x1, y1, x2, y2 = face.bbox
+    return min(x2 - x1, y2 - y1) >= config.min_face_size and face.det_score >= config.min_detection_score
+
+
+def clip_box(bbox: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float, float]:
+    """x1, y1, x2, y2 (possibly outside the frame) -> x, y, w, h inside a width x height frame."""
+    x1, y1, x2, y2 = bbox
+    x1, x2 = min(max(x1, 0.0), float(width)), min(max(x2, 0.0), float(width))
+    y1, y2 = min(max(y1, 0.0), float(height)), min(max(y2, 0.0), float(height))
+    return x1, y1, max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+
+
+def face_crop(image: np.ndarray, box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> np.ndarray:
+    """The face box with `margin` of its size around it, clipped to the image."""
+    height, width = image.shape[:2]
+    x, y, w, h = box
+    x1 = int(max(0, np.floor(x - margin * w)))
+    y1 = int(max(0, np.floor(y - margin * h)))
+    x2 = int(min(width, np.ceil(x + w + margin * w)))
+    y2 = int(min(height, np.ceil(y + h + margin * h)))
+    return image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+
+
+def _read_frames(rows: list[FrameRow]) -> list[np.ndarray]:
+    images = []
+    for row in rows:
+        image = cv2.imread(row.path, cv2.IMREAD_COLOR) if Path(row.path).is_file() else None
+        if image is None:
+            raise FileNotFoundError(
+                f"frame file {row.path} is missing or unreadable; re-materialize sampled_frames for this video"
+            )
+        images.append(image)
+    return images
+
+
+def _write_detections(
+    conn: psycopg.Connection,
+    video_id: int,
+    faces: list[KeptFace],
+    crop_paths: list[Path],
+    scan: dict[str, Any],
+) -> tuple[int, int, int]:
+    """Replace the video's detections (carrying review decisions over) and record the scan, in one transaction."""
+    with conn.transaction():
+        conn.execute(read_sql("detections/create_new_faces.sql"))
+        with conn.cursor() as cur, cur.copy(read_sql("detections/copy_new_faces.sql")) as copy:
+            copy.set_types(["int4", "int4", "float4", "float4", "float4", "float4", "float4", "float4", "vector", "text"])
+            for ord_, (face, crop) in enumerate(zip(faces, crop_paths)):
+                x, y, w, h = face.box
+                copy.write_row(
+                    (ord_, face.frame_index, face.frame_timestamp, x, y, w, h, face.score, face.embedding, str(crop))
+                )
+        inserted, carried, dropped = conn.execute(
+            read_sql("detections/replace_detections.sql"), {"video_id": video_id}
+        ).fetchone()
+        conn.execute(read_sql("detections/record_processed.sql"), {"video_id": video_id, **scan})
+    return int(inserted), int(carried), int(dropped)
+
+
+@asset(
+    partitions_def=video_partitions,
+    group_name=GROUP,
+    deps=[sampled_frames],
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
+    pool="gpu",
+    kinds={"onnx", "pgvector"},
+    description=(
+        "Faces in each video's sampled frames (InsightFace: SCRFD + ArcFace, 512-d unit embeddings) in "
+        "video_face_detections, with a crop per face under $FACE_ASSETS_HOME/crops/<video_id>/. Faces smaller than "
+        "min_face_size or below min_detection_score are dropped. Review decisions survive re-detection. "
+        "video_face_scans records each video's outcome ('processed' with 0 faces is not 'not processed')."
+    ),
+)
+def face_detections(
+    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
+) -> MaterializeResult:
+    keys = list(context.partition_keys)
+    outcomes = PartitionOutcomes(context)
+    face_engine.load()  # an unusable model fails the step at once, not video by video
+    provider = face_engine.active_providers[0]
+    model = face_engine.model_name
+    token = context.run.run_id.split("-")[0]  # crop file names are unique per run: committed rows never see a half-written set
+
+    with database.connect(autocommit=True) as conn:
+        config = RecognitionConfig.load(conn)
+        ids: dict[str, int] = {}
+        for key in keys:
+            try:
+                ids[key] = parse_video_id(key)
+            except ValueError as exc:
+                outcomes.failure(key, str(exc))
+        frame_rows: dict[int, list[FrameRow]] = {video_id: [] for video_id in ids.values()}
+        for video_id, *fields in conn.execute(read_sql("detections/frames_for_videos.sql"), {"video_ids": list(ids.values())}):
+            frame_rows[video_id].append(FrameRow(*fields))
+        scans = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute(read_sql("detections/scans_for_videos.sql"), {"video_ids": list(ids.values())})
+        }
+        known_videos = {
+            row[0] for row in conn.execute(read_sql("frames/videos_for_partitions.sql"), {"video_ids": list(ids.values())})
+        }
+
+        def load(key: str) -> list[np.ndarray]:
+            rows = frame_rows[ids[key]]
+            return _read_frames(rows) if rows else []
+
+        engine_seconds = 0.0
+        engine_frames = 0
+        try:
+            for key, images, error in prefetched([k for k in keys if k in ids], load):
+                video_id = ids[key]
+                rows = frame_rows[video_id]
+                if video_id not in known_videos:
+                    outcomes.failure(key, f"no videos row with id {video_id}")
+                    continue
+                if error is not None:
+                    message = f"face_detections: {describe_error(error)}"
+                    outcomes.failure(key, message)
+                    record_failure(conn, video_id, message, model, provider)
+                    continue
+                if not rows:
+                    status, previous = scans.get(video_id, (None, None))
+                    if status == "failed" and previous:
+                        outcomes.failure(key, f"no sampled frames ({previous})")  # keep the recorded reason
+                    else:
+                        message = "face_detections: no sampled frames; materialize sampled_frames for this video first"
+                        outcomes.failure(key, message)
+                        record_failure(conn, video_id, message, model, provider)
+                    continue
+                assert images is not None
+
+                # The engine call is outside the per-video error handling on purpose: an inference error is a
+                # problem of the engine (driver, memory), not of this video, so it stops the step.
+                start = time.perf_counter()
+                detected = face_engine.detect(images)
+                elapsed = time.perf_counter() - start
+                engine_seconds += elapsed
+                engine_frames += len(images)
+
+                crop_paths: list[Path] = []
+                try:
+                    faces: list[KeptFace] = []
+                    for row, image, found in zip(rows, images, detected):
+                        for face in found:
+                            if not keep_face(face, config):
+                                continue
+                            box = clip_box(face.bbox, image.shape[1], image.shape[0])
+                            if box[2] < 1 or box[3] < 1:
+                                continue  # entirely outside the frame
+                            kept = KeptFace(row.frame_index, row.timestamp_seconds, box, face.bbox, face.det_score, face.embedding)
+                            crop_paths.append(
+                                save_jpeg(face_crop(image, box), crops_dir(video_id) / f"{row.frame_index}_{len(faces)}_{token}.jpg")
+                            )
+                            faces.append(kept)
+                    scan = {
+                        "frames": len(images),
+                        "faces": len(faces),
+                        "model": model,
+                        "provider": provider,
+                        "seconds_per_frame": elapsed / len(images),
+                    }
+                    inserted, carried, dropped = _write_detections(conn, video_id, faces, crop_paths, scan)
+                except Exception as exc:
+                    for path in crop_paths:
+                        path.unlink(missing_ok=True)
+                    message = f"face_detections: {describe_error(exc)}"
+                    outcomes.failure(key, message)
+                    record_failure(conn, video_id, message, model, provider)
+                    continue
+                remove_stale_files(crops_dir(video_id), crop_paths)
+                if dropped:
+                    context.log.warning(
+                        f"video {video_id}: {dropped} review decision(s) found no matching face after re-detection"
+                    )
+
+                # Preview: the frame with the most faces, boxes drawn with their scores.
+                best = max(range(len(images)), key=lambda i: sum(f.frame_index == rows[i].frame_index for f in faces))
+                on_best = [f for f in faces if f.frame_index == rows[best].frame_index]
+                preview = draw_boxes(
+                    images[best],
+                    [(x, y, x + w, y + h) for x, y, w, h in (f.box for f in on_best)],
+                    labels=[f"{f.score:.2f}" for f in on_best],
+                )
+                metadata: dict[str, Any] = {
+                    "frames": len(images),
+                    "faces": len(faces),
+                    "faces_per_frame": MetadataValue.json(
+                        [sum(f.frame_index == r.frame_index for f in faces) for r in rows]
+                    ),
+                    "provider": provider,
+                    "model": model,
+                    "seconds_per_frame": round(elapsed / len(images), 4),
+                    "decisions_carried_over": carried,
+                    "decisions_dropped": dropped,
+                    **preview_metadata(preview, previews_dir(video_id) / "face_detections.jpg"),
+                }
+                outcomes.success(key, metadata)
+                context.log.info(f"video {video_id}: {len(faces)} faces in {len(images)} frames ({elapsed / len(images):.3f} s/frame)")
+                del images, detected, preview
+        except BaseException:
+            outcomes.report_succeeded()  # the committed videos still count as materialized
+            raise
+
+    if engine_frames:
+        context.log.info(
+            f"face_detections on {provider}: {engine_frames} frames, {engine_seconds / engine_frames:.3f} s/frame"
+        )
+    return outcomes.finish()
