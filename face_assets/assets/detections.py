@@ -37,6 +37,7 @@ from face_assets.assets.frames import (
 from face_assets.partitions import video_partitions
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.resources.face_engine import DetectedFace, FaceEngine
 from face_assets.sql_files import read_sql
 from face_assets.video.frames import draw_boxes, save_jpeg
@@ -135,6 +136,7 @@ def _write_detections(
     deps=[sampled_frames],
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     pool="gpu",
+    retry_policy=DATABASE_RETRY,
     kinds={"onnx", "pgvector"},
     description=(
         "Faces in each video's sampled frames (InsightFace: SCRFD + ArcFace, 512-d unit embeddings) in "

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from face_assets.assets.legacy_migration import legacy_key
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.sql_files import run_sql_file
 
 # The face tables reference these; on a fresh install without a legacy database they are created empty.
@@ -15,6 +16,7 @@ _REFERENCED_LEGACY_TABLES = ("watched_directories", "videos", "creators", "video
     group_name="face_recognition",
     deps=[legacy_key(t) for t in ("videos", "creators", "video_creators")],
     kinds={"postgres", "pgvector"},
+    retry_policy=DATABASE_RETRY,
     description="Face tables (creator_face_embeddings, video_face_detections, ...), HNSW indexes, configuration.",
 )
 def face_schema(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:

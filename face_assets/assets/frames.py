@@ -33,6 +33,7 @@ from face_assets import settings
 from face_assets.partitions import video_partitions
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.sql_files import read_sql
 from face_assets.video.frames import SampledFrame, read_frames, sample_timestamps, save_jpeg
 from face_assets.video.probe import VideoError, probe
@@ -237,6 +238,7 @@ def _store_frames(conn: psycopg.Connection, video: _VideoFrames) -> list[Path]:
     deps=[AssetKey("face_schema")],
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     kinds={"opencv", "postgres"},
+    retry_policy=DATABASE_RETRY,
     description=(
         "frames_per_video frames per video at i/(N+1) of its duration (seeking, not decoding it all), saved as JPEG "
         "under $FACE_ASSETS_HOME/frames/<video_id>/ and listed in video_frames. An unreadable video fails its own "

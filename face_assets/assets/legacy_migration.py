@@ -25,6 +25,7 @@ from face_assets.migration.checks import reconcile
 from face_assets.migration.legacy_schema import LegacySchema
 from face_assets.migration.loader import migrate_table
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.resources.legacy_database import LegacyDatabase
 from face_assets.sql_files import SQL_DIR
 
@@ -65,6 +66,7 @@ def build_table_asset(table: str, parents: list[str]) -> AssetsDefinition:
         group_name=GROUP,
         deps=[legacy_key(p) for p in parents],
         kinds={"postgres", "sqlite"},
+        retry_policy=DATABASE_RETRY,
         description=f"Legacy table `{table}` migrated from SQLite into PostgreSQL (rejects in migration_rejects).",
         check_specs=[
             AssetCheckSpec("rows_reconcile", asset=key, blocking=True,
