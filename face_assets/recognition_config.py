@@ -1,32 +1,128 @@
 """The tunable settings of face recognition, kept in the `face_recognition_config` table (key/value text).
 
 All thresholds are cosine similarity: 1 - (a <=> b), pgvector's cosine distance; higher means more alike.
+
+Thresholds depend on the recognition model (their similarity distributions differ), so the matching defaults live
+per model in `MODEL_DEFAULTS`, the one place they are set in code. `RecognitionConfig.load(conn, model=...)` takes,
+for each setting, the first of:
+
+1. a per-model row `<model>.<key>` in the table (e.g. `buffalo_sc.auto_tag_threshold`): always a user's choice;
+2. a plain row `<key>` whose value differs from what sql/face/schema.sql seeds (`SCHEMA_SEEDS`): a user's choice
+   for every model. The schema seeds `match_threshold` and `auto_tag_threshold` before any model is known, so a
+   row still holding its seed is a placeholder, not a choice; to pin a threshold to exactly the seed value for
+   one model, use the per-model key;
+3. `MODEL_DEFAULTS[model]` (models it does not name get `MODEL_DEFAULTS[FALLBACK_MODEL]`);
+4. the dataclass defaults below.
+
+The auto-tag rule that uses these values is `face_assets.recognition.matching.auto_tag_rule`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Optional
 
 import psycopg
+
+# Per-model defaults of the matching settings (cosine similarity). THE place these numbers live.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    # InsightFace buffalo_l: SCRFD-10G + ArcFace ResNet50 trained on WebFace600K (w600k_r50), fp32. No fixture data
+    # for it here, so published figures: InsightFace's own buffalo_l verification demo calls a pair "NOT the same
+    # person" below 0.20, "likely" from 0.20 and "the same person" from 0.28
+    # (github.com/deepinsight/insightface, web-demos/src_recognition/main.py); ArcFace's LFW threshold at
+    # FAR = 0.1% is about 0.28 (github.com/ronny3050/AdvFaces issue #7). We match one face against every creator
+    # (1:N, so false accepts add up over creators), hence: candidates for review from 0.30, just above the
+    # verification point, and auto-tags only from 0.45 with two frames, or 0.55 in a single frame.
+    "buffalo_l": {
+        "match_threshold": 0.30,
+        "auto_tag_threshold": 0.45,
+        "auto_tag_min_frames": 2,
+        "auto_tag_margin": 0.10,
+    },
+    # The fixture pack buffalo_sc: SCRFD-500M + int8 dynamic quantisation of ArcFace MobileFaceNet (w600k_mbf).
+    # Measured on the fixture library, labelled as face_assets.recognition.matching.same_different_similarities does
+    # (profile picture vs video face, faces >= 64 px; "different" = a creator truth.json does not put in the video):
+    # - one frame every 0.5 s of all 13 fixture videos: different people n=2301 pairs, max 0.250, 99.9th percentile
+    #   0.214, mean 0.005; same person: single faces 0.403-0.781 (n=89, median 0.626; the 46 other faces in those
+    #   videos, bystanders, are <= 0.167), every true (video, creator)'s best face 0.615-0.781 (11 pairs);
+    # - the pipeline's own sampling (5 frames per video, the 10 legacy fixture videos): different n=544, max 0.202;
+    #   true (video, creator) best faces 0.492-0.784 (9 pairs). With the values below, 8 of the 9 are auto-tagged,
+    #   none wrongly; Hugo Chavez (one frame at 0.49) stays 'pending' for review.
+    # Review candidates from 0.30 (above every different-person pair measured), auto-tags from 0.45 (0.20 above the
+    # largest different-person similarity) in two frames, or 0.55 in one frame.
+    "buffalo_sc": {
+        "match_threshold": 0.30,
+        "auto_tag_threshold": 0.45,
+        "auto_tag_min_frames": 2,
+        "auto_tag_margin": 0.10,
+    },
+}
+FALLBACK_MODEL = "buffalo_l"
+
+# What sql/face/schema.sql seeds into face_recognition_config before any model is known (kept in step by a test).
+SCHEMA_SEEDS: dict[str, str] = {
+    "match_threshold": "0.5",
+    "auto_tag_threshold": "0.7",
+    "frames_per_video": "5",
+    "min_face_size": "64",
+    "enabled": "true",
+}
 
 
 @dataclass(frozen=True)
 class RecognitionConfig:
-    match_threshold: float = 0.5        # at or above: a candidate match, queued for review
-    auto_tag_threshold: float = 0.7     # evidence above this (see matching) tags the video automatically
+    match_threshold: float = 0.5        # at or above: a candidate match, queued for review ('pending')
+    auto_tag_threshold: float = 0.7     # a face at or above this is strong evidence (see matching.auto_tag_rule)
+    auto_tag_min_frames: int = 2        # strong faces in this many distinct frames tag the video...
+    auto_tag_margin: float = 0.10       # ...or one face at auto_tag_threshold + auto_tag_margin does
     frames_per_video: int = 5
     min_face_size: int = 64             # px, the shorter side of the face box
     min_detection_score: float = 0.5
     enabled: bool = True
+    model: Optional[str] = None         # the model whose defaults applied (None: none known)
 
     @classmethod
-    def load(cls, conn: psycopg.Connection) -> "RecognitionConfig":
-        """Typed values from the table; keys it lacks keep the defaults above."""
+    def load(cls, conn: psycopg.Connection, model: Optional[str] = None) -> "RecognitionConfig":
+        """Typed values for `model` (default: FACE_ASSETS_MODEL); see the module docstring for the precedence."""
+        if model is None:
+            from face_assets import settings
+
+            model = settings.model_name()
+        model = model_key(model)
         rows = dict(conn.execute("SELECT key, value FROM face_recognition_config").fetchall())
-        values = {}
+        defaults = MODEL_DEFAULTS.get(model, MODEL_DEFAULTS[FALLBACK_MODEL])
+        values: dict[str, Any] = {"model": model}
         for f in fields(cls):
-            if f.name in rows:
+            if f.name == "model":
+                continue
+            raw = rows.get(f"{model}.{f.name}")
+            if raw is None and f.name in rows and (
+                f.name not in defaults or rows[f.name].strip() != SCHEMA_SEEDS.get(f.name)
+            ):
                 raw = rows[f.name]
-                values[f.name] = raw.strip().lower() in ("true", "1", "yes") if f.type in (bool, "bool") else (
-                    int(raw) if f.type in (int, "int") else float(raw))
+            if raw is not None:
+                values[f.name] = _parse(f.type, raw)
+            elif f.name in defaults:
+                values[f.name] = defaults[f.name]
         return cls(**values)
+
+    def for_model(self, model: str) -> "RecognitionConfig":
+        """These values with `model`'s code defaults for the matching settings (no table involved)."""
+        defaults = MODEL_DEFAULTS.get(model_key(model), MODEL_DEFAULTS[FALLBACK_MODEL])
+        return replace(self, model=model_key(model), **defaults)
+
+
+def model_key(model: str) -> str:
+    """The pack name of `model`, which may be a pack folder path (FaceEngine accepts both)."""
+    return Path(model).name if ("/" in model or model.startswith("~")) else model
+
+
+def _parse(type_: Any, raw: str) -> Any:
+    if type_ in (bool, "bool"):
+        return raw.strip().lower() in ("true", "1", "yes")
+    if type_ in (int, "int"):
+        return int(raw)
+    if type_ in (float, "float"):
+        return float(raw)
+    return raw

@@ -1,0 +1,1 @@
+"""Face recognition logic: matching faces to creators, clustering unknown faces."""

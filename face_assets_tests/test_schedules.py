@@ -1,0 +1,136 @@
+"""`rematch_schedule` evaluated with build_schedule_context and `rematch_job` run in process, on real PostgreSQL."""
+
+import numpy as np
+import pytest
+from dagster import DefaultScheduleStatus, RunRequest, build_schedule_context
+
+from face_assets.resources.database import PostgresResource
+from face_assets.schedules import DEFAULT_REMATCH_CRON, rematch_cron, rematch_job, rematch_schedule
+from face_assets_tests.recognition.test_matching import (
+    add_embedding,
+    add_face,
+    at_similarity,
+    connect,
+    face,
+    setup_schema,
+    tags,
+    unit,
+)
+
+
+@pytest.fixture
+def db(fresh_db):
+    setup_schema(fresh_db, creators=4, videos=2)
+    return fresh_db
+
+
+@pytest.fixture(scope="module")
+def instance(pg_server, tmp_path_factory):
+    """One real Dagster instance on PostgreSQL (dagster-postgres) for the module: creating one costs seconds."""
+    from dagster import instance_for_test
+    from sqlalchemy.engine import make_url
+
+    from face_assets_tests.conftest import _create_database, _drop_database
+
+    url = _create_database(pg_server, "dg")
+    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    with instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home")),
+                           overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as dagster_instance:
+        yield dagster_instance
+    _drop_database(pg_server, url)
+
+
+def evaluate(instance, url):
+    context = build_schedule_context(instance=instance, resources={"database": PostgresResource(url=url)})
+    return rematch_schedule.evaluate_tick(context)
+
+
+def run_job(instance, url) -> dict:
+    result = rematch_job.execute_in_process(instance=instance, resources={"database": PostgresResource(url=url)})
+    assert result.success
+    output = next(e for e in result.all_events if e.event_type_value == "STEP_OUTPUT")
+    metadata = {k: v.value for k, v in output.step_output_data.metadata.items()}
+    assert metadata == result.output_for_node("rematch_faces")  # the value is the metadata
+    return metadata
+
+
+def test_schedule_definition():
+    assert rematch_schedule.cron_schedule == rematch_cron() == DEFAULT_REMATCH_CRON == "0 3 * * *"
+    assert rematch_schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert rematch_schedule.job_name == "rematch_job"
+
+
+def test_cron_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FACE_ASSETS_REMATCH_CRON", "30 1 * * 0")
+    assert rematch_cron() == "30 1 * * 0"
+    monkeypatch.setenv("FACE_ASSETS_REMATCH_CRON", "  ")
+    assert rematch_cron() == DEFAULT_REMATCH_CRON
+
+
+def test_nothing_changed_says_so(db, instance):
+    rng = np.random.default_rng(7)
+    c = unit(rng, 2)
+    with connect(db) as conn:
+        add_embedding(conn, 1, c[0])
+        add_face(conn, 1, 0, at_similarity(rng, c[0], 0.5))
+    first = evaluate(instance, db)
+    assert len(first.run_requests) == 1 and isinstance(first.run_requests[0], RunRequest)
+    assert run_job(instance, db)["mode"] == "full"  # no mark yet: everything pending/unmatched
+
+    tick = evaluate(instance, db)
+    assert not tick.run_requests and "no creator embedding added, changed or removed" in tick.skip_message
+    again = run_job(instance, db)  # a manual launch when nothing changed
+    assert again["changed"] is False and again["mode"] == "nothing changed"
+    assert "no creator embedding added, changed or removed" in again["reason"]
+
+
+def test_a_new_creator_embedding_promotes_pending_faces(db, instance):
+    rng = np.random.default_rng(8)
+    c = unit(rng, 4)
+    with connect(db) as conn:
+        add_embedding(conn, 1, c[0])
+        # Creator 2 has no embedding yet: their faces in video 1 (two frames) are unmatched; a face of creator 1 in
+        # video 2 is pending (0.4: one frame, not enough for a tag).
+        unknown = [add_face(conn, 1, frame, at_similarity(rng, c[1], 0.6)) for frame in range(2)]
+        weak = add_face(conn, 2, 0, at_similarity(rng, c[0], 0.4))
+        conn.commit()
+    assert run_job(instance, db)["mode"] == "full"
+    with connect(db) as conn:
+        assert {face(conn, i)[:2] for i in unknown} == {("unmatched", None)}
+        assert face(conn, weak)[:2] == ("pending", 1)
+
+        add_embedding(conn, 2, c[1], "profile_picture", "/pics/two.jpg")  # a new profile picture
+        add_embedding(conn, 1, at_similarity(rng, c[0], 0.9), "manual", "/ref/1/b.jpg")  # more of creator 1
+        conn.commit()
+    tick = evaluate(instance, db)
+    assert len(tick.run_requests) == 1
+    metadata = run_job(instance, db)
+    assert metadata["changed"] is True and metadata["mode"] == "incremental"
+    assert metadata["embeddings_changed"] == 2 and metadata["faces_screened"] == 3
+    with connect(db) as conn:
+        assert {face(conn, i)[:2] for i in unknown} == {("matched", 2)}
+        assert tags(conn, 1) == {(1, 2, "face_recognition", 0.6)}
+        assert face(conn, weak)[:2] == ("pending", 1)  # re-screened against creator 1's new image, still one frame
+    assert metadata["tags_added"] == 1
+
+    with connect(db) as conn:  # a removed embedding: no incremental shortcut, everything pending/unmatched again
+        conn.execute("DELETE FROM creator_face_embeddings WHERE source_path = '/ref/1/b.jpg'")
+    removed = run_job(instance, db)
+    assert removed["mode"] == "full" and "removed" in removed["reason"]
+    assert run_job(instance, db)["changed"] is False
+
+
+def test_decided_faces_are_not_rematched(db, instance):
+    rng = np.random.default_rng(9)
+    c = unit(rng, 2)
+    with connect(db) as conn:
+        decided = add_face(conn, 1, 0, at_similarity(rng, c[1], 0.8), status="unmatched", decided=True)
+        rejected = add_face(conn, 1, 1, at_similarity(rng, c[1], 0.8), status="rejected", creator_id=3, decided=True)
+        conn.commit()
+        before = {i: face(conn, i) for i in (decided, rejected)}
+    run_job(instance, db)
+    with connect(db) as conn:
+        add_embedding(conn, 2, c[1])
+    run_job(instance, db)
+    with connect(db) as conn:
+        assert {i: face(conn, i) for i in before} == before

@@ -1,0 +1,1 @@
+SELECT id FROM creators WHERE id = ANY(%(ids)s::int[]);

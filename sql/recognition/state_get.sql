@@ -1,0 +1,1 @@
+SELECT value FROM recognition_state WHERE key = %(key)s;
