@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 from psycopg import sql
 
@@ -35,7 +37,7 @@ def migration_counts(conn: psycopg.Connection) -> list[tuple[str, int, int, int]
     return [(t, counts[t], *rejects.get(t, (0, 0))) for t in present]
 
 
-def print_summary() -> None:
+def print_summary(truth: Path | None = None) -> None:
     with psycopg.connect(embedded_postgres.app_database_url()) as conn:
         if conn.execute("SELECT to_regclass('migration_rejects')").fetchone()[0] is None:
             print("nothing migrated yet")
@@ -46,3 +48,17 @@ def print_summary() -> None:
             print(f"{table:<28}{count:>8}{rejected:>10}{nulled:>8}")
         print(f"{len(rows)} tables, {sum(r[1] for r in rows)} rows in PostgreSQL, "
               f"{sum(r[2] for r in rows)} rows rejected (reasons in table migration_rejects)")
+        if conn.execute("SELECT to_regclass('video_face_detections')").fetchone()[0] is None:
+            return
+        from face_assets.assets.stats import SECTIONS, recognition_stats
+
+        stats = recognition_stats(conn)
+        print("\nface recognition")
+        for section, key, label in SECTIONS:
+            print(f"  {section:<9}{label:<52}{stats[key]:>8}")
+        if truth is not None and truth.exists():
+            from face_assets.evaluation import evaluate
+
+            print(f"\ncompared with {truth}")
+            for line in evaluate(conn, truth).lines():
+                print(f"  {line}")
