@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ok:
         from face_assets.summary import print_summary
 
-        print_summary()
+        print_summary(args.truth)
     return 0 if ok else 1
 
 
@@ -59,7 +59,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     instance_env.prepare()
     from face_assets.summary import print_summary
 
-    print_summary()
+    print_summary(args.truth)
     return 0
 
 
@@ -79,6 +79,15 @@ def cmd_dagster(args: argparse.Namespace) -> int:
     os.execv(_dagster_executable(), ["dagster", *args.dagster_args])
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    from face_assets import review
+
+    return review.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="face-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,10 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize assets in process on the configured Dagster instance")
     run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'group:legacy_migration'")
+    run.add_argument("--truth", type=Path, default=None,
+                     help="a truth.json (the fixture library's) to compare the results with in the summary")
     run.set_defaults(func=cmd_run)
 
     summary = sub.add_parser("summary", help="print what the pipeline produced")
+    summary.add_argument("--truth", type=Path, default=None, help="a truth.json to compare the results with")
     summary.set_defaults(func=cmd_summary)
+
+    review = sub.add_parser("review", help="confirm, reject or assign face matches; name or merge clusters")
+    from face_assets.review import add_arguments as add_review_arguments
+
+    add_review_arguments(review)
+    review.set_defaults(func=cmd_review)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev)")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")

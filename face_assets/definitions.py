@@ -3,12 +3,14 @@
 from dagster import Definitions
 
 from face_assets import settings
+from face_assets.assets.clusters import face_clusters
 from face_assets.assets.detections import face_detections
 from face_assets.assets.embeddings import creator_embeddings
 from face_assets.assets.face_schema import face_schema
 from face_assets.assets.frames import sampled_frames
 from face_assets.assets.legacy_migration import build_legacy_assets
 from face_assets.assets.matches import face_matches
+from face_assets.assets.stats import face_recognition_stats
 from face_assets.jobs import process_videos
 from face_assets.picture_sensor import creator_pictures_sensor
 from face_assets.resources.database import PostgresResource
@@ -27,6 +29,8 @@ def build_definitions() -> Definitions:
             sampled_frames,
             face_detections,
             face_matches,
+            face_clusters,
+            face_recognition_stats,
         ],
         jobs=[process_videos, rematch_job],
         sensors=[library_sensor, creator_pictures_sensor],

@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from face_assets.recognition.clustering import cluster_faces
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.sql_files import read_sql
 
 TOP_CLUSTERS = 20  # listed in the materialization's metadata
@@ -19,6 +20,7 @@ TOP_CLUSTERS = 20  # listed in the materialization's metadata
     group_name="face_recognition",
     deps=[AssetKey("face_matches")],
     kinds={"postgres", "pgvector"},
+    retry_policy=DATABASE_RETRY,
     description=(
         "Clusters of unknown faces (no confirmed, auto-tagged or proposed creator) across all videos: DBSCAN-like "
         "over each face's nearest neighbours found through the HNSW index (cluster_similarity, cluster_min_faces), "
@@ -43,6 +45,7 @@ def face_clusters(context: AssetExecutionContext, database: PostgresResource) ->
             "candidates": result.candidates,
             "gated_out": MetadataValue.json(result.gated),
             "neighbour_pairs": result.edges,
+            "neighbour_search": result.method,
             "kept_ids": len(result.kept_ids),
             "new_clusters": len(result.new_ids),
             "dissolved_clusters": len(result.dissolved_ids),

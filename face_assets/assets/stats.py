@@ -4,6 +4,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from psycopg.rows import dict_row
 
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.sql_files import read_sql
 
 # (section, figure, label) in the order of the Markdown table.
@@ -57,6 +58,7 @@ def stats_markdown(stats: dict[str, int]) -> str:
     group_name="face_recognition",
     deps=[AssetKey("face_clusters"), AssetKey("face_matches")],
     kinds={"postgres"},
+    retry_policy=DATABASE_RETRY,
     description=(
         "Face recognition in numbers: faces by match status, videos processed or not, videos with creators before "
         "(legacy tags) and after, auto-tags, clusters, creators with embeddings."

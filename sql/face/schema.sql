@@ -128,6 +128,11 @@ DO $$ BEGIN
 EXCEPTION WHEN duplicate_object THEN NULL;
 END $$;
 
+-- Matching and clustering rewrite match_status, matched_creator_id and cluster_id of many rows. Room left on each
+-- page lets PostgreSQL update a row in place (HOT) when no indexed column changes, instead of re-inserting it into
+-- every index, the HNSW one included; for the same reason cluster_id and matched_creator_id carry no index.
+ALTER TABLE video_face_detections SET (fillfactor = 80);
+
 -- HNSW indexes for nearest-face queries (cosine).
 CREATE INDEX IF NOT EXISTS idx_creator_faces_embedding ON creator_face_embeddings
     USING hnsw (embedding vector_cosine_ops);
@@ -137,8 +142,6 @@ CREATE INDEX IF NOT EXISTS idx_video_faces_embedding ON video_face_detections
 -- Standard indexes
 CREATE INDEX IF NOT EXISTS idx_video_faces_video ON video_face_detections(video_id);
 CREATE INDEX IF NOT EXISTS idx_video_faces_status ON video_face_detections(match_status);
-CREATE INDEX IF NOT EXISTS idx_video_faces_cluster ON video_face_detections(cluster_id);
-CREATE INDEX IF NOT EXISTS idx_video_faces_creator ON video_face_detections(matched_creator_id);
 CREATE INDEX IF NOT EXISTS idx_creator_faces_creator ON creator_face_embeddings(creator_id);
 CREATE INDEX IF NOT EXISTS idx_video_frames_video ON video_frames(video_id);
 CREATE INDEX IF NOT EXISTS idx_library_files_video ON library_files(video_id);

@@ -1,0 +1,17 @@
+-- Review bookkeeping (face-assets review, asset `face_clusters`). Idempotent: run before every use.
+--
+-- How decisions are kept (no table needed for most of them, see face_assets/review.py):
+--   confirm/assign: video_face_detections.match_status 'manual', matched_creator_id = the creator, decided_at set;
+--   reject:         match_status 'rejected', matched_creator_id = the REJECTED creator, decided_at set. Matching never
+--                   rewrites a decided row, so the rejected creator is never proposed again for that face, and the
+--                   face counts as unknown for clustering. Re-detection carries these columns over
+--                   (sql/detections/replace_detections.sql).
+--
+-- Faces a person put in one cluster (`review cluster merge`): clustering keeps faces of one link_group in one cluster
+-- even where the distance rule alone would split them. Keyed by detection id: re-detecting a video drops its links.
+CREATE TABLE IF NOT EXISTS face_cluster_links (
+    detection_id INTEGER PRIMARY KEY REFERENCES video_face_detections(id) ON DELETE CASCADE,
+    link_group INTEGER NOT NULL,
+    linked_at timestamptz DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_face_cluster_links_group ON face_cluster_links(link_group);
