@@ -121,8 +121,9 @@ def evaluate(conn: psycopg.Connection, truth_path: Path) -> Evaluation:
         for vid in video_ids:
             entry = truth["videos"].get(video_names.get(vid, ""), {})
             present = set(entry.get("unknown_people", [])) | set(entry.get("creators", []))
-            people = present if people is None else people & present
-        if not people:
+            if present:  # a video with no real person (an animated one) says nothing about who the cluster is
+                people = present if people is None else people & present
+        if people is not None and not people:
             result.impure_clusters.append(cluster_id)
     only_person = {video: entry["unknown_people"][0] for video, entry in truth["videos"].items()
                    if len(entry["unknown_people"]) == 1 and not entry["creators"]}

@@ -143,3 +143,17 @@ def module_migrated_db(module_db) -> str:
     require_fixtures()
     migrate_fixture_legacy_db(module_db)
     return module_db
+
+
+@pytest.fixture(scope="module")
+def module_dagster_instance(pg_server, tmp_path_factory):
+    """Like `dagster_instance`, shared by one test module."""
+    from dagster import instance_for_test
+    from sqlalchemy.engine import make_url
+
+    url = _create_database(pg_server, "dg")
+    home = tmp_path_factory.mktemp("dagster_home")
+    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    with instance_for_test(temp_dir=str(home), overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as inst:
+        yield inst
+    _drop_database(pg_server, url)
