@@ -17,7 +17,6 @@ data: its runs, logs and output metadata say what it did, and `face_matches` sta
 Cron: FACE_ASSETS_REMATCH_CRON [`0 3 * * *`], in FACE_ASSETS_REMATCH_TIMEZONE [UTC].
 """
 
-import os
 
 from dagster import (
     DefaultScheduleStatus,
@@ -31,23 +30,17 @@ from dagster import (
     schedule,
 )
 
+from face_assets import settings
 from face_assets.recognition.matching import embedding_snapshot, rematch_changed, stored_snapshot
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
 
-REMATCH_CRON_ENV = "FACE_ASSETS_REMATCH_CRON"
-REMATCH_TIMEZONE_ENV = "FACE_ASSETS_REMATCH_TIMEZONE"
-DEFAULT_REMATCH_CRON = "0 3 * * *"
-
-
 def rematch_cron() -> str:
-    """FACE_ASSETS_REMATCH_CRON [0 3 * * *]: when the rematch schedule runs."""
-    return os.environ.get(REMATCH_CRON_ENV, "").strip() or DEFAULT_REMATCH_CRON
+    return settings.rematch_cron()
 
 
 def rematch_timezone() -> str:
-    """FACE_ASSETS_REMATCH_TIMEZONE [UTC]: the time zone of the cron."""
-    return os.environ.get(REMATCH_TIMEZONE_ENV, "").strip() or "UTC"
+    return settings.rematch_timezone()
 
 
 def _face_tables_exist(conn) -> bool:

@@ -13,7 +13,6 @@ scan's counts, and the scan's findings in the tick's log (the UI shows it) and s
 # No `from __future__ import annotations` here: Dagster inspects the sensor's context annotation.
 
 import json
-import os
 from typing import Iterable, Optional
 
 from dagster import (
@@ -26,6 +25,7 @@ from dagster import (
     sensor,
 )
 
+from face_assets import settings
 from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is re-exported for the CLI
     LibraryNotReady,
     PresentVideo,
@@ -39,24 +39,13 @@ from face_assets.resources.database import PostgresResource
 
 VIDEO_JOB_NAME = "process_videos"
 LIBRARY_SENSOR_NAME = "library_sensor"
-DEFAULT_SENSOR_INTERVAL = 30
 # Probing and hashing new files stops after this long in one tick (Dagster gives a sensor tick 60 s by default);
 # the files left over are registered by the next ticks.
 SENSOR_PROBE_BUDGET_SECONDS = 30.0
 
 
 def sensor_interval_seconds() -> int:
-    """FACE_ASSETS_SENSOR_INTERVAL [30]: seconds between two scans of the library (the sensor's minimum interval)."""
-    raw = os.environ.get("FACE_ASSETS_SENSOR_INTERVAL", "").strip()
-    if not raw:
-        return DEFAULT_SENSOR_INTERVAL
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} is not a whole number of seconds") from None
-    if value < 1:
-        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} must be at least 1 second")
-    return value
+    return settings.sensor_interval_seconds()
 
 
 def new_partitions(instance: DagsterInstance, result: ScanResult) -> list[PresentVideo]:

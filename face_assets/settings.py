@@ -85,3 +85,39 @@ def model_root() -> str:
 def providers() -> str:
     """FACE_ASSETS_PROVIDERS [auto]: comma-separated ONNX Runtime execution providers, or `auto`."""
     return os.environ.get("FACE_ASSETS_PROVIDERS", "auto")
+
+
+def path_map_spec() -> str | None:
+    return os.environ.get("FACE_ASSETS_PATH_MAP") or None
+
+
+def allow_model_download() -> bool:
+    """FACE_ASSETS_ALLOW_MODEL_DOWNLOAD [1]: let InsightFace download a missing pack (buffalo_l) on first use.
+
+    Set to 0 on machines without internet access (and in tests): a missing pack is then a clear error.
+    """
+    return os.environ.get("FACE_ASSETS_ALLOW_MODEL_DOWNLOAD", "1").strip() not in ("0", "false", "no")
+
+
+def sensor_interval_seconds() -> int:
+    """FACE_ASSETS_SENSOR_INTERVAL [30]: seconds between two scans of the library (the sensor's minimum interval)."""
+    raw = os.environ.get("FACE_ASSETS_SENSOR_INTERVAL", "").strip()
+    if not raw:
+        return 30
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} is not a whole number of seconds") from None
+    if value < 1:
+        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} must be at least 1 second")
+    return value
+
+
+def rematch_cron() -> str:
+    """FACE_ASSETS_REMATCH_CRON [0 3 * * *]: when the rematch schedule runs."""
+    return os.environ.get("FACE_ASSETS_REMATCH_CRON", "").strip() or "0 3 * * *"
+
+
+def rematch_timezone() -> str:
+    """FACE_ASSETS_REMATCH_TIMEZONE [UTC]: the time zone of that cron."""
+    return os.environ.get("FACE_ASSETS_REMATCH_TIMEZONE", "").strip() or "UTC"

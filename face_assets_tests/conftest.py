@@ -36,6 +36,7 @@ def pytest_configure(config):
     os.environ["FACE_ASSETS_MODEL"] = "buffalo_sc"
     os.environ["FACE_ASSETS_MODEL_ROOT"] = str(MODEL_ROOT)
     os.environ["FACE_ASSETS_PROVIDERS"] = "CPUExecutionProvider"
+    os.environ["FACE_ASSETS_ALLOW_MODEL_DOWNLOAD"] = "0"  # nothing downloads at test time
 
 
 def require_fixtures() -> None:

@@ -130,7 +130,7 @@ def test_defaults_come_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_missing_pack_is_a_clear_error_not_a_download(monkeypatch, tmp_path):
-    monkeypatch.delenv("FACE_ASSETS_ALLOW_MODEL_DOWNLOAD", raising=False)
+    monkeypatch.setenv("FACE_ASSETS_ALLOW_MODEL_DOWNLOAD", "0")
     engine = FaceEngine(model_name="buffalo_l", model_root=str(tmp_path), providers="auto")
     with pytest.raises(FaceEngineError) as info:
         engine.load()

@@ -151,7 +151,8 @@ def resolve_model_dir(name: str, root: str) -> Path:
     """The folder holding the pack's .onnx files: `<root>/models/<name>`, or `name` itself when it is a path.
 
     InsightFace would silently download a missing pack from GitHub; we refuse unless
-    FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1, because a worker must not fetch ~300 MB in the middle of a run.
+    FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0 (machines without internet access, and the tests): then a missing pack is a
+    clear error instead of a hanging download.
     """
     if os.sep in name or name.startswith("~"):
         candidate = Path(name).expanduser()
@@ -159,16 +160,16 @@ def resolve_model_dir(name: str, root: str) -> Path:
         candidate = Path(root).expanduser() / "models" / name
     if candidate.is_dir():
         return candidate.resolve()
-    if os.environ.get(ALLOW_DOWNLOAD_ENV) == "1" and os.sep not in name:
+    if settings.allow_model_download() and os.sep not in name:
         from insightface.utils import ensure_available
 
-        log.info(f"Downloading InsightFace model pack {name!r} into {candidate} ({ALLOW_DOWNLOAD_ENV}=1)")
+        log.info(f"Downloading InsightFace model pack {name!r} into {candidate} (set {ALLOW_DOWNLOAD_ENV}=0 to forbid)")
         return Path(ensure_available("models", name, root=str(Path(root).expanduser()))).resolve()
     raise FaceEngineError(
         f"InsightFace model pack {name!r} not found: looked for the folder {candidate}. "
         "Set FACE_ASSETS_MODEL to the pack name (e.g. buffalo_l) and FACE_ASSETS_MODEL_ROOT to the folder that "
         "contains models/<name>/ (default ~/.insightface), or FACE_ASSETS_MODEL to the pack folder itself. "
-        f"Set {ALLOW_DOWNLOAD_ENV}=1 to let InsightFace download it."
+        f"Downloads are off ({ALLOW_DOWNLOAD_ENV}=0); set it to 1 to let InsightFace download the pack."
     )
 
 

@@ -16,7 +16,7 @@ class LegacyDatabase(ConfigurableResource):
     """`path` defaults to FACE_ASSETS_LEGACY_DB and `path_map` to FACE_ASSETS_PATH_MAP."""
 
     path: Optional[str] = Field(default_factory=lambda: str(settings.legacy_db()) if settings.legacy_db() else None)
-    path_map: Optional[str] = Field(default_factory=lambda: __import__("os").environ.get("FACE_ASSETS_PATH_MAP"))
+    path_map: Optional[str] = Field(default_factory=settings.path_map_spec)
 
     def schema(self) -> LegacySchema:
         if not self.path:
