@@ -46,8 +46,7 @@ def plan(defs: Definitions, selection: str | None) -> Plan:
 
 def _execute(defs: Definitions, name: str, keys: list[AssetKey], tags: dict | None = None,
              instance: DagsterInstance | None = None) -> bool:
-    job = define_asset_job(name, selection=AssetSelection.assets(*keys),
-                           partitions_def=video_partitions if tags else None)
+    job = define_asset_job(name, selection=AssetSelection.assets(*keys))
     job_def = Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(name)
     result = job_def.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_INFO, tags=tags)
     failed_checks = [
