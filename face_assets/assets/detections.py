@@ -26,7 +26,6 @@ from face_assets.assets.frames import (
     MAX_PARTITIONS_PER_RUN,
     PartitionOutcomes,
     describe_error,
-    parse_video_id,
     prefetched,
     preview_metadata,
     previews_dir,
@@ -148,7 +147,6 @@ def _write_detections(
 def face_detections(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
 ) -> MaterializeResult:
-    keys = list(context.partition_keys)
     outcomes = PartitionOutcomes(context)
     face_engine.load()  # an unusable model fails the step at once, not video by video
     provider = face_engine.active_providers[0]
@@ -156,13 +154,8 @@ def face_detections(
     token = context.run.run_id.split("-")[0]  # crop file names are unique per run: committed rows never see a half-written set
 
     with database.connect(autocommit=True) as conn:
-        config = RecognitionConfig.load(conn)
-        ids: dict[str, int] = {}
-        for key in keys:
-            try:
-                ids[key] = parse_video_id(key)
-            except ValueError as exc:
-                outcomes.failure(key, str(exc))
+        config = RecognitionConfig.load(conn, model=model)
+        ids = outcomes.video_ids()
         frame_rows: dict[int, list[FrameRow]] = {video_id: [] for video_id in ids.values()}
         for video_id, *fields in conn.execute(read_sql("detections/frames_for_videos.sql"), {"video_ids": list(ids.values())}):
             frame_rows[video_id].append(FrameRow(*fields))
@@ -181,7 +174,7 @@ def face_detections(
         engine_seconds = 0.0
         engine_frames = 0
         try:
-            for key, images, error in prefetched([k for k in keys if k in ids], load):
+            for key, images, error in prefetched(list(ids), load):
                 video_id = ids[key]
                 rows = frame_rows[video_id]
                 if video_id not in known_videos:

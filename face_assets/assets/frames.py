@@ -116,6 +116,16 @@ class PartitionOutcomes:
         self.failed: dict[str, str] = {}
         self._reported = False
 
+    def video_ids(self) -> dict[str, int]:
+        """{partition key: video id} of the step's partitions; a key that is no video id fails its partition."""
+        ids: dict[str, int] = {}
+        for key in self.context.partition_keys:
+            try:
+                ids[key] = parse_video_id(key)
+            except ValueError as exc:
+                self.failure(key, str(exc))
+        return ids
+
     def success(self, partition_key: str, metadata: dict[str, Any]) -> None:
         self.succeeded[partition_key] = metadata
 
@@ -246,16 +256,10 @@ def _store_frames(conn: psycopg.Connection, video: _VideoFrames) -> list[Path]:
     ),
 )
 def sampled_frames(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
-    keys = list(context.partition_keys)
     outcomes = PartitionOutcomes(context)
     with database.connect(autocommit=True) as conn:
         config = RecognitionConfig.load(conn)
-        ids: dict[str, int] = {}
-        for key in keys:
-            try:
-                ids[key] = parse_video_id(key)
-            except ValueError as exc:
-                outcomes.failure(key, str(exc))
+        ids = outcomes.video_ids()
         rows = {
             row[0]: row
             for row in conn.execute(read_sql("frames/videos_for_partitions.sql"), {"video_ids": list(ids.values())})
@@ -269,7 +273,7 @@ def sampled_frames(context: AssetExecutionContext, database: PostgresResource) -
             return _decode(video_id, path, duration, max(1, config.frames_per_video))
 
         try:
-            for key, video, error in prefetched([k for k in keys if k in ids], load):
+            for key, video, error in prefetched(list(ids), load):
                 video_id = ids[key]
                 try:
                     if error is not None:
