@@ -17,6 +17,7 @@ def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
 
         _register_vector(conn)
         n_videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]
+        n_available = conn.execute("SELECT count(*) FROM videos WHERE is_available").fetchone()[0]
         legacy_videos = conn.execute("SELECT count(DISTINCT video_id) FROM video_creators").fetchone()[0]
         legacy_tags = conn.execute("SELECT count(*) FROM video_creators").fetchone()[0]
         untagged = conn.execute("SELECT min(id) FROM videos WHERE id NOT IN (SELECT video_id FROM video_creators)"
@@ -51,12 +52,15 @@ def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
                          " VALUES (%s, %s, %s, %s)", (creator, vector, kind, path))
         conn.commit()
         stats = recognition_stats(conn)
+        conn_available_scanned = conn.execute(
+            "SELECT count(*) FROM videos WHERE is_available AND id = ANY(%s)", (list(videos[:3]),)).fetchone()[0]
 
     assert stats == stats | {
         "detections": 8, "detections_pending": 2, "matches_awaiting_review": 1, "detections_matched": 1,
         "detections_unmatched": 3, "detections_rejected": 1, "detections_manual": 1,
         "videos": n_videos, "videos_processed": 2, "videos_with_faces": 1, "videos_failed": 1,
-        "videos_not_processed": n_videos - 3,
+        "videos_available": n_available,
+        "videos_not_processed": n_available - conn_available_scanned,
         "videos_with_creators_before": legacy_videos, "videos_with_creators_after": legacy_videos + 1,
         "legacy_tags": legacy_tags, "auto_tags": 1, "manual_tags": 1,
         "clusters_open": 2, "faces_in_open_clusters": 3, "clusters_named": 1, "clusters_merged": 1,

@@ -10,10 +10,12 @@ SELECT
     (SELECT count(*) FROM video_face_detections
       WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL) AS matches_awaiting_review,
     (SELECT count(*) FROM videos) AS videos,
+    (SELECT count(*) FROM videos WHERE is_available) AS videos_available,
     (SELECT count(*) FROM video_face_scans WHERE status = 'processed') AS videos_processed,
     (SELECT count(*) FROM video_face_scans WHERE status = 'failed') AS videos_failed,
     (SELECT count(*) FROM videos v
-      WHERE NOT EXISTS (SELECT 1 FROM video_face_scans s WHERE s.video_id = v.id)) AS videos_not_processed,
+      WHERE v.is_available AND NOT EXISTS (SELECT 1 FROM video_face_scans s WHERE s.video_id = v.id))
+        AS videos_not_processed,
     (SELECT count(*) FROM video_face_scans WHERE status = 'processed' AND faces > 0) AS videos_with_faces,
     (SELECT count(DISTINCT video_id) FROM video_creators WHERE source = 'legacy') AS videos_with_creators_before,
     (SELECT count(DISTINCT video_id) FROM video_creators) AS videos_with_creators_after,
