@@ -92,30 +92,56 @@ def _is_path_column(name: str) -> bool:
     return name == "path" or name.endswith("_path")
 
 
+def _has_rowid(legacy_db: Path, table: str) -> bool:
+    with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source:
+        try:
+            source.execute(f"SELECT rowid FROM {_sqlite_quote(table)} LIMIT 0")
+            return True
+        except sqlite3.OperationalError:  # a WITHOUT ROWID table
+            return False
+
+
 def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap) -> int:
-    """COPY the legacy rows, as text, into a temporary staging table. Returns the number of rows."""
+    """COPY the legacy rows, as text, into a temporary staging table. Returns the number of rows.
+
+    `_n` is the row's SQLite rowid: the few rows that end up in migration_rejects are read back from SQLite by it,
+    whole and with their original types, instead of carrying a JSON copy of every row. (A WITHOUT ROWID table,
+    which has none, carries that JSON copy in `_row`.)
+    """
     columns = table.column_names
+    with_rowid = _has_rowid(legacy_db, table.name)
+    try:  # room for the staging table in memory; possible only before the session's first temporary table
+        with conn.transaction():
+            conn.execute("SET LOCAL temp_buffers = '256MB'")
+    except psycopg.errors.InvalidParameterValue:
+        pass
     conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (_n bigint PRIMARY KEY, {}, _row jsonb NOT NULL, _bad text[], _why text[],"
-                " _reason text) ON COMMIT DROP").format(
+        sql.SQL("CREATE TEMP TABLE {} (_n bigint, {}, _row jsonb, _bad text[], _why text[], _reason text)"
+                " ON COMMIT DROP").format(
             ident(STAGE), sql.SQL(", ").join(sql.SQL("{} text").format(ident(c)) for c in columns)
         )
     )
     path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
-    copy_sql = sql.SQL("COPY {} (_n, {}, _row) FROM STDIN").format(
-        ident(STAGE), sql.SQL(", ").join(ident(c) for c in columns)
-    )
-    select = f'SELECT {", ".join(_sqlite_quote(c) for c in columns)} FROM {_sqlite_quote(table.name)}'
+    target = ["_n", *columns] + ([] if with_rowid else ["_row"])
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(ident(STAGE), sql.SQL(", ").join(ident(c) for c in target))
+    names = ", ".join(_sqlite_quote(c) for c in columns)
+    select = f"SELECT {'rowid, ' if with_rowid else ''}{names} FROM {_sqlite_quote(table.name)}"
     n = 0
     with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source, conn.cursor().copy(copy_sql) as copy:
         cursor = source.execute(select)
         while batch := cursor.fetchmany(READ_BATCH):
             for raw in batch:
-                values = [_as_text(v) for v in raw]
-                for i in path_columns:
-                    values[i] = path_map.apply(values[i])
-                row_json = json.dumps({c: _as_json(v) for c, v in zip(columns, raw)}, ensure_ascii=False)
-                copy.write_row((n, *values, row_json))
+                # psycopg's dumpers turn ints, floats and bytes into text; only paths are rewritten here.
+                if path_columns or not with_rowid:
+                    values = list(raw)
+                    for i in path_columns:
+                        values[i + with_rowid] = path_map.apply(_as_text(values[i + with_rowid]))
+                    if not with_rowid:
+                        values = [n, *values, json.dumps(
+                            {c: _as_json(v) for c, v in zip(columns, raw)}, ensure_ascii=False)]
+                    copy.write_row(values)
+                else:
+                    copy.write_row(raw)
                 n += 1
     return n
 
@@ -124,40 +150,52 @@ def _sqlite_quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, bool]], columns: list[str]) -> None:
-    """Mark, per staged row, the values PostgreSQL cannot convert to their column's type."""
+def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, bool]], columns: list[str]) -> bool:
+    """Mark, per staged row, the values PostgreSQL cannot convert to their column's type; True if any.
+
+    Only the rows holding such a value are written (the rest of the staging table is read once, not rewritten).
+    """
     checks = [(c, types[c][0]) for c in columns if types[c][0] != "text"]
     if not checks:
-        return
-    bad = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN {c} IS NOT NULL AND NOT pg_input_is_valid({c}, {t}) THEN {name} END").format(
-            c=ident(c), t=sql.Literal(t), name=sql.Literal(c)
-        )
+        return False
+    invalid = [
+        sql.SQL("({c} IS NOT NULL AND NOT pg_input_is_valid({c}, {t}))").format(c=ident(c), t=sql.Literal(t))
         for c, t in checks
+    ]
+    bad = sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {test} THEN {name} END").format(test=test, name=sql.Literal(c))
+        for test, (c, _) in zip(invalid, checks)
     )
     why = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN {c} IS NOT NULL AND NOT pg_input_is_valid({c}, {t}) "
-                "THEN format('%s = %L is not a valid %s', {name}, {c}, {t}) END").format(
-            c=ident(c), t=sql.Literal(t), name=sql.Literal(c)
+        sql.SQL("CASE WHEN {test} THEN format('%s = %L is not a valid %s', {name}, {c}, {t}) END").format(
+            test=test, c=ident(c), t=sql.Literal(t), name=sql.Literal(c)
         )
-        for c, t in checks
+        for test, (c, t) in zip(invalid, checks)
     )
-    conn.execute(
+    result = conn.execute(
         sql.SQL("UPDATE {s} SET _bad = array_remove(ARRAY[{bad}]::text[], NULL), "
-                "_why = array_remove(ARRAY[{why}]::text[], NULL)").format(s=ident(STAGE), bad=bad, why=why)
+                "_why = array_remove(ARRAY[{why}]::text[], NULL) WHERE {any}").format(
+            s=ident(STAGE), bad=bad, why=why, any=sql.SQL(" OR ").join(invalid))
     )
+    return result.rowcount > 0
 
 
 def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]]) -> None:
     """Rows that cannot be kept: a NOT NULL column without a usable value, or a foreign key with no parent."""
-    for column, (pgtype, notnull) in types.items():
-        if not notnull or column not in table.column_names:
-            continue
+    required = [(c, t) for c, (t, notnull) in types.items() if notnull and c in table.column_names]
+    if required:  # one pass over the staging table for all NOT NULL columns
+        missing = [
+            sql.SQL("({c} IS NULL OR {name} = ANY(coalesce(_bad, '{{}}')))").format(c=ident(c), name=sql.Literal(c))
+            for c, _ in required
+        ]
+        reasons = sql.SQL(", ").join(
+            sql.SQL("CASE WHEN {m} THEN format('%s is NOT NULL but its value %L cannot become %s', {name}, {c}, {t})"
+                    " END").format(m=m, name=sql.Literal(c), c=ident(c), t=sql.Literal(t))
+            for m, (c, t) in zip(missing, required)
+        )
         conn.execute(
-            sql.SQL("UPDATE {s} SET _reason = format('%s is NOT NULL but its value %L cannot become %s', {name}, {c}, {t})"
-                    " WHERE _reason IS NULL AND ({c} IS NULL OR {name} = ANY(coalesce(_bad, '{{}}')))").format(
-                s=ident(STAGE), c=ident(column), name=sql.Literal(column), t=sql.Literal(pgtype)
-            )
+            sql.SQL("UPDATE {s} SET _reason = concat_ws('; ', {reasons}) WHERE _reason IS NULL AND ({any})").format(
+                s=ident(STAGE), reasons=reasons, any=sql.SQL(" OR ").join(missing))
         )
     # An orphan of an orphan is an orphan: repeat until no row changes (self-references such as tags.parent_id).
     changed = True
@@ -203,21 +241,24 @@ def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, 
             changed = changed or result.rowcount > 0
 
 
-def _converted(column: str, pgtype: str) -> sql.Composable:
+def _converted(column: str, pgtype: str, has_bad: bool = True) -> sql.Composable:
     if pgtype == "text":
         return ident(column)
+    if not has_bad:
+        return sql.SQL("{c}::{t}").format(c=ident(column), t=sql.SQL(pgtype))
     return sql.SQL("CASE WHEN {name} = ANY(coalesce(_bad, '{{}}')) THEN NULL ELSE {c}::{t} END").format(
         name=sql.Literal(column), c=ident(column), t=sql.SQL(pgtype)
     )
 
 
-def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], where: sql.Composable) -> int:
+def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], where: sql.Composable,
+           has_bad: bool = True) -> int:
     """INSERT the kept staged rows, updating rows already there by primary key (re-materialization)."""
     columns = table.column_names
     pk = list(table.primary_key)
     target = sql.SQL(", ").join(ident(c) for c in columns)
-    values = sql.SQL(", ").join(_converted(c, types[c][0]) for c in columns)
-    select = sql.SQL("SELECT {v} FROM {st} WHERE _reason IS NULL AND {w} ORDER BY _n").format(
+    values = sql.SQL(", ").join(_converted(c, types[c][0], has_bad) for c in columns)
+    select = sql.SQL("SELECT {v} FROM {st} WHERE _reason IS NULL AND {w}").format(
         v=values, st=ident(STAGE), w=where
     )
     if pk:
@@ -242,13 +283,45 @@ def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, b
     return conn.execute(query).rowcount
 
 
-def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]]) -> None:
+def _index_stage(conn: psycopg.Connection) -> None:
+    """An index on _n, for the paths that touch staged rows one at a time (rejects, the fallback)."""
+    conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS _legacy_stage_n ON {} (_n)").format(ident(STAGE)))
+
+
+def _bulk_load(conn: psycopg.Connection, table: Table, types, has_bad: bool) -> None:
+    """First load into an empty table: drop its secondary indexes and foreign keys, insert, rebuild them.
+
+    Building an index once is far cheaper than updating it per row, and re-adding a foreign key checks every row
+    in one pass instead of one lookup per row. Orphans are already kept out, so the re-check passes; if it does
+    not, the caller's savepoint restores everything.
+    """
+    deferred = conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+    for kind, name, _ in deferred:
+        if kind == "index":
+            conn.execute(sql.SQL("DROP INDEX {}").format(ident(name)))
+        else:
+            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(table.name), ident(name)))
+    upsert(conn, table, types, sql.SQL("true"), has_bad)
+    for kind, name, definition in deferred:
+        if kind == "index":
+            conn.execute(definition)
+        else:
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                ident(table.name), ident(name), sql.SQL(definition)))
+
+
+def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], has_bad: bool) -> None:
+    empty = conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(ident(table.name))).fetchone()[0]
     try:
         with conn.transaction():
-            upsert(conn, table, types, sql.SQL("true"))
+            if empty:
+                _bulk_load(conn, table, types, has_bad)
+            else:
+                upsert(conn, table, types, sql.SQL("true"), has_bad)
         return
     except psycopg.errors.IntegrityError as exc:
         log.warning("set-based load of %s refused (%s): finding the rows one at a time", table.name, exc.diag.message_primary)
+    _index_stage(conn)
     for (n,) in conn.execute(sql.SQL("SELECT _n FROM {} WHERE _reason IS NULL ORDER BY _n").format(ident(STAGE))).fetchall():
         try:
             with conn.transaction():
@@ -260,8 +333,26 @@ def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tupl
             )
 
 
-def record_rejects(conn: psycopg.Connection, table: Table) -> None:
+def record_rejects(conn: psycopg.Connection, legacy_db: Path, table: Table) -> None:
+    """Write this table's rejects (replacing an earlier run's), each with its whole source row as JSONB."""
     conn.execute("DELETE FROM migration_rejects WHERE table_name = %s", (table.name,))
+    rowids = [n for (n,) in conn.execute(sql.SQL(
+        "SELECT _n FROM {} WHERE _row IS NULL AND (_reason IS NOT NULL OR cardinality(_bad) > 0)").format(ident(STAGE)))]
+    if rowids:  # read those rows back from SQLite, whole and with their original types
+        columns = table.column_names
+        names = ", ".join(_sqlite_quote(c) for c in columns)
+        with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source:
+            rows = []
+            for i in range(0, len(rowids), 500):
+                chunk = rowids[i:i + 500]
+                rows += source.execute(f"SELECT rowid, {names} FROM {_sqlite_quote(table.name)}"
+                                       f" WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        _index_stage(conn)
+        conn.cursor().executemany(
+            sql.SQL("UPDATE {} SET _row = %s::jsonb WHERE _n = %s").format(ident(STAGE)),
+            [(json.dumps({c: _as_json(v) for c, v in zip(columns, row[1:])}, ensure_ascii=False), row[0])
+             for row in rows],
+        )
     key = sql.SQL(", ").join(
         sql.SQL("{name}, _row -> {name}").format(name=sql.Literal(c)) for c in table.primary_key
     ) if table.primary_key else None
@@ -297,10 +388,10 @@ def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, pat
     added = ensure_target_table(conn, table)
     types = target_columns(conn, name)
     source_rows = stage_rows(conn, schema.path, table, path_map)
-    flag_unconvertible(conn, types, table.column_names)
+    has_bad = flag_unconvertible(conn, types, table.column_names)
     flag_rejected_rows(conn, table, types)
-    load_kept_rows(conn, table, types)
-    record_rejects(conn, table)
+    load_kept_rows(conn, table, types, has_bad)
+    record_rejects(conn, schema.path, table)
     set_sequence(conn, table, schema.sequence_values().get(name))
     counts = conn.execute(sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))).fetchone()
     migrated = count_migrated(conn, table, types)
