@@ -1,4 +1,5 @@
-# face_assets: `make demo` runs the main job on the embedded database; `make test` runs the tests.
+# face_assets: `make demo` runs the main job on the embedded database; `make test` runs the tests (`make e2e`: only
+# the end-to-end and fault tests).
 # Both create/update .venv and install the project first.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -20,7 +21,7 @@ export FACE_ASSETS_MODEL ?= buffalo_sc
 export FACE_ASSETS_MODEL_ROOT ?= $(FIXTURES)
 endif
 
-.PHONY: install demo test e2e dev bench db-stop clean install-rocm install-cuda
+.PHONY: install chromium demo test e2e dev bench db-stop clean install-rocm install-cuda
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +32,14 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml constraints.txt | $(BIN)/uv
 	$(BIN)/uv pip install -q -p $(BIN)/python -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
-install: $(VENV)/.installed-$(EXTRAS)
+install: $(VENV)/.installed-$(EXTRAS) chromium
+
+# The browser tests drive Debian's chromium with Playwright (never `playwright install`). As root, install it when
+# it is missing; elsewhere the browser tests skip and say why (CI sets FACE_ASSETS_E2E_REQUIRE_BROWSER=1: fail instead).
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium is not installed: the browser tests will skip"
 
 # GPU runtimes replace the CPU onnxruntime rather than sitting beside it.
 install-rocm install-cuda: install
@@ -39,14 +47,23 @@ install-rocm install-cuda: install
 	$(BIN)/uv pip install -p $(BIN)/python -e ".[$(subst install-,,$@)]"
 
 demo: install
-	$(BIN)/face-assets run
+	$(BIN)/face-assets run $(if $(wildcard $(FIXTURES)/truth.json),--truth $(FIXTURES)/truth.json)
 
 test: install
 	$(BIN)/face-assets dagster definitions validate -m face_assets.definitions
 	$(BIN)/python -m pytest
 
+# Only the end-to-end tests (real webserver + daemon, browser) and the fault tests; `make test` runs them too.
+e2e: install
+	$(BIN)/python -m pytest face_assets_tests/e2e face_assets_tests/faults
+
 dev: install
 	$(BIN)/face-assets dev
+
+# Every benchmark in benchmarks/ (ours vs baseline), writing benchmarks/results.json and benchmarks/RESULTS.md.
+# `make bench BENCH_ARGS="migrate --quick"`: some stages, or tiny sizes; see benchmarks/README.md.
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 db-stop:
 	-$(BIN)/face-assets db stop

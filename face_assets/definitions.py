@@ -2,7 +2,6 @@
 
 from dagster import Definitions
 
-from face_assets import settings
 from face_assets.assets.clusters import face_clusters
 from face_assets.assets.detections import face_detections
 from face_assets.assets.embeddings import creator_embeddings
@@ -36,7 +35,8 @@ def build_definitions() -> Definitions:
         sensors=[library_sensor, creator_pictures_sensor],
         schedules=[rematch_schedule],
         resources={
-            "database": PostgresResource(url=settings.database_url()),
+            # No URL in the config: DATABASE_URL is read when a step runs, so no password lands in Dagster's storage.
+            "database": PostgresResource(),
             "legacy": LegacyDatabase(),
             "face_engine": FaceEngine(),
         },

@@ -4,10 +4,11 @@ Partitioned by video id like `sampled_frames`; one run takes many partitions and
 process (FaceEngine caches its ONNX sessions). The step runs in the concurrency pool "gpu". While the engine works
 on one video, the next video's frames are read on a worker thread; at most two videos' frames are in memory.
 
-Per video, in one transaction: the new detections are COPYed into a temporary table, review decisions are carried
-over from the old rows of the same face (same frame, IoU > 0.5; sql/detections/replace_detections.sql), the old
-rows are deleted and the new ones inserted, and `video_face_scans` records the outcome ('processed' with faces = 0
-when there are none). A video that fails (no frames, unreadable frame files) fails its own partition only.
+Per video, in one transaction: the new detections are COPYed into a temporary table; a new detection of the same
+face as an old row (same frame, IoU > 0.5) updates that row in place, so the face keeps its id, cluster, match and
+review decision (sql/detections/replace_detections.sql); other old rows are deleted, other new ones inserted; and
+`video_face_scans` records the outcome ('processed' with faces = 0 when there are none). A video that fails (no
+frames, unreadable frame files) is recorded there; face_matches, the job's last video step, fails its partition.
 """
 
 import time
@@ -272,4 +273,4 @@ def face_detections(
         context.log.info(
             f"face_detections on {provider}: {engine_frames} frames, {engine_seconds / engine_frames:.3f} s/frame"
         )
-    return outcomes.finish()
+    return outcomes.finish(fail_partitions=False)  # face_matches fails the partitions of failed videos

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
 from face_assets.resources.database import PostgresResource
+from face_assets.retries import DATABASE_RETRY
 from face_assets.resources.face_engine import FaceEngine
 
 CREATOR_EMBEDDINGS = AssetKey("creator_embeddings")
@@ -15,6 +16,7 @@ MAX_ISSUES_IN_METADATA = 200
 
 
 @asset(
+    retry_policy=DATABASE_RETRY,
     group_name="face_recognition",
     deps=[AssetKey("face_schema")],
     pool="gpu",

@@ -141,11 +141,17 @@ class PartitionOutcomes:
         for key, metadata in self.succeeded.items():
             self.context.log_event(AssetMaterialization(asset_key=self.context.asset_key, partition=key, metadata=metadata))
 
-    def finish(self) -> MaterializeResult:
+    def finish(self, fail_partitions: bool = True) -> MaterializeResult:
+        """Report the outcomes. With `fail_partitions=False` (steps with a video step after them in the job) a
+        failed video does not fail the step: it is recorded (video_face_scans, this step's metadata), the next
+        steps still run for the other videos of the batch, and the job's last video step (face_matches) fails
+        exactly the failed videos' partitions."""
         done = len(self.succeeded)
-        if not self.failed:
+        if not self.failed or not fail_partitions:
             for key, metadata in self.succeeded.items():
                 self.context.add_asset_metadata(metadata, partition_key=key)
+            for key, error in self.failed.items():
+                self.context.add_asset_metadata({"failed": True, "error": error}, partition_key=key)
             return MaterializeResult()
         self.report_succeeded()
         failed_ids = sorted(self.failed, key=lambda k: (len(k), k))
@@ -307,4 +313,4 @@ def sampled_frames(context: AssetExecutionContext, database: PostgresResource) -
         f"sampled_frames: {len(outcomes.succeeded)} videos done, {len(outcomes.failed)} failed, "
         f"{sum(m['frames'] for m in outcomes.succeeded.values())} frames"
     )
-    return outcomes.finish()
+    return outcomes.finish(fail_partitions=False)  # face_matches fails the partitions of unreadable videos

@@ -11,13 +11,17 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Materialize
 from face_assets.partitions import video_partitions
 from face_assets.recognition.matching import match_detections
 from face_assets.recognition_config import RecognitionConfig
+from face_assets.assets.frames import PartitionOutcomes
 from face_assets.resources.database import PostgresResource
+from face_assets.sql_files import read_sql
+from face_assets.retries import DATABASE_RETRY
 from face_assets.resources.face_engine import FaceEngine
 
 MAX_PARTITIONS_PER_RUN = 50
 
 
 @asset(
+    retry_policy=DATABASE_RETRY,
     partitions_def=video_partitions,
     group_name="face_recognition",
     deps=[AssetKey("face_detections"), AssetKey("creator_embeddings")],
@@ -42,6 +46,7 @@ def face_matches(
             context.log.info("face recognition is disabled (face_recognition_config.enabled); nothing matched")
             return MaterializeResult(metadata={"enabled": False, "videos": len(video_ids)})
         summary = match_detections(conn, config, video_ids=video_ids)
+        failed = dict(conn.execute(read_sql("detections/failed_videos.sql"), {"video_ids": video_ids}).fetchall())
 
     context.log.info(
         f"face_matches: {summary.faces} faces of {len(video_ids)} videos against {summary.creator_embeddings} "
@@ -49,6 +54,14 @@ def face_matches(
         f"{summary.tags.faces_matched} newly matched, {summary.tags.tags_added} tags added, "
         f"{summary.tags.tags_removed} removed"
     )
+    if failed:  # the job's last video step: here an unreadable video fails its own partition, and only it
+        outcomes = PartitionOutcomes(context)
+        for key in keys:
+            if int(key) in failed:
+                outcomes.failure(key, failed[int(key)])
+            else:
+                outcomes.success(key, {})
+        outcomes.finish()
     return MaterializeResult(
         metadata={
             **{k: v for k, v in summary.as_metadata().items() if k != "statuses"},

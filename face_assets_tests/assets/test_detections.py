@@ -166,7 +166,7 @@ def test_rematerializing_keeps_one_set_of_detections_and_the_review_decisions(
         after = conn.execute(query, (int(key),)).fetchall()
         scan = conn.execute("SELECT status, faces FROM video_face_scans WHERE video_id = %s", (int(key),)).fetchone()
     assert len(after) == len(before) and scan == ("processed", len(before))  # replaced, no duplicates
-    assert not {r[0] for r in before} & {r[0] for r in after}  # new rows
+    assert {r[0] for r in before} == {r[0] for r in after}  # the same faces keep their ids
     for old_id, status in ((rejected[0], "rejected"), (confirmed[0], "manual")):
         old = decided[old_id]
         new = [r for r in after if r[1] == old[1] and abs(r[2] - old[2]) < 2 and abs(r[3] - old[3]) < 2]
@@ -213,7 +213,7 @@ def test_min_face_size_filters_small_faces_and_zero_faces_is_recorded(migrated_d
 def test_a_broken_video_fails_its_own_partition_and_the_others_are_committed(
     migrated_db, home, dagster_instance, truth
 ):
-    from face_assets.assets.detections import face_detections
+    from face_assets.assets.matches import face_matches
 
     broken = str(add_broken_video(migrated_db))
     good = [str(truth["legacy_video_ids"]["videos/driving_d0.mp4"]), str(truth["legacy_video_ids"]["videos/slideshow_01.mp4"])]
@@ -221,32 +221,20 @@ def test_a_broken_video_fails_its_own_partition_and_the_others_are_committed(
     dagster_instance.add_dynamic_partitions("videos", keys)
     resources = make_resources(migrated_db)
 
-    # Both assets: sampled_frames commits the good videos, records the broken one and fails; Dagster then
-    # skips face_detections in this run (its upstream step failed).
-    result = run_partitions(assets(), keys, dagster_instance, resources, raise_on_error=False)
-    assert not result.success
-    with psycopg.connect(migrated_db) as conn:
-        scans = conn.execute("SELECT video_id::text, status, error FROM video_face_scans").fetchall()
-        frames = dict(conn.execute("SELECT video_id::text, count(*) FROM video_frames GROUP BY 1").fetchall())
-    assert [s[:2] for s in scans] == [(broken, "failed")] and "truncated.mp4" in scans[0][2]
-    assert frames == {good[0]: 5, good[1]: 5}
-    assert partition_statuses(dagster_instance, FRAMES_KEY, keys) == {
-        good[0]: "MATERIALIZED", broken: "FAILED", good[1]: "MATERIALIZED"}
-    # Planned in a failed run and not materialized: Dagster shows all three as failed until the next run.
-    assert set(partition_statuses(dagster_instance, DETECTIONS_KEY, keys).values()) == {"FAILED"}
-
-    # face_detections over the same partitions: the good videos are processed and committed, the broken one
-    # fails again with the reason recorded by sampled_frames.
-    result = run_partitions([face_detections], keys, dagster_instance, resources, raise_on_error=False)
+    # The whole video job over one batch: frames and faces of the good videos are committed; the broken video is
+    # recorded by sampled_frames and skipped by face_detections; face_matches fails exactly its partition.
+    result = run_partitions([*assets(), face_matches], keys, dagster_instance, resources, raise_on_error=False)
     assert not result.success
     message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
     assert f"failed video ids: {broken}" in message and "truncated.mp4" in message
     with psycopg.connect(migrated_db) as conn:
         scans = {r[0]: r[1:] for r in conn.execute("SELECT video_id::text, status, faces, error FROM video_face_scans")}
         faces = dict(conn.execute("SELECT video_id::text, count(*) FROM video_face_detections GROUP BY 1").fetchall())
+        frames = dict(conn.execute("SELECT video_id::text, count(*) FROM video_frames GROUP BY 1").fetchall())
+    assert frames == {good[0]: 5, good[1]: 5}
     assert scans[broken][0] == "failed" and scans[broken][2].startswith("sampled_frames: ")
     for key in good:
         assert scans[key][:2] == ("processed", faces[key]) and faces[key] > 0
     assert broken not in faces
-    assert partition_statuses(dagster_instance, DETECTIONS_KEY, keys) == {
+    assert partition_statuses(dagster_instance, AssetKey("face_matches"), keys) == {
         good[0]: "MATERIALIZED", broken: "FAILED", good[1]: "MATERIALIZED"}

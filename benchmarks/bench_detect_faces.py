@@ -1,0 +1,370 @@
+"""Stage `detect_faces`: frames per second of the project's FaceEngine.detect vs InsightFace's FaceAnalysis.get loop.
+
+Frames: 5 sampled frames (face_assets.video.frames.read_frames at sample_timestamps) of each of the 13 readable fixture
+videos = 65 frames, decoded beforehand so only detection + embedding is timed. Same model pack (buffalo_sc:
+SCRFD-500M detector + int8 MobileFaceNet ArcFace), same det_size 640, CPU provider, for both.
+
+OURS: FaceEngine.detect called once per video with its 5 frames (as the `face_detections` asset does), with the
+ONNX Runtime thread setting that measured best among intra_op_threads 0 (ONNX Runtime's default), 1 and 2.
+BASELINE: FaceAnalysis(name=buffalo_sc, allowed_modules=[detection, recognition]).get(frame), one frame at a time.
+
+Variants measured for the findings (metrics.variants), none of which needs a change to face_engine.py unless said:
+- `threads2_intra1`: two worker threads each calling FaceEngine.detect on different videos, intra_op_threads=1
+  (ONNX Runtime releases the GIL during Run, and one session may be run from several threads);
+- `intra2_no_spinning` (needs a face_engine.py change): 2 intra-op threads with
+  `session.intra_op.allow_spinning = 0`, so idle ONNX Runtime threads sleep instead of spinning on a busy CPU;
+- `det_size_320`: a smaller detector input (faces in these frames are large);
+- `aspect_input` (needs a face_engine.py change): the detector's input shaped like the frame (e.g. 640x384 for a
+  16:9 frame, instead of 640x640 with the bottom padded black): same scale, fewer pixels.
+Faces found and embeddings are compared with the baseline (count per frame, cosine of matched embeddings).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from benchmarks.harness import (
+    FIXTURES,
+    MODEL_NAME,
+    StageResult,
+    median,
+    model_root,
+    require_fixtures,
+    say,
+)
+
+STAGE = "detect_faces"
+TARGET_RATIO = 1.5
+DET_SIZE = 640
+FRAMES_PER_VIDEO = 5
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+
+FULL = {"videos": None, "per_video": FRAMES_PER_VIDEO, "repetitions": 5, "intra_op": [0, 1, 2], "variants": True}
+QUICK = {"videos": 1, "per_video": 2, "repetitions": 2, "intra_op": [1], "variants": False}
+
+
+def fixture_videos() -> list[Path]:
+    """The readable videos of the fixture library (broken/ and non-videos left out)."""
+    require_fixtures("library/videos")
+    root = FIXTURES / "library" / "videos"
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def decode_frames(videos: Sequence[Path], per_video: int = FRAMES_PER_VIDEO) -> list[list[np.ndarray]]:
+    """Per video, its sampled frames (BGR), as the pipeline samples them."""
+    from face_assets.video.frames import read_frames, sample_timestamps
+    from face_assets.video.probe import probe
+
+    out = []
+    for path in videos:
+        info = probe(path)
+        out.append([f.image for f in read_frames(path, sample_timestamps(info.duration_seconds, per_video))])
+    return out
+
+
+def face_engine(intra_op_threads: int = 0, det_size: int = DET_SIZE):
+    from face_assets.resources.face_engine import FaceEngine
+
+    engine = FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
+                        det_size=det_size, intra_op_threads=intra_op_threads)
+    engine.load()
+    return engine
+
+
+def face_analysis():
+    import contextlib
+    import io
+
+    from insightface.app import FaceAnalysis
+
+    with contextlib.redirect_stdout(io.StringIO()):  # InsightFace prints every model it loads
+        app = FaceAnalysis(name=MODEL_NAME, root=model_root(), allowed_modules=["detection", "recognition"],
+                           providers=["CPUExecutionProvider"])
+        app.prepare(ctx_id=0, det_size=(DET_SIZE, DET_SIZE))
+    return app
+
+
+# --- the ways being timed -------------------------------------------------------------------------------
+
+
+def engine_without_spinning(intra_op_threads: int = 2):
+    """A FaceEngine whose ONNX Runtime sessions have `session.intra_op.allow_spinning = 0` (idle intra-op threads
+    sleep instead of spinning). FaceEngine has no setting for it, so the sessions are rebuilt here; the odd
+    det_threshold only gives the engine its own entry in FaceEngine's session cache, leaving the others alone."""
+    import onnxruntime
+
+    from face_assets.resources.face_engine import FaceEngine
+
+    engine = FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
+                        det_size=DET_SIZE, intra_op_threads=intra_op_threads, det_threshold=0.5 + 1e-9)
+    models = engine._models()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    if intra_op_threads > 0:
+        options.intra_op_num_threads = intra_op_threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for model in (models.detector, models.recognizer):
+        model.session = onnxruntime.InferenceSession(model.model_file, sess_options=options,
+                                                     providers=["CPUExecutionProvider"])
+    return engine
+
+
+def ours_per_video(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]:
+    out = []
+    for frames in videos:
+        out += engine.detect(frames)
+    return out
+
+
+def ours_threaded(engine, videos: list[list[np.ndarray]], workers: int = 2) -> list[list[Any]]:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        per_video = list(pool.map(engine.detect, videos))
+    return [faces for video in per_video for faces in video]
+
+
+def baseline_loop(app, videos: list[list[np.ndarray]]) -> list[list[Any]]:
+    return [app.get(frame) for frames in videos for frame in frames]
+
+
+def ours_aspect_input(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]:
+    """FaceEngine.detect with one change: the detector input keeps the frame's aspect ratio (sides multiple of 32,
+    longer side det_size) instead of a det_size square. Mirrors FaceEngine.detect otherwise."""
+    from insightface.utils import face_align
+
+    from face_assets.resources.face_engine import DetectedFace, _as_bgr
+
+    models = engine._models()
+    detector, size = models.detector, engine.det_size
+    crop_size = int(models.recognizer.input_size[0])
+    out = []
+    for frames in videos:
+        detections, crops = [], []
+        for image in frames:
+            bgr = _as_bgr(image)
+            h, w = bgr.shape[:2]
+            if w >= h:
+                input_size = (size, min(size, 32 * math.ceil(size * h / w / 32)))
+            else:
+                input_size = (min(size, 32 * math.ceil(size * w / h / 32)), size)
+            boxes, kpss = detector.detect(bgr, input_size=input_size, max_num=0, metric="default")
+            faces = []
+            for i in range(boxes.shape[0]):
+                kps = kpss[i].astype(np.float32)
+                faces.append((boxes[i, :4], float(boxes[i, 4]), kps))
+                crops.append(face_align.norm_crop(bgr, landmark=kps, image_size=crop_size))
+            detections.append(faces)
+        embeddings = engine.embed_crops(crops)
+        row = 0
+        for faces in detections:
+            video_faces = []
+            for box, score, kps in faces:
+                video_faces.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps,
+                                                embedding=embeddings[row]))
+                row += 1
+            out.append(video_faces)
+    return out
+
+
+def breakdown(engine, videos: list[list[np.ndarray]]) -> dict[str, Any]:
+    """Where FaceEngine.detect's time goes: the detector per frame vs the recognizer per face (one pass)."""
+    import time
+
+    from insightface.utils import face_align
+
+    models = engine._models()
+    crop_size = int(models.recognizer.input_size[0])
+    det_s = rec_s = 0.0
+    frames = faces = 0
+    for video in videos:
+        for image in video:
+            t = time.perf_counter()
+            boxes, kpss = models.detector.detect(image, max_num=0, metric="default")
+            det_s += time.perf_counter() - t
+            crops = [face_align.norm_crop(image, landmark=kpss[i], image_size=crop_size) for i in range(len(boxes))]
+            if crops:
+                t = time.perf_counter()
+                engine.embed_crops(crops)
+                rec_s += time.perf_counter() - t
+            frames += 1
+            faces += len(crops)
+    return {"frames": frames, "faces": faces, "detector_s": round(det_s, 3), "recognizer_s": round(rec_s, 3),
+            "detector_ms_per_frame": round(det_s / max(frames, 1) * 1e3, 1),
+            "recognizer_ms_per_face": round(rec_s / max(faces, 1) * 1e3, 1),
+            "recognizer_share": round(rec_s / max(det_s + rec_s, 1e-9), 3),
+            "recognizer_batch_size": engine.effective_recognition_batch_size}
+
+
+# --- comparing results ------------------------------------------------------------------------------------
+
+
+def compare(ours: list[list[Any]], baseline: list[list[Any]]) -> dict[str, Any]:
+    """Faces per frame and embedding agreement (ours: DetectedFace, baseline: insightface Face)."""
+    same_count = sum(len(a) == len(b) for a, b in zip(ours, baseline))
+    cosines = []
+    for a_faces, b_faces in zip(ours, baseline):
+        for b in b_faces:
+            if not a_faces:
+                continue
+            centre = np.array([(b.bbox[0] + b.bbox[2]) / 2, (b.bbox[1] + b.bbox[3]) / 2])
+            a = min(a_faces, key=lambda f: float(np.linalg.norm(
+                np.array([(f.bbox[0] + f.bbox[2]) / 2, (f.bbox[1] + f.bbox[3]) / 2]) - centre)))
+            cosines.append(float(np.dot(a.embedding, b.normed_embedding)))
+    return {
+        "frames": len(baseline),
+        "frames_with_same_face_count": same_count,
+        "faces_ours": sum(len(a) for a in ours),
+        "faces_baseline": sum(len(b) for b in baseline),
+        "embedding_cosine_min": min(cosines) if cosines else None,
+        "embedding_cosine_median": float(np.median(cosines)) if cosines else None,
+    }
+
+
+def compare_ours(a: list[list[Any]], b: list[list[Any]]) -> dict[str, Any]:
+    """Agreement between two of our variants (e.g. det_size 320 vs 640): face counts per frame."""
+    return {"frames_with_same_face_count": sum(len(x) == len(y) for x, y in zip(a, b)),
+            "faces": sum(len(x) for x in a), "faces_reference": sum(len(y) for y in b)}
+
+
+def _fps(frames: int, seconds: list[float]) -> float:
+    return frames / median(seconds)
+
+
+def measure(ways: dict[str, Callable[[list[list[np.ndarray]]], list[list[Any]]]], chunks: list[list[list[np.ndarray]]],
+            repetitions: int) -> tuple[dict[str, list[float]], dict[str, list[list[Any]]]]:
+    """Seconds per repetition (all chunks) of each way, and each way's results of the last repetition.
+
+    Interleaved finely: for every chunk (two videos) every way runs once, in an order rotated by chunk and
+    repetition, so load from other processes on a shared machine falls on all ways alike."""
+    import time
+
+    names = list(ways)
+    seconds = {name: [] for name in names}
+    results: dict[str, list[list[Any]]] = {}
+    for rep in range(repetitions):
+        totals = dict.fromkeys(names, 0.0)
+        outputs: dict[str, list[list[Any]]] = {name: [] for name in names}
+        for c, chunk in enumerate(chunks):
+            shift = (rep + c) % len(names)
+            for name in names[shift:] + names[:shift]:
+                started = time.perf_counter()
+                out = ways[name](chunk)
+                totals[name] += time.perf_counter() - started
+                outputs[name] += out
+        for name in names:
+            seconds[name].append(totals[name])
+        results = outputs
+        say(f"  repetition {rep + 1}: " + ", ".join(f"{name} {totals[name]:.2f} s" for name in names))
+    return seconds, results
+
+
+def run(quick: bool = False) -> list[StageResult]:
+    cfg = QUICK if quick else FULL
+    videos = fixture_videos()[: cfg["videos"]] if cfg["videos"] else fixture_videos()
+    frames = decode_frames(videos, cfg["per_video"])
+    n = sum(len(v) for v in frames)
+    chunks = [frames[i:i + 2] for i in range(0, len(frames), 2)]  # two videos per chunk (the threaded variant's unit)
+    say(f"[detect_faces] {n} frames from {len(videos)} fixture videos "
+        f"({', '.join(sorted({f'{f.shape[1]}x{f.shape[0]}' for v in frames for f in v}))})")
+
+    app = face_analysis()
+    ways: dict[str, Callable] = {"baseline": lambda chunk: baseline_loop(app, chunk)}
+    engines = {}
+    for threads in cfg["intra_op"]:
+        engines[threads] = face_engine(intra_op_threads=threads)
+        ways[f"intra_op_threads={threads}"] = (lambda e: lambda chunk: ours_per_video(e, chunk))(engines[threads])
+    setting_names = [k for k in ways if k != "baseline"]
+    if cfg["variants"]:
+        one = engines.get(1) or face_engine(intra_op_threads=1)
+        nospin = engine_without_spinning(2)
+        e320 = face_engine(intra_op_threads=1, det_size=320)
+        ways["threads2_intra1"] = lambda chunk: ours_threaded(one, chunk, 2)
+        ways["intra2_no_spinning"] = lambda chunk: ours_per_video(nospin, chunk)
+        ways["aspect_input"] = lambda chunk: ours_aspect_input(one, chunk)
+        ways["det_size_320"] = lambda chunk: ours_per_video(e320, chunk)
+    for way in ways.values():  # warm-up: first runs allocate
+        way(chunks[0][:1])
+
+    seconds, results = measure(ways, chunks, cfg["repetitions"])
+    base_s = seconds["baseline"]
+    base_median = median(base_s)
+    reference = results[setting_names[0]] if "intra_op_threads=1" not in results else results["intra_op_threads=1"]
+
+    def summary(name: str) -> dict[str, Any]:
+        return {"fps": _fps(n, seconds[name]), "baseline_fps": n / base_median,
+                "ratio": base_median / median(seconds[name]),
+                "agreement_with_baseline": compare(results[name], results["baseline"]),
+                "agreement_with_det640": compare_ours(results[name], reference)}
+
+    settings = {name: summary(name) for name in setting_names}
+    variants = {name: summary(name) for name in ways if name not in settings and name != "baseline"}
+    best_key = min(setting_names, key=lambda k: median(seconds[k]))  # the fastest FaceEngine setting
+    split = breakdown(engines[int(best_key.split("=")[1])], frames)
+    say(f"[detect_faces] time split ({best_key}): detector {split['detector_ms_per_frame']} ms/frame, recognizer "
+        f"{split['recognizer_ms_per_face']} ms/face, {split['faces']} faces in {split['frames']} frames "
+        f"(recognizer {split['recognizer_share']:.0%} of the time)")
+    for name, v in {**settings, **variants}.items():
+        say(f"[detect_faces] {name}: {v['fps']:.1f} frames/s vs baseline {v['baseline_fps']:.1f} (x{v['ratio']:.2f})")
+
+    ours_s = seconds[best_key]
+    ours_median = median(ours_s)
+    agreement = settings[best_key]["agreement_with_baseline"]
+    notes = (f"Figures are seconds for all {n} frames; frames/s in metrics. Every way (baseline, each FaceEngine "
+             "setting, each variant) runs on each pair of videos in turn, so load from other processes falls on all "
+             f"alike. Ours = FaceEngine.detect with {best_key}, the fastest of {', '.join(setting_names)}, one call "
+             f"per video (5 frames). Agreement with the baseline: same face count on "
+             f"{agreement['frames_with_same_face_count']}/{n} frames, embedding cosine min "
+             f"{agreement['embedding_cosine_min']}. Both run the same two ONNX models. Time split in ours: detector "
+             f"{split['detector_ms_per_frame']} ms/frame, recognizer {split['recognizer_ms_per_face']} ms/face "
+             f"({split['faces']} faces; recognizer {split['recognizer_share']:.0%} of the time). The fixture "
+             "recognizer is an int8 dynamic quantisation, so FaceEngine embeds one face at a time (batching would "
+             "change the embeddings): batched recognition cannot help on this pack; the gain comes from ONNX Runtime "
+             "threading (the baseline runs ONNX Runtime's default threads) and from running frames in parallel "
+             "(see the variants).")
+    return [StageResult(
+        name=STAGE,
+        sizes={"frames": n, "videos": len(videos), "det_size": DET_SIZE, "model": MODEL_NAME},
+        ours=f"FaceEngine.detect per video (5 frames), {best_key}",
+        baseline="insightface FaceAnalysis.get per frame (same pack, det_size 640, CPU, default session options)",
+        ours_median_s=ours_median,
+        baseline_median_s=base_median,
+        repetitions={"ours": len(ours_s), "baseline": len(base_s)},
+        target=f">= {TARGET_RATIO:g}x frames/s (ours over baseline)",
+        met=bool(base_median / ours_median >= TARGET_RATIO),
+        notes=notes,
+        metrics={"ours_fps": n / ours_median, "baseline_fps": n / base_median, "cpu_cores": os.cpu_count(),
+                 "time_split": split, "settings": settings, "variants": variants,
+                 "seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()}},
+        ours_samples_s=ours_s,
+        baseline_samples_s=base_s,
+        quick=quick,
+    )]
+
+
+def details_markdown(r: dict) -> str:
+    m = r.get("metrics") or {}
+    lines = ["| ours | ours frames/s | baseline frames/s | ratio | same face count as baseline | embedding cosine min |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, v in (m.get("settings") or {}).items():
+        a = v.get("agreement_with_baseline") or {}
+        lines.append(f"| FaceEngine {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
+                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} | {a.get('embedding_cosine_min')} |")
+    for name, v in (m.get("variants") or {}).items():
+        a = v.get("agreement_with_baseline") or {}
+        d = v.get("agreement_with_det640") or {}
+        lines.append(f"| variant {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
+                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} (vs intra_op_threads=1: "
+                     f"{d.get('frames_with_same_face_count')}, faces {d.get('faces')}/{d.get('faces_reference')}) | "
+                     f"{a.get('embedding_cosine_min')} |")
+    split = m.get("time_split")
+    if split:
+        lines += ["", f"Time split (ours, one pass): detector {split['detector_ms_per_frame']} ms per frame, recognizer "
+                  f"{split['recognizer_ms_per_face']} ms per face (batch size {split['recognizer_batch_size']}), "
+                  f"{split['faces']} faces in {split['frames']} frames: the recognizer takes "
+                  f"{split['recognizer_share']:.0%} of the time."]
+    return "\n".join(lines) + "\n"
