@@ -70,8 +70,9 @@ def run_stage(stage: str, module_name: str, quick: bool) -> dict[str, Any]:
     entry["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     for r in entry["results"]:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a"
-        harness.say(f"--- {r['name']}: ours {r['ours_median_s']:.4g} s, baseline {r['baseline_median_s']:.4g} s, "
-                    f"ratio {ratio} (baseline/ours); target {r['target']}: {'met' if r['met'] else 'NOT met'}")
+        ours, base = (f"{v:.4g} s" if v is not None else "n/a" for v in (r["ours_median_s"], r["baseline_median_s"]))
+        harness.say(f"--- {r['name']}: ours {ours}, baseline {base}, ratio {ratio} (baseline/ours); "
+                    f"target {r['target']}: {'met' if r['met'] else 'NOT met'}")
     return entry
 
 
