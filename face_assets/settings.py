@@ -121,3 +121,16 @@ def rematch_cron() -> str:
 def rematch_timezone() -> str:
     """FACE_ASSETS_REMATCH_TIMEZONE [UTC]: the time zone of that cron."""
     return os.environ.get("FACE_ASSETS_REMATCH_TIMEZONE", "").strip() or "UTC"
+
+
+def embedded_pg_settings() -> dict[str, str]:
+    """Memory of the embedded PostgreSQL (ignored with DATABASE_URL: tune that server yourself).
+
+    FACE_ASSETS_PG_SHARED_BUFFERS (default 1GB): PostgreSQL's 128MB default is smaller than the HNSW index of 100,000
+    faces (~260 MB), and neighbour queries then read index pages through the OS for every face (measured in
+    benchmarks/: clustering). FACE_ASSETS_PG_MAINTENANCE_WORK_MEM (default 1GB): an HNSW build whose graph fits in
+    it is several times faster."""
+    return {
+        "shared_buffers": os.environ.get("FACE_ASSETS_PG_SHARED_BUFFERS", "").strip() or "1GB",
+        "maintenance_work_mem": os.environ.get("FACE_ASSETS_PG_MAINTENANCE_WORK_MEM", "").strip() or "1GB",
+    }

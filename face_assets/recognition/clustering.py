@@ -18,15 +18,18 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
    'dissolved' with size 0. Ids are never reused.
-4. set-based writes: video_face_detections.cluster_id from unnest() arrays (only rows whose cluster changes: every
-   updated row costs an HNSW insertion, as cluster_id is indexed), then size, n_videos and representative face of
+4. set-based writes: video_face_detections.cluster_id from unnest() arrays (only rows whose cluster changes; HOT
+   updates, see the fillfactor in sql/face/schema.sql), then size, n_videos and representative face of
    every touched cluster (sql/clusters/update_stats.sql).
 
-Measured on a shared 2-core machine under load ~5-7 (embedded PostgreSQL 18, pgvector 0.8.5), 20,000 synthetic
-faces (500 people x 30 + 5,000 noise), all unknown: neighbours 17 s on 2 connections (33 s on one), first run 79 s in
-all (57 s of it writing 15,000 cluster_ids), a re-run 18-34 s with nothing moved; own index for all 20,000: built in
-26 s, 66 s in all. 2,000 unknown among 20,000 faces: own index 3.1 s (built in 1.6 s), shared index 7.7 s.
-Every person recovered, no cluster mixed, no noise face clustered.
+Measured (benchmarks/bench_clustering.py, 2 cores, embedded PostgreSQL 18 with shared_buffers 1GB, pgvector
+0.8.5): 100,000 unknown faces (8,000 people x 10 + 20,000 noise) clustered in ~53 s on a first run (neighbours 49 s
+on 2 connections, writing 80,000 cluster_ids 3 s), every person but 4 recovered, no cluster mixing people, no
+noise face clustered. What it took (from 829 s): shared_buffers above the HNSW index's size (the 128MB default
+read index pages through the OS for every face), fillfactor 45 so that every cluster_id write is a HOT update
+(416 s -> 1.6 s: no HNSW re-insertion), cluster statistics without a join planned on stale estimates (90 s -> 1 s),
+ef_search 20 instead of 40 (84 s -> 49 s for the neighbours). A re-run with nothing changed still queries every
+face's neighbours (~45 s).
 
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
 `cluster_similarity` (cosine similarity, like every threshold), `cluster_min_faces`, `cluster_neighbours`,
@@ -70,7 +73,8 @@ class ClusteringConfig:
     min_face_size: float = 64.0  # cluster_min_face_size: px, shorter side of the box (default: min_face_size)
     min_score: float = 0.6  # cluster_min_score: detection score (video_face_detections.quality_score)
     min_relative_sharpness: float = 0.25  # cluster_min_relative_sharpness: frame sharpness / video's median
-    ef_search: int = 40  # cluster_ef_search: hnsw.ef_search for the neighbour queries (>= k + 1 is used)
+    ef_search: int = 20  # cluster_ef_search: hnsw.ef_search for the neighbour queries (>= k + 1 is used); 100,000
+    #                      faces: 40 took 84 s, 20 took 45-49 s, the same identities recovered, none mixed (benchmarks/)
     workers: int = 2  # cluster_workers: parallel connections for the neighbour queries (with a `connect`)
     batch_size: int = 500  # cluster_batch_size: faces per neighbour query
     own_index_below: float = 0.25  # cluster_own_index_below: candidates' share of all faces under which they get
@@ -405,9 +409,11 @@ def cluster_faces(
         face_ids.extend(faces)
         face_clusters.extend([cid] * len(faces))
         result.sizes[cid] = len(faces)
+    assign_started = time.perf_counter()
     moved = conn.execute(
         read_sql("clusters/assign_faces.sql"), {"ids": face_ids, "cluster_ids": face_clusters}
     ).fetchall()
+    result.seconds["write_assign"] = time.perf_counter() - assign_started
     result.faces_moved = len(moved)
     changed = {c for _, old, new in moved for c in (old, new) if c is not None}
 
@@ -416,8 +422,10 @@ def cluster_faces(
     result.dissolved_ids = [c for c in open_before if c not in survivors]
     if result.dissolved_ids:
         conn.execute(read_sql("clusters/dissolve.sql"), {"ids": result.dissolved_ids})
+    stats_started = time.perf_counter()
     if cluster_ids:
         update_cluster_stats(conn, cluster_ids, changed)
+    result.seconds["write_stats"] = time.perf_counter() - stats_started
     result.clusters = len(cluster_ids)
     result.clustered_faces = len(face_ids)
     result.unclustered_faces = result.candidates - len(face_ids)

@@ -128,10 +128,14 @@ DO $$ BEGIN
 EXCEPTION WHEN duplicate_object THEN NULL;
 END $$;
 
--- Matching and clustering rewrite match_status, matched_creator_id and cluster_id of many rows. Room left on each
--- page lets PostgreSQL update a row in place (HOT) when no indexed column changes, instead of re-inserting it into
--- every index, the HNSW one included; for the same reason cluster_id and matched_creator_id carry no index.
-ALTER TABLE video_face_detections SET (fillfactor = 80);
+-- Matching and clustering rewrite match_status, matched_creator_id and cluster_id of many rows, often most rows of
+-- the table in one transaction (a first clustering). Room left on each page lets PostgreSQL update a row in place
+-- (HOT) when no indexed column changes, instead of re-inserting it into every index, the HNSW one included (~5 ms
+-- a row: 80,000 cluster_ids took 416 s at fillfactor 80, where most pages had no room left). The old version stays
+-- until the transaction ends, so a page must hold two versions of each row: fillfactor 45 (the embedding itself is
+-- stored out of line, so this costs ~200 bytes a face). For the same reason match_status, cluster_id and
+-- matched_creator_id carry no index (queries on them scan the narrow heap).
+ALTER TABLE video_face_detections SET (fillfactor = 45);
 
 -- HNSW indexes for nearest-face queries (cosine).
 CREATE INDEX IF NOT EXISTS idx_creator_faces_embedding ON creator_face_embeddings
@@ -141,7 +145,7 @@ CREATE INDEX IF NOT EXISTS idx_video_faces_embedding ON video_face_detections
 
 -- Standard indexes
 CREATE INDEX IF NOT EXISTS idx_video_faces_video ON video_face_detections(video_id);
-CREATE INDEX IF NOT EXISTS idx_video_faces_status ON video_face_detections(match_status);
+DROP INDEX IF EXISTS idx_video_faces_status;  -- see the fillfactor above
 CREATE INDEX IF NOT EXISTS idx_creator_faces_creator ON creator_face_embeddings(creator_id);
 CREATE INDEX IF NOT EXISTS idx_video_frames_video ON video_frames(video_id);
 CREATE INDEX IF NOT EXISTS idx_library_files_video ON library_files(video_id);

@@ -1,5 +1,5 @@
 -- Every 'rejected' detection row is also a veto of its creator for that face (so the veto outlives the row's
--- status if a person later reopens the face). Cheap: rejected rows are few and idx_video_faces_status finds them.
+-- status if a person later reopens the face). Cheap: one scan of the narrow heap (the embeddings live out of line).
 INSERT INTO face_match_rejections (detection_id, video_id, frame_index, bbox_x, bbox_y, bbox_width, bbox_height,
                                    creator_id, rejected_at)
 SELECT d.id, d.video_id, d.frame_index, d.bbox_x, d.bbox_y, d.bbox_width, d.bbox_height, d.matched_creator_id,
