@@ -23,7 +23,8 @@ from benchmarks import harness
 from benchmarks.report import render_markdown
 
 # Stages run in this order; stages added later (matching, clustering, ...) run after these, by name.
-PREFERRED_ORDER = ["migrate", "nearest_face", "sample_frames", "detect_faces", "memory", "matching", "clustering"]
+PREFERRED_ORDER = ["migrate", "nearest_face", "sample_frames", "detect_faces", "memory", "matching", "clustering",
+                   "pipeline"]
 
 
 def discover() -> dict[str, str]:

@@ -92,5 +92,6 @@ def run_pipeline(instance: DagsterInstance, selection: str | None = None, scan: 
                 print(f"{key.to_user_string()}: videos {batch[0]}..{batch[-1]} ({len(batch)} partitions)")
                 ok = _execute(defs, "face_assets_cli_videos", [key], tags=tags, instance=instance) and ok
     if steps.after:
+        print(f"after the videos: {', '.join(k.to_user_string() for k in steps.after)}")
         ok = _execute(defs, "face_assets_cli_after", steps.after, instance=instance) and ok
     return ok

@@ -143,6 +143,9 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
                 else:
                     copy.write_row(raw)
                 n += 1
+    # Temporary tables are never analyzed automatically; without statistics every later statement (the checks,
+    # the orphan anti-joins, the load, the count) is planned for a guessed size.
+    conn.execute(sql.SQL("ANALYZE {}").format(ident(STAGE)))
     return n
 
 
