@@ -18,6 +18,10 @@ PostgreSQL 18 + pgvector, a shared 2-core machine under load ~6; SQL ways timed 
 SQL pays for 10 M `<=>` evaluations, each detoasting a 2 KB vector(512) stored out of line (TOAST); HNSW still
 probes the graph once per face. The in-memory product is exact, ~200x faster than exact SQL and ~8x faster than the
 approximate index, so it is the method; `benchmark_matching` also checks that exact SQL gives the same answers.
+At 100,000 faces x 10,000 creator embeddings (benchmarks/bench_matching.py): 9.6 s in memory (7.3 s of matrix
+products: 5.1e11 multiply-adds at ~70-80 GFLOP/s, what OpenBLAS reaches on these 2 cores, plus ~2 s reading
+200 MB of vectors) against ~117 s for one HNSW query per face (1.17 ms each), top-1 identical to exact SQL on every
+face checked (the HNSW queries agreed on 89%).
 
 The auto-tag rule (one place: `auto_tag_rule`)
 ----------------------------------------------
