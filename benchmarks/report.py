@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from pathlib import Path
 from typing import Any, Optional
 
 from benchmarks.harness import RATIO_MEANING
@@ -51,6 +52,9 @@ def _details(stage: str, result: dict[str, Any]) -> str:
             return f"(details unavailable: {exc.__class__.__name__}: {exc})\n"
     metrics = result.get("metrics") or {}
     return "".join(f"- {k}: `{json.dumps(v, default=str)}`\n" for k, v in metrics.items())
+
+
+TUNING = Path(__file__).resolve().parent / "TUNING.md"
 
 
 def render_markdown(data: dict[str, Any]) -> str:
@@ -104,6 +108,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         "`benchmarks/.data/home` (`BENCH_FACE_ASSETS_HOME` overrides), never the tests' or the demo's.",
         "",
     ]
+    if TUNING.exists():  # hand-written: what each setting changed, kept apart from the generated figures
+        lines += [TUNING.read_text().rstrip(), ""]
     for stage, entry in data.get("stages", {}).items():
         lines += [f"## {stage}", ""]
         load = entry.get("load_average")
