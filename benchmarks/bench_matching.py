@@ -181,28 +181,19 @@ def match_all(conn) -> dict[str, Any]:
     """The project's way: creator matrix + every undecided face (binary, chunked) + nearest_creators, exact."""
     import time
 
-    from face_assets.recognition.matching import (FETCH_CHUNK, UNDECIDED_STATUSES, _as_matrix, load_creator_matrix,
-                                                  nearest_creators)
-    from face_assets.sql_files import read_sql
+    from face_assets.recognition.matching import faces_to_match, load_creator_matrix, nearest_creators
 
     product_s = 0.0
     ids, best_ids, best_sims = [], [], []
     with conn.transaction():
         creators = load_creator_matrix(conn)
-        params = {"statuses": list(UNDECIDED_STATUSES), "video_ids": None, "detection_ids": None}
-        with conn.cursor(name="faces_to_match", binary=True) as cur:
-            cur.execute(read_sql("recognition/detections_to_match.sql"), params)
-            while True:
-                rows = cur.fetchmany(FETCH_CHUNK)
-                if not rows:
-                    break
-                ids.append(np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)))
-                faces = _as_matrix([r[2] for r in rows])
-                t = time.perf_counter()
-                b, s = nearest_creators(faces, creators)
-                product_s += time.perf_counter() - t
-                best_ids.append(b)
-                best_sims.append(s)
+        for chunk_ids, _, faces in faces_to_match(conn):
+            ids.append(chunk_ids)
+            t = time.perf_counter()
+            b, s = nearest_creators(faces, creators)
+            product_s += time.perf_counter() - t
+            best_ids.append(b)
+            best_sims.append(s)
     return {"ids": np.concatenate(ids), "creators": np.concatenate(best_ids), "sims": np.concatenate(best_sims),
             "product_s": product_s, "creator_embeddings": creators.n_embeddings}
 

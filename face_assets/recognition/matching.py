@@ -56,7 +56,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import psycopg
@@ -269,6 +269,23 @@ def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:
     return CreatorMatrix.from_rows([r[0] for r in rows], [r[1] for r in rows])
 
 
+def faces_to_match(
+    conn: psycopg.Connection,
+    statuses: Sequence[str] = UNDECIDED_STATUSES,
+    video_ids: Optional[Sequence[int]] = None,
+    detection_ids: Optional[Sequence[int]] = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The undecided faces to (re-)match (sql/recognition/detections_to_match.sql), FETCH_CHUNK at a time through a
+    binary server-side cursor: (ids, video ids, embedding matrix) per chunk. Needs a transaction (the cursor)."""
+    params = {"statuses": list(statuses), "video_ids": video_ids, "detection_ids": detection_ids}
+    with conn.cursor(name="faces_to_match", binary=True) as cur:
+        cur.execute(read_sql("recognition/detections_to_match.sql"), params)
+        while rows := cur.fetchmany(FETCH_CHUNK):
+            yield (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                   np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+                   _as_matrix([r[2] for r in rows]))
+
+
 def _vetoes(conn: psycopg.Connection, detection_ids: Sequence[int]) -> dict[int, set[int]]:
     out: dict[int, set[int]] = {}
     for detection_id, creator_id in conn.execute(
@@ -306,24 +323,16 @@ def match_detections(
         out_creators: list[np.ndarray] = []
         out_sims: list[np.ndarray] = []
         touched_videos: set[int] = set(videos or ())
-        params = {"statuses": list(statuses), "video_ids": videos, "detection_ids": ids_filter}
-        with conn.cursor(name="faces_to_match", binary=True) as cur:
-            cur.execute(read_sql("recognition/detections_to_match.sql"), params)
-            while True:
-                rows = cur.fetchmany(FETCH_CHUNK)
-                if not rows:
-                    break
-                chunk_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                touched_videos.update(int(r[1]) for r in rows)
-                faces = _as_matrix([r[2] for r in rows])
-                vetoes = _vetoes(conn, chunk_ids.tolist())
-                summary.vetoes_applied += sum(len(v) for v in vetoes.values())
-                best_ids, best_sims = nearest_creators(
-                    faces, creators, [vetoes.get(int(i), ()) for i in chunk_ids] if vetoes else None
-                )
-                out_ids.append(chunk_ids)
-                out_creators.append(best_ids)
-                out_sims.append(best_sims)
+        for chunk_ids, chunk_videos, faces in faces_to_match(conn, statuses, videos, ids_filter):
+            touched_videos.update(int(v) for v in chunk_videos)
+            vetoes = _vetoes(conn, chunk_ids.tolist())
+            summary.vetoes_applied += sum(len(v) for v in vetoes.values())
+            best_ids, best_sims = nearest_creators(
+                faces, creators, [vetoes.get(int(i), ()) for i in chunk_ids] if vetoes else None
+            )
+            out_ids.append(chunk_ids)
+            out_creators.append(best_ids)
+            out_sims.append(best_sims)
 
         if out_ids:
             ids = np.concatenate(out_ids)
