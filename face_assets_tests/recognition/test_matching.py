@@ -177,6 +177,95 @@ def test_nearest_creators_with_vetoes_and_chunks(rng, monkeypatch):
     assert only_vetoed[0] == -1
 
 
+def brute_nearest(faces: np.ndarray, matrix: CreatorMatrix, vetoes) -> tuple[np.ndarray, np.ndarray]:
+    """The definition, one face at a time: the max over each allowed creator's embeddings, ties to the lower id."""
+    ids, sims = [], []
+    for i, f in enumerate(faces / np.linalg.norm(faces, axis=1, keepdims=True)):
+        best = (-1, -np.inf)
+        for j, creator in enumerate(matrix.creator_ids):
+            if creator in vetoes[i]:
+                continue
+            sim = float((matrix.embeddings[matrix.starts[j]:matrix.ends[j]] @ f).max())
+            if sim > best[1]:
+                best = (int(creator), sim)
+        ids.append(best[0])
+        sims.append(best[1])
+    return np.array(ids), np.array(sims)
+
+
+def test_centroid_bounded_search_gives_the_exact_answer(rng, monkeypatch):
+    """Creators of 1-8 embeddings around an identity, faces of creators, of strangers, exact copies of creator
+    embeddings, ties between two creators holding the same embedding, and vetoes: the bounded search answers as
+    the definition does, and it really skips products (most faces of creators never reach the full product)."""
+    import face_assets.recognition.matching as matching
+
+    monkeypatch.setattr(matching, "PRODUCT_BUDGET", 4_000)  # several chunks
+    k = 40
+    centres = rng.standard_normal((k, DIM)).astype(np.float32)
+    sigma = np.sqrt((1 / 0.7 - 1) / DIM)  # samples of one identity at cosine ~0.7
+    ids, rows = [], []
+    for c in range(k):
+        for _ in range(1 + c % 8):
+            ids.append(100 + c)
+            rows.append(centres[c] / np.linalg.norm(centres[c]) + sigma * rng.standard_normal(DIM))
+    rows.append(rows[0])  # creator 99 holds creator 100's first embedding: a tie, the lower id must win
+    ids.append(99)
+    matrix = CreatorMatrix.from_rows(ids, np.array(rows, dtype=np.float32))
+    known = [centres[c] / np.linalg.norm(centres[c]) + sigma * rng.standard_normal(DIM) for c in rng.integers(0, k, 150)]
+    strangers = list(rng.standard_normal((60, DIM)))
+    # Between two creators: the runner-up's bound decides whether it is compared, so a loose bound is caught here.
+    pair = rng.integers(0, k, (150, 2))
+    blends = [matrix.embeddings[matrix.starts[a]] * w + matrix.embeddings[matrix.ends[b] - 1] * (1 - w)
+              for (a, b), w in zip(pair, rng.uniform(0.3, 0.7, 150))]
+    copies = [matrix.embeddings[j] for j in rng.integers(0, matrix.n_embeddings, 20)] + [rows[0]]
+    faces = np.array(known + strangers + blends + copies, dtype=np.float32)
+    vetoes = [{int(ids[int(rng.integers(0, len(ids)))])} if i % 17 == 0 else set() for i in range(len(faces))]
+
+    full_rows = []
+    real_full = matching._full_best
+    monkeypatch.setattr(matching, "_full_best", lambda q, *a, **kw: (full_rows.append(q.shape[0]), real_full(q, *a, **kw))[1])
+    got_ids, got_sims = nearest_creators(faces, matrix, vetoes)
+    want_ids, want_sims = brute_nearest(faces, matrix, vetoes)
+    assert got_ids.tolist() == want_ids.tolist()
+    assert np.allclose(got_sims, want_sims, atol=1e-5)
+    assert got_ids[-1] == 99 and got_sims[-1] == pytest.approx(1.0, abs=1e-5)
+    assert sum(full_rows) < len(known) / 2 + len(strangers) + len(blends) + sum(bool(v) for v in vetoes)
+
+    # Without vetoes too (every face through the bounded search), and one embedding per creator (no pruning).
+    got_ids, _ = nearest_creators(faces, matrix)
+    assert got_ids.tolist() == brute_nearest(faces, matrix, [set()] * len(faces))[0].tolist()
+    single = CreatorMatrix.from_rows(list(range(1, k + 1)), centres)
+    assert nearest_creators(faces, single)[0].tolist() == brute_nearest(faces, single, [set()] * len(faces))[0].tolist()
+
+
+def test_a_creator_is_skipped_only_when_its_bound_proves_it_cannot_win(rng):
+    """Faces for which the runner-up's bound is exactly reached: creator B's face q points from B's centroid to its
+    farthest embedding (q.e = q.centroid + radius), creator A's embeddings sit at similarity q.e - margin with A's
+    centroid nearest to q. B wins by `margin`; a bound tighter than the truth by more than the margin would skip B."""
+    def unit_rows(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    ids, rows, faces, want = [], [], [], []
+    for p, margin in enumerate([0.0005, 0.001, 0.002, 0.005, 0.01, 0.05]):
+        a_id, b_id = 10 * (p + 1), 10 * (p + 1) + 1
+        b = rng.standard_normal((5, DIM))
+        b[1:] = b[1] + 0.1 * b[1:]  # four embeddings together, one far from the centroid
+        b = unit_rows(b)
+        q = unit_rows(b[0] - b.mean(axis=0))
+        v = float(q @ b[0])
+        others = rng.standard_normal((3, DIM))
+        others -= np.outer(others @ q, q)  # orthogonal to q
+        a = unit_rows((v - margin) * q + np.sqrt(1 - (v - margin) ** 2) * unit_rows(others))
+        ids += [a_id] * 3 + [b_id] * 5
+        rows += list(a) + list(b)
+        faces.append(q)
+        want.append(b_id)
+    matrix = CreatorMatrix.from_rows(ids, np.array(rows))
+    got, sims = nearest_creators(np.array(faces), matrix)
+    assert got.tolist() == want
+    assert got.tolist() == brute_nearest(np.array(faces), matrix, [set()] * len(faces))[0].tolist()
+
+
 # --- statuses, evidence and the rule -------------------------------------------------------------
 
 
