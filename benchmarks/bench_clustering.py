@@ -51,7 +51,8 @@ FULL = {"identities": 8_000, "samples": 10, "noise": 20_000, "videos": VIDEOS, "
 QUICK = {"identities": 24, "samples": 10, "noise": 60, "videos": 20, "repetitions": 1,
          "subset_repetitions": 2, "baseline_repetitions": 2, "start_size": 75, "budget_s": 60}
 
-HNSW_DDL = "CREATE INDEX idx_video_faces_embedding ON video_face_detections USING hnsw (embedding vector_cosine_ops)"
+HNSW_DDL = ("CREATE INDEX idx_video_faces_embedding ON video_face_detections"  # as in sql/face/schema.sql
+            " USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops)")
 UNKNOWN = "{t}.match_status = 'unmatched' AND {t}.decided_at IS NULL"
 CROSS_JOIN = (
     "SELECT a.id, b.id, 1 - (a.embedding <=> b.embedding) AS similarity"

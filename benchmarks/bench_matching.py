@@ -10,9 +10,11 @@ the COPY (same definition as sql/face/schema.sql); the one on video_face_detecti
 it, and building it would only lengthen the setup).
 
 OURS: the project's way (face_assets.recognition.matching, as the face_matches asset does it via match_detections):
-every creator embedding read once (`load_creator_matrix`, binary), the faces read with a binary server-side cursor
-(sql/recognition/detections_to_match.sql, FETCH_CHUNK rows per round trip), and `nearest_creators` for each chunk:
-exact, all faces at once, in memory. No writes (match_detections would then write statuses and tags: not compared).
+every creator embedding read once (`load_creator_matrix`), the faces read in chunks of FETCH_CHUNK
+(sql/recognition/detections_to_match.sql), both through binary COPY parsed by numpy (recognition/vector_copy.py),
+and `nearest_creators` for each chunk: exact, all faces at once, in memory, comparing a creator's embeddings only
+when its centroid + radius bound can beat the best found (faces of strangers take the whole product). No writes
+(match_detections would then write statuses and tags: not compared).
 BASELINE: the seed design, one query per face over the HNSW index of creator_face_embeddings:
 `SELECT creator_id, 1 - (embedding <=> %s) FROM creator_face_embeddings ORDER BY embedding <=> %s LIMIT 1`
 (prepared; the sample's embeddings read once, binary, beforehand in the same repetition). Measured on a random
@@ -178,7 +180,7 @@ def load_database(conn, data: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def match_all(conn) -> dict[str, Any]:
-    """The project's way: creator matrix + every undecided face (binary, chunked) + nearest_creators, exact."""
+    """The project's way: creator matrix + every undecided face (binary COPY, chunked) + nearest_creators, exact."""
     import time
 
     from face_assets.recognition.matching import faces_to_match, load_creator_matrix, nearest_creators
@@ -310,9 +312,10 @@ def run(quick: bool = False) -> list[StageResult]:
     return [StageResult(
         name=STAGE,
         sizes=sizes,
-        ours=("face_assets.recognition.matching, as match_detections does it: load_creator_matrix (binary) + every "
-              "undecided face through a binary server-side cursor (detections_to_match.sql, chunks of FETCH_CHUNK) + "
-              "nearest_creators per chunk: exact, all faces at once, in memory (no writes)"),
+        ours=("face_assets.recognition.matching, as match_detections does it: load_creator_matrix + every undecided "
+              "face (detections_to_match.sql, chunks of FETCH_CHUNK), both through binary COPY parsed by numpy, + "
+              "nearest_creators per chunk: exact, all faces at once, in memory, a creator's embeddings compared only "
+              "when its centroid + radius bound can beat the best found (no writes)"),
         baseline=("one query per face over the HNSW index of creator_face_embeddings (the seed design: SELECT "
                   "creator_id, 1 - (embedding <=> q) ... ORDER BY embedding <=> q LIMIT 1, prepared, "
                   f"hnsw.ef_search {hnsw_ef_search}), measured on {len(baseline_sample):,} random faces and "
@@ -362,7 +365,7 @@ def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
     s = r.get("sizes") or {}
     lines = [
-        f"- Ours: {m.get('ours_nearest_creators_s')} s in `nearest_creators` (the matrix products), "
+        f"- Ours: {m.get('ours_nearest_creators_s')} s in `nearest_creators` (the bounded search), "
         f"{m.get('ours_read_and_other_s')} s reading both sets from PostgreSQL (median repetition).",
         f"- Baseline: {m.get('baseline_ms_per_face')} ms per face (measured on {s.get('baseline_sample_faces')} faces: "
         f"{m.get('baseline_measured_s')} s), x {m.get('baseline_extrapolation_factor')} = the extrapolated seconds.",

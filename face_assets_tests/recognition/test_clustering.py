@@ -15,6 +15,7 @@ from face_assets.recognition.clustering import (
     density_clusters,
 )
 from face_assets.sql_files import read_sql
+from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
 CONFIG = ClusteringConfig(similarity=0.40, min_faces=1, neighbours=10, min_face_size=64, min_score=0.6,
@@ -329,14 +330,28 @@ def test_neighbour_queries_go_through_an_hnsw_index(db, video_ids):
         params = {"ids": ids[:50], "k": 11, "similarity": 0.4}
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + read_sql("clusters/neighbours.sql"), params))
         assert "Index Scan using idx_video_faces_embedding on video_face_detections d" in plan, plan
-        assert "Order By: (embedding <=> q.embedding)" in plan, plan
-        assert "Sort Key: ((d.embedding <=>" not in plan and "Join Filter" not in plan, plan  # no sort of all faces
+        assert "Order By: ((embedding)::halfvec(512) <=> (q.embedding)::halfvec(512))" in plan, plan
+        assert not sorts_by_distance(plan) and "Join Filter" not in plan, plan  # no sort of all faces
 
         conn.execute(read_sql("clusters/own_index.sql"))
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + read_sql("clusters/neighbours_own_index.sql"), params))
         assert "Index Scan using cluster_faces_embedding_idx on cluster_faces c" in plan, plan
-        assert "Sort Key: ((c.embedding <=>" not in plan, plan
+        assert not sorts_by_distance(plan), plan
         conn.rollback()
+
+
+def test_an_index_from_before_on_the_full_vector_is_replaced_by_the_halfvec_one(db):
+    from face_assets.sql_files import run_sql_file
+
+    definition = "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_video_faces_embedding'"
+    with psycopg.connect(db) as conn:
+        conn.execute("DROP INDEX idx_video_faces_embedding")
+        conn.execute("CREATE INDEX idx_video_faces_embedding ON video_face_detections"
+                     " USING hnsw (embedding vector_cosine_ops)")
+        run_sql_file(conn, "face/schema.sql")
+        assert "halfvec_cosine_ops" in conn.execute(definition).fetchone()[0]
+        run_sql_file(conn, "face/schema.sql")  # and a second run leaves it
+        assert "halfvec_cosine_ops" in conn.execute(definition).fetchone()[0]
 
 
 def test_own_index_and_shared_index_give_the_same_clusters(db, video_ids):

@@ -15,7 +15,7 @@ CROSS JOIN LATERAL (
     SELECT d.id, d.video_id, d.frame_index, 1 - (d.embedding <=> q.embedding) AS similarity
     FROM video_face_detections d
     WHERE EXISTS (SELECT 1 FROM cluster_candidates c WHERE c.id = d.id OFFSET 0)
-    ORDER BY d.embedding <=> q.embedding
+    ORDER BY d.embedding::halfvec(512) <=> q.embedding::halfvec(512)  -- the index's expression
     LIMIT %(k)s
 ) n
 WHERE n.similarity >= %(similarity)s

@@ -6,7 +6,7 @@ JOIN cluster_faces q ON q.id = q_ids.id
 CROSS JOIN LATERAL (
     SELECT c.id, c.video_id, c.frame_index, 1 - (c.embedding <=> q.embedding) AS similarity
     FROM cluster_faces c
-    ORDER BY c.embedding <=> q.embedding
+    ORDER BY c.embedding::halfvec(512) <=> q.embedding::halfvec(512)  -- the index's expression
     LIMIT %(k)s
 ) n
 WHERE n.similarity >= %(similarity)s

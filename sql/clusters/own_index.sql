@@ -5,6 +5,6 @@ CREATE TEMP TABLE cluster_faces ON COMMIT DROP AS
 SELECT d.id, d.video_id, d.frame_index, d.embedding
 FROM video_face_detections d
 JOIN cluster_candidates c ON c.id = d.id;
-CREATE INDEX ON cluster_faces USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX ON cluster_faces USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops);  -- as idx_video_faces_embedding
 CREATE UNIQUE INDEX ON cluster_faces (id);
 ANALYZE cluster_faces;

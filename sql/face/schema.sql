@@ -140,8 +140,18 @@ ALTER TABLE video_face_detections SET (fillfactor = 45);
 -- HNSW indexes for nearest-face queries (cosine).
 CREATE INDEX IF NOT EXISTS idx_creator_faces_embedding ON creator_face_embeddings
     USING hnsw (embedding vector_cosine_ops);
+-- The faces' index is on the half-precision copy of each embedding: half the size (130 MB instead of 260 MB at
+-- 100,000 faces), and p50 2.0 ms instead of 7.3 ms for the nearest face at the same recall@1 (0.99; benchmarks,
+-- stage nearest_face). Queries order by `embedding::halfvec(512) <=> q::halfvec(512)` to use it and compute the
+-- similarity they return from the full-precision vectors. An index from before (on the vector itself) is replaced.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'idx_video_faces_embedding'
+               AND indexdef NOT LIKE '%halfvec%') THEN
+        DROP INDEX idx_video_faces_embedding;
+    END IF;
+END $$;
 CREATE INDEX IF NOT EXISTS idx_video_faces_embedding ON video_face_detections
-    USING hnsw (embedding vector_cosine_ops);
+    USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops);
 
 -- Standard indexes
 CREATE INDEX IF NOT EXISTS idx_video_faces_video ON video_face_detections(video_id);

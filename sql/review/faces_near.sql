@@ -7,7 +7,7 @@ FROM video_face_detections q
 CROSS JOIN LATERAL (
     SELECT d.id, d.video_id, d.decided_at, d.match_status, 1 - (d.embedding <=> q.embedding) AS similarity
     FROM video_face_detections d
-    ORDER BY d.embedding <=> q.embedding
+    ORDER BY d.embedding::halfvec(512) <=> q.embedding::halfvec(512)  -- the index's expression
     LIMIT %(k)s
 ) n
 WHERE q.id = ANY(%(ids)s::int[])
