@@ -115,6 +115,11 @@ class CreatorMatrix:
         dist2 = np.square(self.embeddings - self.centroids[owner]).sum(axis=1)
         return (np.sqrt(np.maximum.reduceat(dist2, self.starts)) + BOUND_SLACK).astype(np.float32)
 
+    @cached_property
+    def bound_matrix(self) -> np.ndarray:
+        """(k, d + 1) float32: [centroid, radius] per creator, so that [face, 1] @ bound_matrix.T is each bound."""
+        return np.ascontiguousarray(np.hstack([self.centroids, self.radii[:, None]]), dtype=np.float32)
+
     @classmethod
     def from_rows(cls, creator_ids: Sequence[int], embeddings: Sequence[np.ndarray] | np.ndarray) -> "CreatorMatrix":
         """From (creator_id, embedding) rows in any order."""
@@ -186,6 +191,8 @@ def _as_matrix(embeddings) -> np.ndarray:
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.einsum("ij,ij->i", matrix, matrix))[:, None]  # einsum: ~8x faster than linalg.norm here
+    if matrix.dtype == np.float32 and np.all(np.abs(norms - 1) < 1e-6):
+        return matrix  # stored embeddings are unit vectors already: no 200 MB copy per 100k faces
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
@@ -262,42 +269,35 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
 
     For a face q and a creator with centroid c (the mean of its embeddings) and radius r (the largest distance of
     an embedding from c), every embedding e of the creator has q.e = q.c + q.(e - c) <= q.c + r (q is a unit
-    vector): one product per creator bounds all of its embeddings. So: (1) q @ centroids.T; (2) the exact best
-    embedding of the creator with the highest centroid similarity (the anchor); (3) every other creator whose
-    bound reaches the anchor's similarity is a candidate, and only candidates' embeddings are compared. Faces
-    that are near one creator (the common case for faces of known people) end after (2); faces for which the
-    bounds prune little (unknown people: every creator is about as far) take the full product, as do faces that
-    have more than PRUNE_MAX_CANDIDATES candidates. Nothing is approximated: a creator is skipped only when its
-    bound proves it cannot win (ties included).
+    vector): one product per creator bounds all of its embeddings ([q, 1] @ [c, r] gives the bound directly).
+    The creator with the highest bound is the anchor; its embeddings are compared exactly. Every other creator
+    whose bound reaches the anchor's best is a candidate, and only candidates' embeddings are compared. Faces near
+    one creator (the common case for faces of known people) have no candidate; faces for which the bounds prune
+    little (strangers: every creator is about as far) take the full product, as do faces with more than
+    PRUNE_MAX_CANDIDATES candidates. Nothing is approximated: a creator is skipped only when its bound proves it
+    cannot win (ties included).
     """
     n = q.shape[0]
     rows = np.arange(n)
-    bounds = q @ creators.centroids.T
+    with_one = np.empty((n, q.shape[1] + 1), dtype=np.float32)
+    with_one[:, :-1], with_one[:, -1] = q, 1.0
+    bounds = with_one @ creators.bound_matrix.T
     top = bounds.argmax(axis=1)
-    bounds += creators.radii
-    top_bound = bounds[rows, top].copy()
     bounds[rows, top] = -np.inf
-    # The anchor's exact best is at most its bound, so a face whose top bound is below another creator's bound
-    # cannot be settled by the anchor: straight to the full product.
-    settle = top_bound >= bounds.max(axis=1)
-    cols = np.zeros(n, dtype=np.int64)
-    sims = np.full(n, -np.inf, dtype=np.float32)
-    anchored = np.flatnonzero(settle)
-    if anchored.size:
-        _, cols[anchored], sims[anchored] = _best_of_pairs(q, anchored, top[anchored], creators)
-        candidates = bounds[anchored] >= sims[anchored, None]
+    _, cols, sims = _best_of_pairs(q, rows, top, creators)
+    open_rows = np.flatnonzero(sims < bounds.max(axis=1))
+    if open_rows.size:
+        candidates = bounds[open_rows] >= sims[open_rows, None]
         counts = np.count_nonzero(candidates, axis=1)
-        settle[anchored[counts > PRUNE_MAX_CANDIDATES]] = False
-        some = (counts > 0) & (counts <= PRUNE_MAX_CANDIDATES)
-        if some.any():
-            pair_rows, pair_creators = np.nonzero(candidates[some])
-            row_ids = anchored[some][pair_rows]
-            got_rows, got_cols, got_sims = _best_of_pairs(q, row_ids, pair_creators, creators)
+        few = counts <= PRUNE_MAX_CANDIDATES
+        if few.any():
+            pair_rows, pair_creators = np.nonzero(candidates[few])
+            got_rows, got_cols, got_sims = _best_of_pairs(q, open_rows[few][pair_rows], pair_creators, creators)
             better = (got_sims > sims[got_rows]) | ((got_sims == sims[got_rows]) & (got_cols < cols[got_rows]))
             cols[got_rows[better]], sims[got_rows[better]] = got_cols[better], got_sims[better]
-    rest = np.flatnonzero(~settle)
-    if rest.size:
-        cols[rest], sims[rest] = _full_best(q[rest], creators)
+        rest = open_rows[~few]
+        if rest.size:
+            cols[rest], sims[rest] = _full_best(q[rest], creators)
     return cols, sims
 
 
@@ -810,67 +810,3 @@ def _rematch(conn, config, previous: Optional[EmbeddingSnapshot], current: Embed
     return RematchResult(True, "incremental",
                          f"{len(added)} creator embeddings added, {len(changed) - len(added)} changed",
                          len(changed), screened, summary)
-
-
-# --- benchmark -----------------------------------------------------------------------------------
-
-
-def benchmark_matching(conn: psycopg.Connection, *, sql_sample: int = 500) -> dict:
-    """Time the ways of matching every face in video_face_detections to creator_face_embeddings (read-only).
-
-    - in_memory: this module, reading both sets from PostgreSQL included;
-    - set_based_sql: one exact statement, CROSS JOIN + DISTINCT ON (d.id) ... ORDER BY <=>;
-    - exact_lateral_sql: LATERAL (... ORDER BY <=> LIMIT 1) with index scans off (exact, no global sort);
-    - hnsw_lateral_sql: the same LATERAL over the HNSW index (approximate), with its recall against the exact answer.
-    The SQL ways run on the first `sql_sample` faces and are extrapolated to all faces (they are linear in faces).
-    """
-    n_faces = conn.execute("SELECT count(*) FROM video_face_detections").fetchone()[0]
-    out: dict = {"faces": n_faces,
-                 "creator_embeddings": conn.execute("SELECT count(*) FROM creator_face_embeddings").fetchone()[0],
-                 "sql_sample": min(sql_sample, n_faces)}
-
-    t = time.perf_counter()
-    creators = load_creator_matrix(conn)
-    with conn.cursor(binary=True) as cur:
-        rows = cur.execute("SELECT id, embedding FROM video_face_detections ORDER BY id").fetchall()
-    faces = _as_matrix([r[1] for r in rows])
-    t_read = time.perf_counter() - t
-    t = time.perf_counter()
-    mem_ids, mem_sims = nearest_creators(faces, creators)
-    t_product = time.perf_counter() - t
-    out.update(in_memory_s=round(t_read + t_product, 3), in_memory_read_s=round(t_read, 3),
-               in_memory_match_s=round(t_product, 3))
-
-    sample = [r[0] for r in rows[:sql_sample]]
-    scale = n_faces / max(1, len(sample))
-    queries = {
-        "set_based_sql": "SELECT DISTINCT ON (d.id) d.id, c.creator_id, 1 - (d.embedding <=> c.embedding)"
-                         " FROM video_face_detections d CROSS JOIN creator_face_embeddings c WHERE d.id = ANY(%s)"
-                         " ORDER BY d.id, d.embedding <=> c.embedding, c.creator_id",
-        "exact_lateral_sql": "SELECT d.id, n.creator_id, n.sim FROM video_face_detections d CROSS JOIN LATERAL ("
-                             " SELECT c.creator_id, 1 - (c.embedding <=> d.embedding) AS sim"
-                             " FROM creator_face_embeddings c ORDER BY c.embedding <=> d.embedding LIMIT 1) n"
-                             " WHERE d.id = ANY(%s) ORDER BY d.id",
-    }
-    with conn.transaction():
-        conn.execute("SET LOCAL enable_indexscan = off")
-        for name, query in queries.items():
-            t = time.perf_counter()
-            got = conn.execute(query, (sample,)).fetchall()
-            seconds = time.perf_counter() - t
-            out[f"{name}_s_extrapolated"] = round(seconds * scale, 3)
-            out[f"{name}_agrees"] = bool(np.array_equal([g[1] for g in got], mem_ids[: len(got)])) and bool(
-                np.allclose([g[2] for g in got], mem_sims[: len(got)], atol=1e-5))
-        conn.execute("SET LOCAL enable_indexscan = on")
-    t = time.perf_counter()
-    hnsw = conn.execute(
-        "SELECT d.id, n.creator_id FROM video_face_detections d CROSS JOIN LATERAL ("
-        " SELECT c.creator_id FROM creator_face_embeddings c ORDER BY c.embedding <=> d.embedding LIMIT 1) n"
-        " WHERE d.id = ANY(%s) ORDER BY d.id",
-        (sample,),
-    ).fetchall()
-    seconds = time.perf_counter() - t
-    out["hnsw_lateral_sql_s_extrapolated"] = round(seconds * scale, 3)
-    out["hnsw_ms_per_face"] = round(1000 * seconds / max(1, len(sample)), 3)
-    out["hnsw_recall_at_1"] = round(float(np.mean([h[1] == m for h, m in zip(hnsw, mem_ids)])) if hnsw else 1.0, 4)
-    return out
