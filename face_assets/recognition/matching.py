@@ -62,7 +62,7 @@ from typing import Iterable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import psycopg
 
-from face_assets.recognition.vector_copy import copy_vectors
+from face_assets.recognition.vector_copy import copy_vectors, read_ahead
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.sql_files import read_sql
 
@@ -70,8 +70,10 @@ UNDECIDED_STATUSES: tuple[str, ...] = ("pending", "matched", "unmatched")
 REMATCH_STATUSES: tuple[str, ...] = ("pending", "unmatched")
 FETCH_CHUNK = 20_000               # faces read from PostgreSQL per round trip
 PRODUCT_BUDGET = 32_000_000        # similarity cells per matrix product (128 MB of float32)
-PRUNE_MIN_EMBEDDINGS_PER_CREATOR = 2  # below this many per creator on average, centroid bounds save too little
-PRUNE_MAX_CANDIDATES = 64             # a face with more candidate creators than this takes the full product
+# When the centroid-bounded search is used instead of the full product (measured, benchmarks stage matching):
+PRUNE_MIN_EMBEDDINGS = 4_000          # fewer creator embeddings: the full product costs less than bounds + anchors
+PRUNE_MIN_EMBEDDINGS_PER_CREATOR = 2  # fewer per creator on average: one bound per creator saves too little
+PAIR_COST = 150                       # one gathered (face, embedding) product costs ~150 cells of a matrix product
 BOUND_SLACK = 1e-5                    # added to every radius: float32 rounding never makes a bound too tight
 _SCHEMA_LOCK = "face_assets.recognition_schema"
 _NO_CREATOR = -1
@@ -225,7 +227,7 @@ def nearest_creators(
     best_sims = np.full(n, -np.inf, dtype=np.float32)
     if n == 0 or k == 0:
         return best_ids, best_sims
-    prune = creators.n_embeddings >= PRUNE_MIN_EMBEDDINGS_PER_CREATOR * k
+    prune = creators.n_embeddings >= max(PRUNE_MIN_EMBEDDINGS, PRUNE_MIN_EMBEDDINGS_PER_CREATOR * k)
     column_creator = creators.embedding_creator_ids
     step = max(1, PRODUCT_BUDGET // max(1, creators.n_embeddings))
     for start in range(0, n, step):
@@ -273,9 +275,9 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
     The creator with the highest bound is the anchor; its embeddings are compared exactly. Every other creator
     whose bound reaches the anchor's best is a candidate, and only candidates' embeddings are compared. Faces near
     one creator (the common case for faces of known people) have no candidate; faces for which the bounds prune
-    little (strangers: every creator is about as far) take the full product, as do faces with more than
-    PRUNE_MAX_CANDIDATES candidates. Nothing is approximated: a creator is skipped only when its bound proves it
-    cannot win (ties included).
+    little (strangers: every creator is about as far) take the full product, as do faces whose candidates' products,
+    gathered one by one (PAIR_COST each), would cost more than their row of the full product. Nothing is
+    approximated: a creator is skipped only when its bound proves it cannot win (ties included).
     """
     n = q.shape[0]
     rows = np.arange(n)
@@ -289,7 +291,7 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
     if open_rows.size:
         candidates = bounds[open_rows] >= sims[open_rows, None]
         counts = np.count_nonzero(candidates, axis=1)
-        few = counts <= PRUNE_MAX_CANDIDATES
+        few = counts * PAIR_COST <= len(creators.creator_ids)  # ~ candidates' embeddings x PAIR_COST <= all
         if few.any():
             pair_rows, pair_creators = np.nonzero(candidates[few])
             got_rows, got_cols, got_sims = _best_of_pairs(q, open_rows[few][pair_rows], pair_creators, creators)
@@ -384,12 +386,11 @@ def faces_to_match(
     detection_ids: Optional[Sequence[int]] = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The undecided faces to (re-)match (sql/recognition/detections_to_match.sql), FETCH_CHUNK at a time through
-    binary COPY: (ids, video ids, embedding matrix) per chunk. No other statement may run on `conn` until the
-    iterator is exhausted or closed (read what the chunks need, e.g. `vetoes_to_match`, before)."""
-    for (ids, videos), embeddings in copy_vectors(
-        conn, read_sql("recognition/detections_to_match.sql"), _selection(statuses, video_ids, detection_ids),
-        chunk_rows=FETCH_CHUNK,
-    ):
+    binary COPY, read ahead in a thread: (ids, video ids, embedding matrix) per chunk. No other statement may run
+    on `conn` until the iterator is exhausted or closed (read what the chunks need, e.g. `vetoes_to_match`, before)."""
+    blocks = copy_vectors(conn, read_sql("recognition/detections_to_match.sql"),
+                          _selection(statuses, video_ids, detection_ids), chunk_rows=FETCH_CHUNK)
+    for (ids, videos), embeddings in read_ahead(blocks):
         yield ids, videos, embeddings
 
 

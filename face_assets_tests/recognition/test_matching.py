@@ -193,13 +193,16 @@ def brute_nearest(faces: np.ndarray, matrix: CreatorMatrix, vetoes) -> tuple[np.
     return np.array(ids), np.array(sims)
 
 
-def test_centroid_bounded_search_gives_the_exact_answer(rng, monkeypatch):
+@pytest.mark.parametrize("pair_cost", [1, 10**6])  # candidates compared one by one / their rows as a full product
+def test_centroid_bounded_search_gives_the_exact_answer(rng, monkeypatch, pair_cost):
     """Creators of 1-8 embeddings around an identity, faces of creators, of strangers, exact copies of creator
     embeddings, ties between two creators holding the same embedding, and vetoes: the bounded search answers as
     the definition does, and it really skips products (most faces of creators never reach the full product)."""
     import face_assets.recognition.matching as matching
 
     monkeypatch.setattr(matching, "PRODUCT_BUDGET", 4_000)  # several chunks
+    monkeypatch.setattr(matching, "PRUNE_MIN_EMBEDDINGS", 0)  # the bounded search at this small size too
+    monkeypatch.setattr(matching, "PAIR_COST", pair_cost)
     k = 40
     centres = rng.standard_normal((k, DIM)).astype(np.float32)
     sigma = np.sqrt((1 / 0.7 - 1) / DIM)  # samples of one identity at cosine ~0.7
@@ -238,16 +241,19 @@ def test_centroid_bounded_search_gives_the_exact_answer(rng, monkeypatch):
     assert nearest_creators(faces, single)[0].tolist() == brute_nearest(faces, single, [set()] * len(faces))[0].tolist()
 
 
-def test_a_creator_is_skipped_only_when_its_bound_proves_it_cannot_win(rng):
+@pytest.mark.parametrize("pair_cost", [1, 10**6])
+def test_a_creator_is_skipped_only_when_its_bound_proves_it_cannot_win(rng, monkeypatch, pair_cost):
     """Faces for which the runner-up's bound is exactly reached: creator B's face q points from B's centroid to its
     farthest embedding (q.e = q.centroid + radius), creator A's embeddings sit at similarity q.e - margin with A's
     centroid nearest to q. B wins by `margin`; a bound tighter than the truth by more than the margin would skip B."""
     def unit_rows(x):
         return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
-    ids, rows, faces, want = [], [], [], []
-    for p, margin in enumerate([0.0005, 0.001, 0.002, 0.005, 0.01, 0.05]):
-        a_id, b_id = 10 * (p + 1), 10 * (p + 1) + 1
+    import face_assets.recognition.matching as matching
+
+    monkeypatch.setattr(matching, "PRUNE_MIN_EMBEDDINGS", 0)
+    monkeypatch.setattr(matching, "PAIR_COST", pair_cost)
+    for margin in [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05]:
         b = rng.standard_normal((5, DIM))
         b[1:] = b[1] + 0.1 * b[1:]  # four embeddings together, one far from the centroid
         b = unit_rows(b)
@@ -256,14 +262,13 @@ def test_a_creator_is_skipped_only_when_its_bound_proves_it_cannot_win(rng):
         others = rng.standard_normal((3, DIM))
         others -= np.outer(others @ q, q)  # orthogonal to q
         a = unit_rows((v - margin) * q + np.sqrt(1 - (v - margin) ** 2) * unit_rows(others))
-        ids += [a_id] * 3 + [b_id] * 5
-        rows += list(a) + list(b)
-        faces.append(q)
-        want.append(b_id)
-    matrix = CreatorMatrix.from_rows(ids, np.array(rows))
-    got, sims = nearest_creators(np.array(faces), matrix)
-    assert got.tolist() == want
-    assert got.tolist() == brute_nearest(np.array(faces), matrix, [set()] * len(faces))[0].tolist()
+        centre = rng.standard_normal(DIM)
+        centre -= (centre @ q) * q
+        far = unit_rows(unit_rows(centre) + 0.02 * rng.standard_normal((4, DIM)))  # a tight creator far from q
+        matrix = CreatorMatrix.from_rows([10] * 3 + [11] * 5 + [12] * 4, np.concatenate([a, b, far]))
+        got, sims = nearest_creators(q[None, :], matrix)
+        assert got.tolist() == [11] and sims[0] == pytest.approx(v, abs=1e-6), margin
+        assert brute_nearest(q[None, :], matrix, [set()])[0].tolist() == [11]
 
 
 # --- statuses, evidence and the rule -------------------------------------------------------------

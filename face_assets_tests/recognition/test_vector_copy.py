@@ -51,3 +51,24 @@ def test_a_null_or_another_dimension_is_an_error_not_a_misread(conn):
         list(copy_vectors(conn, "SELECT id, embedding FROM items ORDER BY id"))
     with pytest.raises(CopyLayoutError, match="not an integer"):
         list(copy_vectors(conn, "SELECT 'x'::text, embedding FROM items WHERE id = 2"))
+
+
+def test_read_ahead_keeps_order_raises_errors_and_stops_when_closed(conn):
+    from face_assets.recognition.vector_copy import read_ahead
+
+    assert list(read_ahead(iter(range(10)), depth=2)) == list(range(10))
+
+    def failing():
+        yield 1
+        raise RuntimeError("broken stream")
+
+    with pytest.raises(RuntimeError, match="broken stream"):
+        list(read_ahead(failing()))
+
+    insert(conn, [(i, i, i, np.full(4, i, np.float32)) for i in range(40)])
+    with conn.transaction():
+        blocks = read_ahead(copy_vectors(conn, "SELECT id, embedding FROM items ORDER BY id", chunk_rows=5), depth=1)
+        first = next(blocks)
+        blocks.close()  # the thread stops and the COPY ends: the connection takes statements again
+        assert first[0][0].tolist() == [0, 1, 2, 3, 4]
+        assert conn.execute("SELECT count(*) FROM items").fetchone()[0] == 40
