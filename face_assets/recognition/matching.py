@@ -74,6 +74,7 @@ PRODUCT_BUDGET = 32_000_000        # similarity cells per matrix product (128 MB
 PRUNE_MIN_EMBEDDINGS = 4_000          # fewer creator embeddings: the full product costs less than bounds + anchors
 PRUNE_MIN_EMBEDDINGS_PER_CREATOR = 2  # fewer per creator on average: one bound per creator saves too little
 PAIR_COST = 150                       # one gathered (face, embedding) product costs ~150 cells of a matrix product
+ANCHOR_HOPE = 0.5                     # anchor tried when centroid similarity + this x radius reaches the runner-up
 BOUND_SLACK = 1e-5                    # added to every radius: float32 rounding never makes a bound too tight
 _SCHEMA_LOCK = "face_assets.recognition_schema"
 _NO_CREATOR = -1
@@ -285,9 +286,19 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
     with_one[:, :-1], with_one[:, -1] = q, 1.0
     bounds = with_one @ creators.bound_matrix.T
     top = bounds.argmax(axis=1)
+    top_bound = bounds[rows, top]
     bounds[rows, top] = -np.inf
-    _, cols, sims = _best_of_pairs(q, rows, top, creators)
-    open_rows = np.flatnonzero(sims < bounds.max(axis=1))
+    runner_up = bounds.max(axis=1)
+    # The anchor's best lies between its centroid similarity (a mean is at most the max) and its bound. A face whose
+    # centroid similarity is far below the runner-up's bound (a stranger) almost never settles: it takes the full
+    # product at once, without the anchor's products. Only work is decided here, never the answer.
+    radius = creators.radii[top]
+    hopeful = np.flatnonzero(top_bound - radius * (1 - ANCHOR_HOPE) >= runner_up)
+    cols = np.zeros(n, dtype=np.int64)
+    sims = np.full(n, -np.inf, dtype=np.float32)
+    _, cols[hopeful], sims[hopeful] = _best_of_pairs(q, hopeful, top[hopeful], creators)
+    open_rows = hopeful[sims[hopeful] < runner_up[hopeful]]
+    rest = [np.setdiff1d(rows, hopeful, assume_unique=True)]
     if open_rows.size:
         candidates = bounds[open_rows] >= sims[open_rows, None]
         counts = np.count_nonzero(candidates, axis=1)
@@ -297,9 +308,10 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
             got_rows, got_cols, got_sims = _best_of_pairs(q, open_rows[few][pair_rows], pair_creators, creators)
             better = (got_sims > sims[got_rows]) | ((got_sims == sims[got_rows]) & (got_cols < cols[got_rows]))
             cols[got_rows[better]], sims[got_rows[better]] = got_cols[better], got_sims[better]
-        rest = open_rows[~few]
-        if rest.size:
-            cols[rest], sims[rest] = _full_best(q[rest], creators)
+        rest.append(open_rows[~few])
+    full = np.sort(np.concatenate(rest))
+    if full.size:
+        cols[full], sims[full] = _full_best(q[full], creators)
     return cols, sims
 
 
@@ -308,6 +320,8 @@ def _best_of_pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For (row, creator index) pairs sorted by row: per distinct row, the best embedding column over those
     creators' embeddings and its similarity (ties: the lowest column). Returns (rows, columns, similarities)."""
+    if rows.size == 0:
+        return rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     lens = creators.ends[creator_idx] - creators.starts[creator_idx]
     pair_row = np.repeat(rows, lens)
     offsets = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
