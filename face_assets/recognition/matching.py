@@ -4,24 +4,24 @@ How faces are matched (exact nearest creator, all faces of a batch at once)
 --------------------------------------------------------------------------
 The creator embeddings are few (hundreds to tens of thousands) and the faces of a run are many, so the whole batch
 is matched in memory: the creator embeddings are loaded once, grouped by creator (one matrix C), the faces come in
-chunks (matrix D), and one matrix product S = D @ C.T gives every cosine similarity (all rows are unit vectors).
-The argmax over the columns of each face is its nearest embedding, whose creator is the nearest creator; vetoed
-pairs (a person said "not this creator") are masked out first (every column of that creator). This is an exact search:
-the same answer as `ORDER BY embedding <=> c.embedding` over every creator embedding, with no index recall loss.
+chunks (matrix D) through binary COPY (recognition/vector_copy.py: numpy parses the stream, the next chunk is read
+while one is matched), and the nearest embedding of each face is found exactly; its creator is the nearest
+creator. Vetoed pairs (a person said "not this creator") are masked out (every column of that creator). This is an
+exact search: the same answer as `ORDER BY embedding <=> c.embedding` over every creator embedding, with no index
+recall loss.
 
-Measured with `benchmark_matching` on 10,000 faces x 1,000 creator embeddings (synthetic unit vectors, embedded
-PostgreSQL 18 + pgvector, a shared 2-core machine under load ~6; SQL ways timed on 300 faces and extrapolated):
-- in memory (this module), reading both sets from PostgreSQL included:  1.0-1.1 s (read ~0.65 s, match 0.3-0.5 s);
-- exact set-based SQL, CROSS JOIN + DISTINCT ON (d.id) ORDER BY <=>:   ~210-250 s;
-- exact LATERAL (ORDER BY <=> LIMIT 1) per face, index scans off:       ~215-255 s;
-- HNSW LATERAL (approximate; recall@1 was 1.0 on this data):            ~8-10 s (0.8-1.0 ms per face).
-SQL pays for 10 M `<=>` evaluations, each detoasting a 2 KB vector(512) stored out of line (TOAST); HNSW still
-probes the graph once per face. The in-memory product is exact, ~200x faster than exact SQL and ~8x faster than the
-approximate index, so it is the method; `benchmark_matching` also checks that exact SQL gives the same answers.
-At 100,000 faces x 10,000 creator embeddings (benchmarks/bench_matching.py): 9.6 s in memory (7.3 s of matrix
-products: 5.1e11 multiply-adds at ~70-80 GFLOP/s, what OpenBLAS reaches on these 2 cores, plus ~2 s reading
-200 MB of vectors) against ~117 s for one HNSW query per face (1.17 ms each), top-1 identical to exact SQL on every
-face checked (the HNSW queries agreed on 89%).
+Small creator sets use one matrix product S = D @ C.T (all rows are unit vectors, so S holds every cosine
+similarity) and an argmax per face. From PRUNE_MIN_EMBEDDINGS creator embeddings on, a product per creator bounds all
+of its embeddings (centroid similarity + radius, see `_pruned_best`): a face of a known person is settled by its
+nearest creator's few embeddings, and only faces no bound can settle (strangers, whose every creator is about as
+far) pay for the whole product. The bounds are proofs, not estimates: the answer is the same.
+
+Measured (benchmarks/bench_matching.py, 100,000 faces x 10,000 creator embeddings = 2,000 creators x 5, 30% of the
+faces strangers, embedded PostgreSQL 18 + pgvector, 2 shared cores): 4.9 s in all, reading both sets included,
+against one query per face over the HNSW index: the seed design's query (join, threshold, text vector) 1.98 ms a
+face = ~198 s (40x), the leanest such query 1.04 ms = ~104 s (21x); top-1 identical to exact SQL on every face
+checked (the HNSW queries agreed on ~90%). Exact SQL (a CROSS JOIN, or LATERAL ... ORDER BY <=> LIMIT 1 with index
+scans off) costs ~50 ms a face here: each `<=>` detoasts a 2 KB vector(512) stored out of line.
 
 The auto-tag rule (one place: `auto_tag_rule`)
 ----------------------------------------------
@@ -218,9 +218,9 @@ def nearest_creators(
     """Exact nearest allowed creator of each face: (creator ids, similarities); creator -1 and -inf when none.
 
     `vetoes[i]` lists the creators face i must not get. Faces are processed in chunks of PRODUCT_BUDGET cells.
-    Ties go to the lower creator id. Faces with vetoes, and every face when creators have about one embedding
-    each, take the full product; the others the centroid-bounded search (`_pruned_best`), which gives the same
-    answer.
+    Ties go to the lower creator id. Faces with vetoes, and every face when creators have fewer than
+    PRUNE_MIN_EMBEDDINGS embeddings or about one each, take the full product; the others the centroid-bounded
+    search (`_pruned_best`), which gives the same answer.
     """
     faces = _unit_rows(_as_matrix(faces))
     n, k = faces.shape[0], len(creators.creator_ids)
