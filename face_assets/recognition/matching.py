@@ -69,6 +69,7 @@ from face_assets.sql_files import read_sql
 UNDECIDED_STATUSES: tuple[str, ...] = ("pending", "matched", "unmatched")
 REMATCH_STATUSES: tuple[str, ...] = ("pending", "unmatched")
 FETCH_CHUNK = 20_000               # faces read from PostgreSQL per round trip
+WRITE_BATCH = 50_000               # faces written per UPDATE
 PRODUCT_BUDGET = 32_000_000        # similarity cells per matrix product (128 MB of float32)
 # When the centroid-bounded search is used instead of the full product (measured, benchmarks stage matching):
 PRUNE_MIN_EMBEDDINGS = 4_000          # fewer creator embeddings: the full product costs less than bounds + anchors
@@ -470,15 +471,20 @@ def match_detections(
             summary.faces = int(ids.size)
             summary.proposed = int(proposed.sum())
             summary.below_threshold = summary.faces - summary.proposed
-            summary.rows_written = conn.execute(
-                read_sql("recognition/write_matches.sql"),
-                {
-                    "ids": ids.tolist(),
-                    "creator_ids": [int(c) if p else None for c, p in zip(best_ids, proposed)],
-                    "similarities": [float(s) if p else None for s, p in zip(best_sims, proposed)],
-                    "statuses": ["pending" if p else "unmatched" for p in proposed],
-                },
-            ).rowcount
+            # In batches: the results stay numpy arrays (~20 bytes a face); only one batch at a time becomes the
+            # Python lists the statement's arrays are made of (a library 100x larger: 10M faces, not 1-2 GB of lists).
+            for start in range(0, ids.size, WRITE_BATCH):
+                part = slice(start, start + WRITE_BATCH)
+                chosen = proposed[part]
+                summary.rows_written += conn.execute(
+                    read_sql("recognition/write_matches.sql"),
+                    {
+                        "ids": ids[part].tolist(),
+                        "creator_ids": np.where(chosen, best_ids[part], 0).tolist(),
+                        "similarities": np.where(chosen, best_sims[part], 0).tolist(),
+                        "proposed": chosen.tolist(),
+                    },
+                ).rowcount
         summary.videos = len(touched_videos)
         summary.tags = _refresh(conn, config, sorted(touched_videos))
         if touched_videos:

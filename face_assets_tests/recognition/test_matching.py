@@ -119,8 +119,12 @@ def rng():
 # --- exactness -----------------------------------------------------------------------------------
 
 
-def test_matching_is_exact_against_brute_force_sql(db, rng):
+def test_matching_is_exact_against_brute_force_sql(db, rng, monkeypatch):
     """Every face's creator and similarity equal an exact scan with pgvector's <=> (max over a creator's rows)."""
+    import face_assets.recognition.matching as matching
+
+    monkeypatch.setattr(matching, "WRITE_BATCH", 7)  # results written in many statements
+    monkeypatch.setattr(matching, "FETCH_CHUNK", 50)  # faces read in several COPY chunks
     creators = unit(rng, 8)
     with connect(db) as conn:
         for c in range(8):  # 1-3 embeddings per creator: the per-creator max matters
