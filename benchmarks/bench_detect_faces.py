@@ -5,13 +5,15 @@ videos = 65 frames, decoded beforehand so only detection + embedding is timed. S
 SCRFD-500M detector + int8 MobileFaceNet ArcFace), same det_size 640, CPU provider, for both.
 
 OURS: FaceEngine.detect called once per video with its 5 frames (as the `face_detections` asset does), with the
-ONNX Runtime thread setting that measured best among intra_op_threads 0 (ONNX Runtime's default), 1 and 2 (idle
-threads sleep: FaceEngine's allow_spinning=False).
+setting that measured best among (frame_workers, intra_op_threads) = (1, 0: ONNX Runtime's default threads),
+(1, 1), (1, 2) and (2, 1): FaceEngine's default on 2 cores (frame_workers 0 = one per core, each session run with
+one intra-op thread). Idle threads sleep (FaceEngine's allow_spinning=False).
 BASELINE: FaceAnalysis(name=buffalo_sc, allowed_modules=[detection, recognition]).get(frame), one frame at a time.
 
 Variants measured for the findings (metrics.variants), none of which needs a change to face_engine.py unless said:
-- `threads2_intra1`: two worker threads each calling FaceEngine.detect on different videos, intra_op_threads=1
-  (ONNX Runtime releases the GIL during Run, and one session may be run from several threads);
+- `threads2_intra1`: two threads each calling FaceEngine.detect (frame_workers 1, intra_op_threads 1) on different
+  videos: parallel across videos instead of across the frames of one (ONNX Runtime releases the GIL during Run,
+  and one session may be run from several threads);
 - `intra2_spinning`: 2 intra-op threads with ONNX Runtime's default `session.intra_op.allow_spinning = 1` (idle
   threads busy-wait), what FaceEngine did before allow_spinning=False was measured (as `intra2_no_spinning`) best;
 - `det_size_320`: a smaller detector input (faces in these frames are large);
@@ -45,9 +47,12 @@ TARGET_RATIO = 1.5
 DET_SIZE = 640
 FRAMES_PER_VIDEO = 5
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
+REFERENCE = "workers=1,intra=1"  # the setting variants are compared with (faces found, embeddings)
 
-FULL = {"videos": None, "per_video": FRAMES_PER_VIDEO, "repetitions": 5, "intra_op": [0, 1, 2], "variants": True}
-QUICK = {"videos": 1, "per_video": 2, "repetitions": 2, "intra_op": [1], "variants": False}
+# FaceEngine settings measured as "ours": (frame_workers, intra_op_threads).
+FULL = {"videos": None, "per_video": FRAMES_PER_VIDEO, "repetitions": 5,
+        "settings": [(1, 0), (1, 1), (1, 2), (2, 1)], "variants": True}
+QUICK = {"videos": 1, "per_video": 2, "repetitions": 2, "settings": [(2, 1)], "variants": False}
 
 
 def fixture_videos() -> list[Path]:
@@ -69,11 +74,11 @@ def decode_frames(videos: Sequence[Path], per_video: int = FRAMES_PER_VIDEO) -> 
     return out
 
 
-def face_engine(intra_op_threads: int = 0, det_size: int = DET_SIZE):
+def face_engine(intra_op_threads: int = 0, det_size: int = DET_SIZE, frame_workers: int = 1):
     from face_assets.resources.face_engine import FaceEngine
 
     engine = FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
-                        det_size=det_size, intra_op_threads=intra_op_threads)
+                        det_size=det_size, intra_op_threads=intra_op_threads, frame_workers=frame_workers)
     engine.load()
     return engine
 
@@ -100,7 +105,7 @@ def engine_with_spinning(intra_op_threads: int = 0, det_size: int = DET_SIZE):
     from face_assets.resources.face_engine import FaceEngine
 
     return FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
-                      det_size=det_size, intra_op_threads=intra_op_threads, allow_spinning=True)
+                      det_size=det_size, intra_op_threads=intra_op_threads, allow_spinning=True, frame_workers=1)
 
 
 def ours_per_video(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]:
@@ -263,12 +268,13 @@ def run(quick: bool = False) -> list[StageResult]:
     app = face_analysis()
     ways: dict[str, Callable] = {"baseline": lambda chunk: baseline_loop(app, chunk)}
     engines = {}
-    for threads in cfg["intra_op"]:
-        engines[threads] = face_engine(intra_op_threads=threads)
-        ways[f"intra_op_threads={threads}"] = (lambda e: lambda chunk: ours_per_video(e, chunk))(engines[threads])
+    for workers, threads in cfg["settings"]:
+        name = f"workers={workers},intra={threads}"
+        engines[name] = face_engine(intra_op_threads=threads, frame_workers=workers)
+        ways[name] = (lambda e: lambda chunk: ours_per_video(e, chunk))(engines[name])
     setting_names = [k for k in ways if k != "baseline"]
     if cfg["variants"]:
-        one = engines.get(1) or face_engine(intra_op_threads=1)
+        one = engines.get("workers=1,intra=1") or face_engine(intra_op_threads=1)
         spin = engine_with_spinning(2)
         e320 = face_engine(intra_op_threads=1, det_size=320)
         ways["threads2_intra1"] = lambda chunk: ours_threaded(one, chunk, 2)
@@ -281,7 +287,7 @@ def run(quick: bool = False) -> list[StageResult]:
     seconds, results = measure(ways, chunks, cfg["repetitions"])
     base_s = seconds["baseline"]
     base_median = median(base_s)
-    reference = results[setting_names[0]] if "intra_op_threads=1" not in results else results["intra_op_threads=1"]
+    reference = results.get(REFERENCE) or results[setting_names[0]]
 
     def summary(name: str) -> dict[str, Any]:
         return {"fps": _fps(n, seconds[name]), "baseline_fps": n / base_median,
@@ -292,7 +298,7 @@ def run(quick: bool = False) -> list[StageResult]:
     settings = {name: summary(name) for name in setting_names}
     variants = {name: summary(name) for name in ways if name not in settings and name != "baseline"}
     best_key = min(setting_names, key=lambda k: median(seconds[k]))  # the fastest FaceEngine setting
-    split = breakdown(engines[int(best_key.split("=")[1])], frames)
+    split = breakdown(engines[best_key], frames)
     say(f"[detect_faces] time split ({best_key}): detector {split['detector_ms_per_frame']} ms/frame, recognizer "
         f"{split['recognizer_ms_per_face']} ms/face, {split['faces']} faces in {split['frames']} frames "
         f"(recognizer {split['recognizer_share']:.0%} of the time)")
@@ -311,9 +317,9 @@ def run(quick: bool = False) -> list[StageResult]:
              f"{split['detector_ms_per_frame']} ms/frame, recognizer {split['recognizer_ms_per_face']} ms/face "
              f"({split['faces']} faces; recognizer {split['recognizer_share']:.0%} of the time). The fixture "
              "recognizer is an int8 dynamic quantisation, so FaceEngine embeds one face at a time (batching would "
-             "change the embeddings): batched recognition cannot help on this pack; the gain comes from ONNX Runtime "
-             "threading (the baseline runs ONNX Runtime's default threads) and from running frames in parallel "
-             "(see the variants).")
+             "change the embeddings): batched recognition cannot help on this pack; the gain comes from running "
+             "frames in parallel (frame_workers), each session call on one intra-op thread, and from idle threads "
+             "sleeping (the baseline runs ONNX Runtime's default, spinning threads).")
     return [StageResult(
         name=STAGE,
         sizes={"frames": n, "videos": len(videos), "det_size": DET_SIZE, "model": MODEL_NAME},
@@ -346,7 +352,7 @@ def details_markdown(r: dict) -> str:
         a = v.get("agreement_with_baseline") or {}
         d = v.get("agreement_with_det640") or {}
         lines.append(f"| variant {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
-                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} (vs intra_op_threads=1: "
+                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} (vs {REFERENCE}: "
                      f"{d.get('frames_with_same_face_count')}, faces {d.get('faces')}/{d.get('faces_reference')}) | "
                      f"{a.get('embedding_cosine_min')} |")
     split = m.get("time_split")

@@ -242,6 +242,24 @@ def test_detect_keeps_one_list_per_image_in_order(engine, pictures):
 
 
 @requires_fixtures
+def test_frames_in_parallel_give_the_same_faces_in_the_same_order(engine, pictures):
+    """frame_workers threads share one session (intra-op threads 1 each); the answer is the single thread's."""
+    images = list(pictures.values()) + [np.full((360, 640, 3), 127, dtype=np.uint8)]
+    serial = FaceEngine(model_name="buffalo_sc", model_root=str(FIXTURES), providers="CPUExecutionProvider",
+                        migraphx_cache_path=None, frame_workers=1)
+    parallel = serial.model_copy(update={"frame_workers": 3})
+    assert serial.effective_frame_workers == 1 and parallel.effective_frame_workers == 3
+    assert parallel.model_info()["intra_op_threads"] == 1 and serial.model_info()["intra_op_threads"] == 0
+    one, three = serial.detect(images), parallel.detect(images)
+    assert [len(f) for f in three] == [len(f) for f in one] and len(three[-1]) == 0 and sum(map(len, one)) >= 10
+    for a, b in zip((f for faces in one for f in faces), (f for faces in three for f in faces)):
+        assert np.allclose(a.bbox, b.bbox, atol=1e-3) and float(a.embedding @ b.embedding) > 0.9999
+    gpu_like = FaceEngine(model_name="buffalo_sc", model_root=str(FIXTURES), providers="CPUExecutionProvider")
+    assert gpu_like._workers_for(["CUDAExecutionProvider", "CPUExecutionProvider"]) == 1
+    assert 1 <= gpu_like._workers_for(["CPUExecutionProvider"]) <= 4
+
+
+@requires_fixtures
 def test_same_person_in_a_video_frame_is_closest_to_their_profile_picture(engine, picture_faces):
     from face_assets.video.frames import read_frames
 
