@@ -316,8 +316,8 @@ class FaceEngine(ConfigurableResource):
     )
     frame_workers: int = Field(
         default=0,
-        description="Frames of one detect() call processed in parallel threads (ONNX Runtime releases the GIL; "
-        "one session serves all threads); 0 = one per CPU core (at most 4) on the CPU provider, 1 on a GPU. "
+        description="Threads that one detect() call spreads its frames and faces over (ONNX Runtime releases the "
+        "GIL; one session serves all threads); 0 = one per CPU core (at most 4) on the CPU provider, 1 on a GPU. "
         "benchmarks/: detect_faces measured 2 workers x 1 intra-op thread 1.7x the per-frame FaceAnalysis baseline "
         "on 2 cores, one worker with 2 intra-op threads 1.3x",
     )
@@ -417,61 +417,58 @@ class FaceEngine(ConfigurableResource):
     def detect(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
         """Faces in each BGR image, with embeddings; one list per input image, in input order.
 
-        The images are split into `effective_frame_workers` contiguous runs, each detected and embedded in its own
-        thread. Within a run, detection goes image by image (the detector takes one image) and recognition takes
-        the aligned faces of the run together, `effective_recognition_batch_size` at a time.
+        Detection runs image by image (the detector takes one image); recognition runs on the aligned faces of
+        all images together, `effective_recognition_batch_size` at a time. With `effective_frame_workers` > 1 both
+        steps are spread over that many threads, one image or one batch of faces at a time (a worker takes the
+        next as soon as it is free: frames with many faces do not hold the others up).
         """
         images = list(images)
-        workers = min(self.effective_frame_workers, len(images))
-        if workers <= 1:
-            return self._detect_run(images)
-        bounds = np.linspace(0, len(images), workers + 1).astype(int)
-        runs = [images[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="face_engine") as pool:
-            return [faces for run in pool.map(self._detect_run, runs) for faces in run]
+        workers = self.effective_frame_workers
+        if workers <= 1 or not images:
+            found = [self._find_faces(image) for image in images]
+            embeddings = self._embed([crop for faces in found for *_, crop in faces])
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="face_engine") as pool:
+                found = list(pool.map(self._find_faces, images))
+                embeddings = self._embed([crop for faces in found for *_, crop in faces], pool)
+        result: list[list[DetectedFace]] = []
+        row = 0
+        for faces in found:
+            out = []
+            for box, score, kps, _ in faces:
+                kps.setflags(write=False)
+                out.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps,
+                                        embedding=embeddings[row]))
+                row += 1
+            result.append(out)
+        return result
 
-    def _detect_run(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
+    def _find_faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
+        """(box, score, landmarks, aligned crop) of each face the detector finds in one image."""
         from insightface.utils import face_align
 
         models = self._models()
-        detector, recognizer = models.detector, models.recognizer
-        crop_size = int(recognizer.input_size[0])
-
-        detections: list[list[tuple[np.ndarray, float, np.ndarray]]] = []
-        crops: list[np.ndarray] = []
-        for image in images:
-            bgr = _as_bgr(image)
-            boxes, kpss = detector.detect(bgr, max_num=0, metric="default")
-            faces = []
-            for i in range(boxes.shape[0]):
-                kps = kpss[i].astype(np.float32)
-                faces.append((boxes[i, :4], float(boxes[i, 4]), kps))
-                crops.append(face_align.norm_crop(bgr, landmark=kps, image_size=crop_size))
-            detections.append(faces)
-
-        embeddings = self._embed(crops)
-        result: list[list[DetectedFace]] = []
-        row = 0
-        for faces in detections:
-            out = []
-            for box, score, kps in faces:
-                kps.setflags(write=False)
-                emb = embeddings[row]
-                row += 1
-                out.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps, embedding=emb))
-            result.append(out)
-        return result
+        crop_size = int(models.recognizer.input_size[0])
+        bgr = _as_bgr(image)
+        boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default")
+        faces = []
+        for i in range(boxes.shape[0]):
+            kps = kpss[i].astype(np.float32)
+            faces.append((boxes[i, :4], float(boxes[i, 4]),
+                          kps, face_align.norm_crop(bgr, landmark=kps, image_size=crop_size)))
+        return faces
 
     def embed_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(n, 512) L2-normalised embeddings of faces already aligned to the recognizer's input size."""
         return self._embed(list(crops))
 
-    def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
+    def _embed(self, crops: list[np.ndarray], pool: Optional[ThreadPoolExecutor] = None) -> np.ndarray:
         models = self._models()
         dim = int(models.recognizer.output_shape[-1])
         if not crops:
             return np.zeros((0, dim), dtype=np.float32)
-        feats = [models.recognizer.get_feat(chunk) for chunk in _chunks(crops, self.effective_recognition_batch_size)]
+        chunks = _chunks(crops, self.effective_recognition_batch_size)
+        feats = list(pool.map(models.recognizer.get_feat, chunks) if pool else map(models.recognizer.get_feat, chunks))
         emb = np.concatenate(feats, axis=0).astype(np.float32, copy=False)
         emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         emb.setflags(write=False)
