@@ -324,8 +324,9 @@ class FaceEngine(ConfigurableResource):
     allow_spinning: bool = Field(
         default=False,
         description="Let idle ONNX Runtime threads spin (busy-wait). Off: on a CPU shared with PostgreSQL, video "
-        "decoding and other steps, spinning threads take cores from them (benchmarks/: detect_faces measured "
-        "2.7x the per-frame FaceAnalysis baseline without spinning, 1.2-1.3x with it, at 0 or 2 threads)",
+        "decoding and other steps, spinning threads take cores from them (benchmarks/: detect_faces with 2 "
+        "intra-op threads under load ~4-6 measured 2.7x the per-frame FaceAnalysis baseline without spinning, 1.3x "
+        "with it; on a quiet machine both ~1.2x)",
     )
     recognition_batch_size: int = Field(default=64, description="Aligned faces per recognition call")
 
