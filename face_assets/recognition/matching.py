@@ -102,20 +102,24 @@ class CreatorMatrix:
         return np.append(self.starts[1:], self.n_embeddings).astype(np.int64)
 
     @cached_property
+    def counts(self) -> np.ndarray:
+        """(k,) how many embeddings each creator has."""
+        return self.ends - self.starts
+
+    @cached_property
     def embedding_creator_ids(self) -> np.ndarray:
         """(m,) the creator of each embedding column."""
-        return np.repeat(self.creator_ids, self.ends - self.starts)
+        return np.repeat(self.creator_ids, self.counts)
 
     @cached_property
     def centroids(self) -> np.ndarray:
         """(k, d) float32: the mean of each creator's embeddings (not normalised: the bound needs the mean)."""
-        counts = (self.ends - self.starts).astype(np.float32)
-        return (np.add.reduceat(self.embeddings, self.starts, axis=0) / counts[:, None]).astype(np.float32)
+        return (np.add.reduceat(self.embeddings, self.starts, axis=0) / self.counts[:, None]).astype(np.float32)
 
     @cached_property
     def radii(self) -> np.ndarray:
         """(k,) float32: the largest distance of a creator's embedding from its centroid, plus BOUND_SLACK."""
-        owner = np.repeat(np.arange(len(self.creator_ids)), self.ends - self.starts)
+        owner = np.repeat(np.arange(len(self.creator_ids)), self.counts)
         dist2 = np.square(self.embeddings - self.centroids[owner]).sum(axis=1)
         return (np.sqrt(np.maximum.reduceat(dist2, self.starts)) + BOUND_SLACK).astype(np.float32)
 
@@ -323,7 +327,7 @@ def _best_of_pairs(
     creators' embeddings and its similarity (ties: the lowest column). Returns (rows, columns, similarities)."""
     if rows.size == 0:
         return rows, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-    lens = creators.ends[creator_idx] - creators.starts[creator_idx]
+    lens = creators.counts[creator_idx]
     pair_row = np.repeat(rows, lens)
     offsets = np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens)
     cols = np.repeat(creators.starts[creator_idx], lens) + offsets
@@ -813,20 +817,19 @@ def _rematch(conn, config, previous: Optional[EmbeddingSnapshot], current: Embed
     if updated_creators:
         candidates.update(r[0] for r in conn.execute(read_sql("recognition/pending_of_creators.sql"),
                                                      {"creator_ids": updated_creators}))
+    # Status and confidence first: no statement may run on the connection while faces_to_match's COPY is open.
+    current = {int(i): (status, confidence) for i, status, confidence in
+               conn.execute(read_sql("recognition/detections_to_screen.sql"))}
     screened = 0
-    with conn.cursor(name="faces_to_screen", binary=True) as cur:
-        cur.execute(read_sql("recognition/detections_to_screen.sql"))
-        while True:
-            rows = cur.fetchmany(FETCH_CHUNK)
-            if not rows:
-                break
-            screened += len(rows)
-            best = creator_similarities(_as_matrix([r[3] for r in rows]), fresh).max(axis=1)
-            for (det_id, status, confidence, _), sim in zip(rows, best):
-                if status == "unmatched" and sim >= config.match_threshold:
-                    candidates.add(int(det_id))
-                elif status == "pending" and (confidence is None or sim > float(confidence)):
-                    candidates.add(int(det_id))
+    for ids, _, embeddings in faces_to_match(conn, REMATCH_STATUSES):
+        screened += int(ids.size)
+        best = creator_similarities(embeddings, fresh).max(axis=1)
+        for det_id, sim in zip(ids.tolist(), best.tolist()):
+            status, confidence = current.get(det_id, (None, None))
+            if status == "unmatched" and sim >= config.match_threshold:
+                candidates.add(det_id)
+            elif status == "pending" and (confidence is None or sim > float(confidence)):
+                candidates.add(det_id)
     summary = match_detections(conn, config, detection_ids=sorted(candidates), statuses=REMATCH_STATUSES)
     return RematchResult(True, "incremental",
                          f"{len(added)} creator embeddings added, {len(changed) - len(added)} changed",
