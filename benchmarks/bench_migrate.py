@@ -32,6 +32,7 @@ from benchmarks.harness import (
     DATA_DIR,
     FIXTURES,
     StageResult,
+    cached_input,
     median,
     require_fixtures,
     say,
@@ -167,12 +168,8 @@ def generate_legacy_db(path: Path, total: int, seed: int = 42) -> dict[str, int]
 
 def legacy_db(total: int, directory: Path = DATA_DIR) -> Path:
     """The cached synthetic legacy database of `total` rows (generated on first use)."""
-    path = directory / f"legacy_{total}_v{GENERATOR_VERSION}.db"
-    if not path.exists():
-        say(f"[migrate] generating a legacy database of {total:,} rows in {path} ...")
-        seconds, _ = timed(lambda: generate_legacy_db(path, total))
-        say(f"[migrate] generated in {seconds:.1f} s")
-    return path
+    return cached_input(directory / f"legacy_{total}_v{GENERATOR_VERSION}.db",
+                        lambda path: generate_legacy_db(path, total), STAGE)
 
 
 def subset_db(source: Path, total: int) -> Path:

@@ -19,7 +19,7 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.harness import DATA_DIR, StageResult, interleaved, median, say, timed
+from benchmarks.harness import DATA_DIR, StageResult, cached_input, interleaved, median, say
 
 STAGE = "sample_frames"
 TARGET_RATIO = 20.0
@@ -61,12 +61,8 @@ def make_video(path: Path, width: int, height: int, fps: int, seconds: int) -> P
 
 
 def video(cfg: dict, directory: Path = DATA_DIR) -> Path:
-    path = directory / f"synthetic_{cfg['width']}x{cfg['height']}_{cfg['fps']}fps_{cfg['seconds']}s.mp4"
-    if not path.exists():
-        say(f"[sample_frames] generating {path.name} (once; cached) ...")
-        seconds, _ = timed(lambda: make_video(path, cfg["width"], cfg["height"], cfg["fps"], cfg["seconds"]))
-        say(f"[sample_frames] generated in {seconds:.0f} s, {path.stat().st_size / 2**20:.0f} MiB")
-    return path
+    return cached_input(directory / f"synthetic_{cfg['width']}x{cfg['height']}_{cfg['fps']}fps_{cfg['seconds']}s.mp4",
+                        lambda path: make_video(path, cfg["width"], cfg["height"], cfg["fps"], cfg["seconds"]), STAGE)
 
 
 def decode_everything(path: Path, timestamps: list[float]) -> list[tuple[int, np.ndarray]]:

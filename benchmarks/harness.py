@@ -82,6 +82,15 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def cached_input(path: Path, make: Callable[[Path], Any], stage: str) -> Path:
+    """`path`, made by `make(path)` on first use (generated inputs are cached under benchmarks/.data/)."""
+    if not path.exists():
+        say(f"[{stage}] generating {path.name} (once; cached in {path.parent}) ...")
+        seconds, _ = timed(lambda: make(path))
+        say(f"[{stage}] generated in {seconds:.1f} s, {path.stat().st_size / 2**20:.0f} MiB")
+    return path
+
+
 def interleaved(
     ours: Callable[[int], Any],
     baseline: Callable[[int], Any],
