@@ -79,6 +79,12 @@ def cmd_dagster(args: argparse.Namespace) -> int:
     os.execv(_dagster_executable(), ["dagster", *args.dagster_args])
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from face_assets.recognition import calibration
+
+    return calibration.run(args)
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from face_assets import instance as instance_env
 
@@ -111,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_review_arguments(review)
     review.set_defaults(func=cmd_review)
+
+    calibrate = sub.add_parser(
+        "calibrate", help="measure the model's error rates on a pair set (LFW format) or the library's decisions"
+    )
+    from face_assets.recognition.calibration import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(func=cmd_calibrate)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev)")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
