@@ -50,7 +50,7 @@ demo: install
 	$(BIN)/face-assets run $(if $(wildcard $(FIXTURES)/truth.json),--truth $(FIXTURES)/truth.json)
 
 test: install
-	$(BIN)/face-assets dagster definitions validate -m face_assets.definitions
+	$(BIN)/face-assets dg check defs
 	$(BIN)/python -m pytest
 
 # Only the end-to-end tests (real webserver + daemon, browser) and the fault tests; `make test` runs them too.

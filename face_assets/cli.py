@@ -10,10 +10,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _dagster_executable() -> str:
-    """The dagster CLI of this environment (the venv's bin may not be on PATH)."""
-    beside = Path(sys.executable).parent / "dagster"
-    return str(beside) if beside.exists() else "dagster"
+def _dagster_executable(name: str = "dagster") -> str:
+    """The dagster (or dg) CLI of this environment (the venv's bin may not be on PATH)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -79,10 +79,50 @@ def cmd_dagster(args: argparse.Namespace) -> int:
     os.execv(_dagster_executable(), ["dagster", *args.dagster_args])
 
 
+def cmd_dg(args: argparse.Namespace) -> int:
+    """Any dg CLI command (e.g. `check defs`), from the repository root, with the instance's environment prepared."""
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    os.chdir(REPO)
+    os.environ.setdefault("VIRTUAL_ENV", sys.prefix)  # dg checks that the active venv is the project's
+    os.execv(_dagster_executable("dg"), ["dg", *args.dg_args])
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from face_assets.recognition import calibration
 
     return calibration.run(args)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The review web app (uvicorn). Refuses a non-loopback address unless FACE_ASSETS_WEB_TOKEN is set."""
+    from face_assets.web.app import TOKEN_ENV, UnsafeBinding, check_binding
+
+    try:
+        check_binding(args.host, os.environ.get(TOKEN_ENV) or None)
+    except UnsafeBinding as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from face_assets import instance as instance_env
+
+    instance_env.prepare()
+    import uvicorn
+    from dagster import DagsterInstance
+
+    from face_assets.web.app import create_app
+
+    instance_holder: list = []
+
+    def instance():
+        if not instance_holder:  # created on first use: serving pages needs no Dagster
+            instance_holder.append(DagsterInstance.get())
+        return instance_holder[0]
+
+    app = create_app(host=args.host, instance_factory=instance, dagster_ui=args.dagster_ui)
+    print(f"face_assets review app on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
+    return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -126,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)
 
+    serve = sub.add_parser("serve", help="start the review web app (pages and the HTTP API)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; another needs FACE_ASSETS_WEB_TOKEN)")
+    serve.add_argument("--port", type=int, default=3001)
+    serve.add_argument("--dagster-ui", default="http://127.0.0.1:3000", help="the Dagster UI the pages link to")
+    serve.set_defaults(func=cmd_serve)
+
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev)")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     dev.add_argument("--port", type=int, default=3000)
@@ -136,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dagster.add_argument("dagster_args", nargs=argparse.REMAINDER)
     dagster.set_defaults(func=cmd_dagster)
+
+    dg = sub.add_parser("dg", help="run a dg CLI command on this project's instance, e.g. `face-assets dg check defs`")
+    dg.add_argument("dg_args", nargs=argparse.REMAINDER)
+    dg.set_defaults(func=cmd_dg)
     return parser
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from face_assets.partitions import video_partitions
+from face_assets.defs.library.partitions import video_partitions
 
 PARTITIONS_PER_RUN = 50
 LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -55,8 +55,9 @@ def _execute(defs: Definitions, name: str, keys: list[AssetKey], tags: dict | No
         if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
     ]
     for check in failed_checks:
-        print(f"check failed: {check.asset_key.to_user_string()} {check.check_name}")
-    return result.success and not failed_checks
+        kind = "check failed" if check.blocking else "warning (non-blocking check)"
+        print(f"{kind}: {check.asset_key.to_user_string()} {check.check_name}: {check.description or ''}")
+    return result.success and not any(check.blocking for check in failed_checks)
 
 
 def chunks(keys: list[str], size: int) -> list[list[str]]:

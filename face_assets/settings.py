@@ -123,6 +123,12 @@ def rematch_timezone() -> str:
     return os.environ.get("FACE_ASSETS_REMATCH_TIMEZONE", "").strip() or "UTC"
 
 
+def automation_cron() -> str:
+    """FACE_ASSETS_AUTOMATION_CRON [*/10 * * * *]: how often, at most, face_clusters and face_recognition_stats
+    refresh by themselves after new matches (in FACE_ASSETS_REMATCH_TIMEZONE)."""
+    return os.environ.get("FACE_ASSETS_AUTOMATION_CRON", "").strip() or "*/10 * * * *"
+
+
 def embedded_pg_settings() -> dict[str, str]:
     """Memory of the embedded PostgreSQL (ignored with DATABASE_URL: tune that server yourself).
 

@@ -12,7 +12,7 @@ from face_assets import embedded_postgres
 
 def migration_counts(conn: psycopg.Connection) -> list[tuple[str, int, int, int]]:
     """(table, rows in PostgreSQL, rows rejected, rows with NULLed values) per migrated legacy table."""
-    from face_assets.assets.legacy_migration import table_graph
+    from face_assets.defs.migration.assets import table_graph
 
     present = [
         t for t in table_graph() if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is not None
@@ -50,7 +50,7 @@ def print_summary(truth: Path | None = None) -> None:
               f"{sum(r[2] for r in rows)} rows rejected (reasons in table migration_rejects)")
         if conn.execute("SELECT to_regclass('video_face_detections')").fetchone()[0] is None:
             return
-        from face_assets.assets.stats import SECTIONS, recognition_stats
+        from face_assets.defs.review.assets import SECTIONS, recognition_stats
 
         stats = recognition_stats(conn)
         print("\nface recognition")

@@ -5,7 +5,7 @@ import pytest
 from dagster import DefaultScheduleStatus, RunRequest, build_schedule_context
 
 from face_assets.resources.database import PostgresResource
-from face_assets.schedules import rematch_cron, rematch_job, rematch_schedule
+from face_assets.defs.faces.schedules import rematch_cron, rematch_job, rematch_schedule
 
 DEFAULT_REMATCH_CRON = "0 3 * * *"
 from face_assets_tests.recognition.test_matching import (

@@ -7,6 +7,7 @@ import shutil
 
 import psycopg
 import pytest
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetExecutionContext,
@@ -18,10 +19,17 @@ from dagster import (
     define_asset_job,
 )
 
-from face_assets.partitions import video_partitions
+from face_assets.defs.library.partitions import video_partitions
 from face_assets.resources.database import PostgresResource
 from face_assets.library.scanner import scan_and_register
-from face_assets.sensors import VIDEO_JOB_NAME, build_library_sensor, library_sensor
+from face_assets.defs.library.sensors import (
+    VIDEO_JOB_NAME,
+    VIDEOS_PER_RUN,
+    build_library_sensor,
+    library_sensor,
+    run_requests_for,
+)
+from face_assets.library.scanner import PresentVideo
 from face_assets.video.probe import content_hash
 from face_assets_tests.conftest import LIBRARY
 
@@ -115,8 +123,17 @@ def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth)
     assert set(new_ids) == set(new_paths)
     assert sorted(tick.added(second)) == sorted(str(i) for i in new_ids.values())
     assert second.skip_reason is None
-    assert sorted((r.partition_key, r.run_key) for r in second.run_requests) == sorted(
-        (str(new_ids[p]), f"video-{new_ids[p]}-{content_hash(p)}") for p in new_paths)
+    # The new videos go in one run, a partition range over exactly them (added last and contiguous).
+    (run,) = second.run_requests
+    added = tick.added(second)
+    assert added[-len(new_ids):] == [str(i) for i in sorted(new_ids.values(), key=lambda i: added.index(str(i)))]
+    assert sorted(added[-len(new_ids):]) == sorted(str(i) for i in new_ids.values())
+    assert (run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
+        added[-len(new_ids)], added[-1])
+    assert run.partition_key is None and run.run_key.startswith(f"videos-{added[-len(new_ids)]}-{added[-1]}-")
+    assert run_requests_for(
+        [PresentVideo(new_ids[p], p, content_hash(p), True) for p in sorted(new_paths, key=lambda p: added.index(str(new_ids[p])))]
+    )[0].run_key == run.run_key  # the run key is a function of the videos and their content only
     assert tick.partitions() == legacy_ids | {str(i) for i in new_ids.values()}
     for path in new_paths:
         rel = os.path.relpath(path, LIBRARY)
@@ -134,7 +151,7 @@ def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth)
     assert third.run_requests == [] and third.dynamic_partitions_requests == []
     assert tick.query("SELECT path, checked_at FROM library_files ORDER BY path") == checked  # not retried
     assert json.loads(third.cursor)["known_errors"] == 3 and json.loads(third.cursor)["scans"] == 3
-    assert len(tick.run_keys) == len(set(tick.run_keys)) == 3
+    assert len(tick.run_keys) == len(set(tick.run_keys)) == 1
 
 
 def test_sensor_on_a_changing_library(clean_instance, tmp_only_db, tmp_path, monkeypatch):
@@ -230,10 +247,10 @@ def test_sensor_skips_until_the_tables_exist(pg_server):
 
 
 def test_sensor_definition_and_wiring(monkeypatch):
-    import face_assets.sensors
+    import face_assets.defs.library.sensors
 
     assert VIDEO_JOB_NAME == "process_videos"
-    assert face_assets.sensors.scan_and_register is scan_and_register
+    assert face_assets.defs.library.sensors.scan_and_register is scan_and_register
     assert inspect.signature(scan_and_register).parameters["partitions_name"].default == video_partitions.name
     assert library_sensor.name == "library_sensor" and library_sensor.job_name == VIDEO_JOB_NAME
     assert library_sensor.default_status == DefaultSensorStatus.RUNNING
@@ -258,3 +275,22 @@ def test_sensor_definition_and_wiring(monkeypatch):
     )
     Definitions.validate_loadable(defs)
     assert defs.resolve_sensor_def("library_sensor").job_name == VIDEO_JOB_NAME
+
+
+def test_new_videos_are_batched_into_ranged_runs_of_at_most_videos_per_run():
+    """A drop of many files becomes a few runs over consecutive partitions, like a backfill; legacy videos none."""
+    videos = [PresentVideo(1000 + i, f"/lib/{i}.mp4", f"h{i}", True) for i in range(2 * VIDEOS_PER_RUN + 7)]
+    legacy = [PresentVideo(5, "/lib/old.mp4", "old", False)]
+    requests = run_requests_for(legacy + videos)
+    assert [int(r.tags["face_assets/videos"]) for r in requests] == [VIDEOS_PER_RUN, VIDEOS_PER_RUN, 7]
+    covered = []
+    for r in requests:
+        start, end = int(r.tags[ASSET_PARTITION_RANGE_START_TAG]), int(r.tags[ASSET_PARTITION_RANGE_END_TAG])
+        covered += list(range(start, end + 1))
+    assert covered == [v.video_id for v in videos]  # each new video in exactly one run, none of the legacy one
+    assert len({r.run_key for r in requests}) == 3
+    assert [r.run_key for r in run_requests_for(videos)] == [r.run_key for r in requests]  # deterministic
+    changed = videos[:1] + [PresentVideo(videos[1].video_id, videos[1].path, "other", True)] + videos[2:]
+    assert run_requests_for(changed)[0].run_key != requests[0].run_key  # new content: new work
+    (single,) = run_requests_for(videos[:1])
+    assert single.partition_key == "1000" and single.run_key == "video-1000-h0"

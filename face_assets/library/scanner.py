@@ -229,7 +229,7 @@ def scan_and_register(
     Two-tick stability in one command: when the first scan leaves files waiting, it waits `settle_seconds` and
     scans again, so files that are not being written are registered now (0 leaves them waiting). No runs are
     requested: the caller materializes the partitions itself. Raises LibraryNotReady before the migration.
-    `partitions_name` is face_assets.partitions.video_partitions' name (not imported: no Dagster here).
+    `partitions_name` is face_assets.defs.library.partitions.video_partitions' name (not imported: no Dagster here).
     """
     with database.connect() as conn:
         result = scan_library(conn, extra_roots=extra_roots, now_fn=now_fn)

@@ -34,8 +34,8 @@ def make_resources(url: str) -> dict:
 
 
 def assets():
-    from face_assets.assets.detections import face_detections
-    from face_assets.assets.frames import sampled_frames
+    from face_assets.defs.faces.assets import face_detections
+    from face_assets.defs.library.assets import sampled_frames
 
     return [sampled_frames, face_detections]
 
@@ -158,7 +158,7 @@ def test_rematerializing_keeps_one_set_of_detections_and_the_review_decisions(
         decided = {r[0]: r for r in conn.execute(query, (int(key),)) if r[0] in (rejected[0], confirmed[0])}
 
     # face_detections alone, as a retry or a model change would run it
-    from face_assets.assets.detections import face_detections
+    from face_assets.defs.faces.assets import face_detections
 
     result = run_partitions([face_detections], [key], dagster_instance, resources)
     assert result.success
@@ -179,7 +179,7 @@ def test_rematerializing_keeps_one_set_of_detections_and_the_review_decisions(
 
 
 def test_min_face_size_filters_small_faces_and_zero_faces_is_recorded(migrated_db, home, dagster_instance, truth):
-    from face_assets.assets.detections import face_detections
+    from face_assets.defs.faces.assets import face_detections
 
     key = str(truth["legacy_video_ids"]["videos/slideshow_01.mp4"])  # faces of ~50 to ~160 px
     dagster_instance.add_dynamic_partitions("videos", [key])
@@ -213,7 +213,7 @@ def test_min_face_size_filters_small_faces_and_zero_faces_is_recorded(migrated_d
 def test_a_broken_video_fails_its_own_partition_and_the_others_are_committed(
     migrated_db, home, dagster_instance, truth
 ):
-    from face_assets.assets.matches import face_matches
+    from face_assets.defs.faces.assets import face_matches
 
     broken = str(add_broken_video(migrated_db))
     good = [str(truth["legacy_video_ids"]["videos/driving_d0.mp4"]), str(truth["legacy_video_ids"]["videos/slideshow_01.mp4"])]

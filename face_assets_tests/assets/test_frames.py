@@ -41,7 +41,7 @@ def materialized_partitions(instance, key: AssetKey) -> set[str]:
 
 def partition_statuses(instance, key: AssetKey, keys) -> dict[str, str | None]:
     """Dagster's own view of each partition: MATERIALIZED, FAILED, IN_PROGRESS or None."""
-    from face_assets.partitions import video_partitions
+    from face_assets.defs.library.partitions import video_partitions
 
     statuses = instance.get_status_by_partition(key, list(keys), video_partitions)
     return {k: (s.name if s is not None else None) for k, s in statuses.items()}
@@ -76,7 +76,7 @@ def video_ids(truth) -> dict[str, int]:
 
 
 def test_five_frames_per_video_at_the_right_times(migrated_db, home, resources, dagster_instance, truth, video_ids):
-    from face_assets.assets.frames import sampled_frames
+    from face_assets.defs.library.assets import sampled_frames
 
     keys = [str(v) for v in video_ids.values()]
     dagster_instance.add_dynamic_partitions("videos", keys)
@@ -114,7 +114,7 @@ def test_five_frames_per_video_at_the_right_times(migrated_db, home, resources, 
 def test_rematerializing_replaces_the_frames_and_probes_a_missing_duration(
     migrated_db, home, resources, dagster_instance, truth, video_ids
 ):
-    from face_assets.assets.frames import sampled_frames
+    from face_assets.defs.library.assets import sampled_frames
 
     rel_path = "videos/hamilton_short.mp4"
     key = str(video_ids[rel_path])
@@ -144,7 +144,7 @@ def test_rematerializing_replaces_the_frames_and_probes_a_missing_duration(
 def test_a_broken_video_is_recorded_and_the_others_are_committed(migrated_db, home, resources, dagster_instance, video_ids):
     """sampled_frames records an unreadable video and carries on: the next steps of the job still run for the
     other videos of the batch (face_matches, the job's last video step, fails the broken partition)."""
-    from face_assets.assets.frames import sampled_frames
+    from face_assets.defs.library.assets import sampled_frames
 
     broken = str(add_broken_video(migrated_db))
     good = [str(video_ids["videos/slideshow_01.mp4"]), str(video_ids["videos/driving_d0.mp4"])]

@@ -4,7 +4,7 @@ import numpy as np
 import psycopg
 from dagster import materialize
 
-from face_assets.assets.stats import SECTIONS, face_recognition_stats, recognition_stats
+from face_assets.defs.review.assets import SECTIONS, face_recognition_stats, recognition_stats
 from face_assets.resources.database import PostgresResource
 
 

@@ -153,7 +153,7 @@ def test_the_rematch_job_runs_through_graphql(servers):
     schedules = {s["name"]: s for s in jobs["schedules"]}
     assert "rematch_schedule" in schedules, (
         f"rematch_schedule is not in the code location (schedules: {sorted(schedules)}): face_assets.definitions "
-        "must wire face_assets.schedules.rematch_schedule and rematch_job")
+        "must wire face_assets.defs.faces.schedules.rematch_schedule and rematch_job")
     assert schedules["rematch_schedule"]["scheduleState"]["status"] == "RUNNING"
     start = time.monotonic()
     run_id = api.launch_run(servers, "rematch_job", tags={"face_assets/e2e": "rematch"})

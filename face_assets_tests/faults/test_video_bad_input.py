@@ -53,10 +53,10 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
     """Scan, scan again after a root vanished, then one run over every partition; everything the tests look at."""
     from sqlalchemy.engine import make_url
 
-    from face_assets.assets.detections import face_detections
+    from face_assets.defs.faces.assets import face_detections
 
-    from face_assets.assets.matches import face_matches
-    from face_assets.assets.frames import sampled_frames
+    from face_assets.defs.faces.assets import face_matches
+    from face_assets.defs.library.assets import sampled_frames
     from face_assets.library.scanner import scan_and_register, scan_library
     from face_assets.resources.database import PostgresResource
     from face_assets.resources.face_engine import FaceEngine
@@ -184,7 +184,7 @@ def test_the_run_fails_only_the_bad_partitions_and_processes_the_rest(bad_librar
 
 
 def test_a_profile_picture_that_is_not_an_image_is_an_issue_and_the_others_are_embedded(bad_library, truth):
-    from face_assets.assets.embeddings import creator_embeddings
+    from face_assets.defs.faces.assets import creator_embeddings
     from face_assets.resources.face_engine import FaceEngine
 
     url = bad_library["url"]

@@ -399,7 +399,7 @@ def test_parallel_neighbour_queries_and_timing(db, video_ids):
 def test_face_clusters_asset_materializes(db, video_ids):
     from dagster import materialize
 
-    from face_assets.assets.clusters import face_clusters
+    from face_assets.defs.faces.assets import face_clusters
     from face_assets.resources.database import PostgresResource
 
     with connect(db) as conn:
@@ -425,11 +425,11 @@ E2E_VIDEOS = ["videos/slideshow_02.mp4", "videos/slideshow_04.mp4", "videos/slid
 def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_instance, truth, tmp_path, monkeypatch):
     from dagster import materialize
 
-    from face_assets.assets.clusters import face_clusters
-    from face_assets.assets.detections import face_detections
-    from face_assets.assets.embeddings import creator_embeddings
-    from face_assets.assets.frames import sampled_frames
-    from face_assets.assets.matches import face_matches
+    from face_assets.defs.faces.assets import face_clusters
+    from face_assets.defs.faces.assets import face_detections
+    from face_assets.defs.faces.assets import creator_embeddings
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.faces.assets import face_matches
     from face_assets.resources.database import PostgresResource
     from face_assets.resources.face_engine import FaceEngine
 

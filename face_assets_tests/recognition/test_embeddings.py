@@ -57,7 +57,7 @@ def library(module_migrated_db, tmp_path_factory):
     home = tmp_path_factory.mktemp("embeddings_home")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACE_ASSETS_HOME", str(home))
-        from face_assets.assets.embeddings import creator_embeddings
+        from face_assets.defs.faces.assets import creator_embeddings
 
         result = materialize([creator_embeddings], resources=resources(module_migrated_db))
         assert result.success
@@ -188,7 +188,7 @@ def test_bad_pictures_changes_and_reference_images(fresh_db, tmp_path, monkeypat
 
 
 def test_sensor_requests_a_run_for_new_and_changed_pictures(fresh_db, tmp_path, monkeypatch):
-    from face_assets.picture_sensor import creator_pictures_sensor
+    from face_assets.defs.faces.sensors import creator_pictures_sensor
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     setup_schema(fresh_db, creators=3, videos=1)

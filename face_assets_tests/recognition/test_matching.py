@@ -473,13 +473,13 @@ E2E_VIDEOS = ["videos/slideshow_02.mp4", "videos/slideshow_03.mp4", "videos/slid
 
 @pytest.mark.slow
 def test_fixture_library_every_auto_tag_is_right(migrated_db, dagster_instance, truth, tmp_path, monkeypatch):
-    pytest.importorskip("face_assets.assets.detections")
+    pytest.importorskip("face_assets.defs.faces.assets")
     from dagster import materialize
 
-    from face_assets.assets.detections import face_detections
-    from face_assets.assets.embeddings import creator_embeddings
-    from face_assets.assets.frames import sampled_frames
-    from face_assets.assets.matches import face_matches
+    from face_assets.defs.faces.assets import face_detections
+    from face_assets.defs.faces.assets import creator_embeddings
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.faces.assets import face_matches
     from face_assets.recognition.matching import fixture_similarities
     from face_assets.resources.database import PostgresResource
     from face_assets.resources.face_engine import FaceEngine

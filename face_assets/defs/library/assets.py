@@ -30,7 +30,7 @@ from dagster import (
 )
 
 from face_assets import settings
-from face_assets.partitions import video_partitions
+from face_assets.defs.library.partitions import video_partitions
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
 from face_assets.retries import DATABASE_RETRY

@@ -1,17 +1,17 @@
 """`library_sensor`: finds new, moved, returned and vanished video files, adds their partitions, requests runs.
 
-Wiring (in definitions.py): `Definitions(sensors=[library_sensor], jobs=[<job named VIDEO_JOB_NAME>],
-resources={"database": PostgresResource(...)})`. The sensor targets the job by name, so the job is assembled
-elsewhere; `build_library_sensor(job_name=...)` makes one for another job.
+The sensor targets the job `process_videos` (jobs.py beside this file) by name and needs the resource `database`;
+`build_library_sensor(job_name=...)` makes one for another job.
 
 The scanning itself is face_assets.library.scanner (plain Python + SQL, with `scan_and_register`, the one-shot
 version for `face-assets run`, re-exported here); this module adds the Dagster side:
-partitions not yet in the instance, one run per video the scanner registered, a JSON cursor with the last
+partitions not yet in the instance, runs for the videos the scanner registered (up to 50 a run), a JSON cursor with the last
 scan's counts, and the scan's findings in the tick's log (the UI shows it) and skip reason.
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the sensor's context annotation.
 
+import hashlib
 import json
 from typing import Iterable, Optional
 
@@ -24,6 +24,7 @@ from dagster import (
     SensorResult,
     sensor,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from face_assets import settings
 from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is re-exported for the CLI
@@ -34,7 +35,7 @@ from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is r
     scan_and_register,
     scan_library,
 )
-from face_assets.partitions import video_partitions
+from face_assets.defs.library.partitions import video_partitions
 from face_assets.resources.database import PostgresResource
 
 VIDEO_JOB_NAME = "process_videos"
@@ -42,6 +43,8 @@ LIBRARY_SENSOR_NAME = "library_sensor"
 # Probing and hashing new files stops after this long in one tick (Dagster gives a sensor tick 60 s by default);
 # the files left over are registered by the next ticks.
 SENSOR_PROBE_BUDGET_SECONDS = 30.0
+# New videos per run: the backfills' batch size (BackfillPolicy.multi_run in the video assets).
+VIDEOS_PER_RUN = 50
 
 
 def sensor_interval_seconds() -> int:
@@ -55,15 +58,40 @@ def new_partitions(instance: DagsterInstance, result: ScanResult) -> list[Presen
 
 
 def run_requests_for(videos: Iterable[PresentVideo]) -> list[RunRequest]:
-    """One run per video the scanner registered (legacy videos get a partition, not a run).
+    """Runs for the videos the scanner registered (legacy videos get a partition, not a run), many videos a run.
 
-    Only videos whose partition is being added get one, and the run key names the video and its content, so
-    neither a later tick nor the daemon (which drops a run key it has seen) launches the same work twice. A
-    tick that failed after the scan committed leaves the partition missing, so the next tick requests it again.
+    A drop of many files is processed like a backfill: up to VIDEOS_PER_RUN consecutive new partitions in one run
+    (a partition range), so the run loads the code and the model once for all of them, instead of once per video.
+    The partitions are added in this order in the same tick (`partition_order`), so each range holds exactly the
+    batch's videos. A single new file is still a run of its own, at once.
+
+    Only videos whose partition is being added get a run, and the run key names the videos and their content, so
+    neither a later tick nor the daemon (which drops a run key it has seen) launches the same work twice. A tick
+    that failed after the scan committed leaves the partitions missing, so the next tick requests them again.
     """
-    return [
-        RunRequest(partition_key=v.partition_key, run_key=v.run_key) for v in videos if v.discovered
-    ]
+    new = [v for v in videos if v.discovered]
+    requests = []
+    for start in range(0, len(new), VIDEOS_PER_RUN):
+        batch = new[start:start + VIDEOS_PER_RUN]
+        if len(batch) == 1:
+            requests.append(RunRequest(partition_key=batch[0].partition_key, run_key=batch[0].run_key))
+            continue
+        digest = hashlib.sha256("\n".join(v.run_key for v in batch).encode()).hexdigest()[:16]
+        requests.append(RunRequest(
+            run_key=f"videos-{batch[0].partition_key}-{batch[-1].partition_key}-{digest}",
+            tags={
+                ASSET_PARTITION_RANGE_START_TAG: batch[0].partition_key,
+                ASSET_PARTITION_RANGE_END_TAG: batch[-1].partition_key,
+                "face_assets/videos": str(len(batch)),
+            },
+        ))
+    return requests
+
+
+def partition_order(videos: Iterable[PresentVideo]) -> list[PresentVideo]:
+    """Legacy videos first, then the new ones in the order of their run requests (contiguous ranges)."""
+    videos = list(videos)
+    return [v for v in videos if not v.discovered] + [v for v in videos if v.discovered]
 
 
 def build_library_sensor(
@@ -82,7 +110,7 @@ def build_library_sensor(
         description=(
             "Scans the library roots (active watched_directories + FACE_ASSETS_LIBRARY): registers new video "
             "files once stable over two ticks, marks vanished/returned/moved ones, adds the `videos` partitions "
-            "and requests one run per new video. Bad files are recorded in library_files (status 'error')."
+            "and requests runs for the new videos (up to 50 a run, a partition range). Bad files are recorded in library_files (status 'error')."
         ),
     )
     def _library_sensor(context: SensorEvaluationContext, database: PostgresResource) -> SensorResult:
@@ -95,7 +123,7 @@ def build_library_sensor(
             return SensorResult(skip_reason=str(exc), cursor=context.cursor)
         log_scan(context.log, result)
 
-        added = new_partitions(context.instance, result)
+        added = partition_order(new_partitions(context.instance, result))
         runs = run_requests_for(added)
         summary = result.summary()
         cursor = json.dumps({**summary, "scans": int(state.get("scans", 0)) + 1,

@@ -3,6 +3,7 @@
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 from psycopg.rows import dict_row
 
+from face_assets.defs.automation import refresh_after_new_matches
 from face_assets.resources.database import PostgresResource
 from face_assets.retries import DATABASE_RETRY
 from face_assets.sql_files import read_sql
@@ -60,6 +61,7 @@ def stats_markdown(stats: dict[str, int]) -> str:
     deps=[AssetKey("face_clusters"), AssetKey("face_matches")],
     kinds={"postgres"},
     retry_policy=DATABASE_RETRY,
+    automation_condition=refresh_after_new_matches(),
     description=(
         "Face recognition in numbers: faces by match status, videos processed or not, videos with creators before "
         "(legacy tags) and after, auto-tags, clusters, creators with embeddings."

@@ -15,9 +15,11 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    Definitions,
     MaterializeResult,
     MetadataValue,
     asset,
+    definitions,
 )
 
 from face_assets import settings
@@ -121,3 +123,9 @@ def build_table_asset(table: str, parents: list[str]) -> AssetsDefinition:
 
 def build_legacy_assets() -> list[AssetsDefinition]:
     return [build_table_asset(table, parents) for table, parents in table_graph().items()]
+
+
+@definitions
+def legacy_tables() -> Definitions:
+    """The table assets, built when the code location loads (from FACE_ASSETS_LEGACY_DB's schema, else sql/legacy)."""
+    return Definitions(assets=build_legacy_assets())

@@ -1,0 +1,10 @@
+"""The face model (InsightFace on ONNX Runtime: ROCm/MIGraphX, CUDA or CPU), configured from the environment."""
+
+from dagster import Definitions, definitions
+
+from face_assets.resources.face_engine import FaceEngine
+
+
+@definitions
+def resources() -> Definitions:
+    return Definitions(resources={"face_engine": FaceEngine()})
