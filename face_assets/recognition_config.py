@@ -14,7 +14,8 @@ for each setting, the first of:
 3. `MODEL_DEFAULTS[model]` (models it does not name get `MODEL_DEFAULTS[FALLBACK_MODEL]`);
 4. the dataclass defaults below.
 
-The auto-tag rule that uses these values is `face_assets.recognition.matching.auto_tag_rule`.
+The auto-tag rule that uses these values is in `face_assets.recognition.evidence`; without a stored calibration
+the match and auto-tag thresholds below are its likelihood model (evidence.DefaultsLikelihood).
 """
 
 from __future__ import annotations
@@ -73,9 +74,14 @@ SCHEMA_SEEDS: dict[str, str] = {
 @dataclass(frozen=True)
 class RecognitionConfig:
     match_threshold: float = 0.5        # at or above: a candidate match, queued for review ('pending')
-    auto_tag_threshold: float = 0.7     # a face at or above this is strong evidence (see matching.auto_tag_rule)
+    auto_tag_threshold: float = 0.7     # a face seen well (evidence.DefaultsLikelihood, without a calibration)
     auto_tag_min_frames: int = 2        # strong faces in this many distinct frames tag the video...
     auto_tag_margin: float = 0.10       # ...or one face at auto_tag_threshold + auto_tag_margin does
+    # The fusion rule (face_assets.recognition.evidence): a video is tagged when its faces' fused evidence makes a
+    # false tag at most this likely (per video, over all creators); frames of one video correlate this much.
+    auto_tag_max_false_rate: float = 0.01
+    evidence_frame_correlation: float = 0.5  # Kish's rho: n frames count as at most 1/rho independent looks
+    learn_max_per_creator: int = 20     # references learned automatically per creator (faces of strong tags)
     frames_per_video: int = 5
     min_face_size: int = 64             # px, the shorter side of the face box
     min_detection_score: float = 0.5

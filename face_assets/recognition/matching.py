@@ -23,22 +23,20 @@ face = ~198 s (40x), the leanest such query 1.04 ms = ~104 s (21x); top-1 identi
 checked (the HNSW queries agreed on ~90%). Exact SQL (a CROSS JOIN, or LATERAL ... ORDER BY <=> LIMIT 1 with index
 scans off) costs ~50 ms a face here: each `<=>` detoasts a 2 KB vector(512) stored out of line.
 
-The auto-tag rule (one place: `auto_tag_rule`)
-----------------------------------------------
-Evidence per (video, creator), over all frames of the video: the undecided faces whose nearest allowed creator it
-is with similarity >= match_threshold. A video is tagged with the creator when
-
-    best >= auto_tag_threshold
-    and (strong_frames >= auto_tag_min_frames or best >= auto_tag_threshold + auto_tag_margin)
-
-where strong_frames counts distinct frames holding a face at >= auto_tag_threshold: a creator seen well in two
-frames, or very well in one. The numbers are per model (face_assets.recognition_config.MODEL_DEFAULTS).
+The auto-tag rule (one place: face_assets.recognition.evidence)
+----------------------------------------------------------------
+Besides its nearest creator, matching stores for every proposed face the runner-up creator (the nearest allowed
+other one) and the similarity to the creator's anchor references (not those learned automatically). The evidence
+module turns them into calibrated per-face log likelihood ratios, fuses them over the video's frames (correlated
+frames count as fewer independent looks) and tags the video when the fused evidence reaches the target set by the
+video-level false-tag rate `auto_tag_max_false_rate`, and the anchors alone favour the creator. The tags it passes
+make faces of strong tags learned references of their creator (evidence.learn_references).
 
 Face statuses after matching: in a tagged (video, creator) the creator's faces at >= match_threshold become
 'matched'; other faces at >= match_threshold are 'pending' (matched_creator_id and match_confidence set, for review);
 below it 'unmatched' (matched_creator_id and match_confidence NULL).
 
-Tags are `video_creators` rows with source 'face_recognition' and confidence = the evidence's best similarity. A tag
+Tags are `video_creators` rows with source 'face_recognition' and confidence = the best face's similarity. A tag
 that exists already (legacy, manual, ours) is never duplicated and a legacy or manual tag is never changed. Our own
 tag is removed again when its evidence no longer passes (e.g. a person rejected its faces), unless a person
 confirmed one of its faces.
@@ -62,6 +60,8 @@ from typing import Iterable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 import psycopg
 
+from face_assets.recognition import evidence
+from face_assets.recognition.evidence import NO_ANCHOR, PairEvidence
 from face_assets.recognition.vector_copy import copy_vectors, read_ahead
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.sql_files import read_sql
@@ -91,6 +91,19 @@ class CreatorMatrix:
     creator_ids: np.ndarray  # (k,) int64, ascending
     starts: np.ndarray       # (k,) int64
     embeddings: np.ndarray   # (m, d) float32, unit rows
+    learned: Optional[np.ndarray] = None  # (m,) bool: learned automatically (not an anchor); None: none is
+    learned_video: Optional[np.ndarray] = None  # (m,) int64: the video a learned embedding comes from (0: anchor)
+
+    def own_video_columns(self, video_ids: np.ndarray) -> Optional[list[np.ndarray]]:
+        """Per face (its video id), the columns learned from its own video, which must not match it; None: none."""
+        if self.learned_video is None:
+            return None
+        sources = set(np.unique(self.learned_video[self.learned_video > 0]).tolist())
+        if not sources.intersection(np.unique(video_ids).tolist()):
+            return None
+        by_video = {v: np.flatnonzero(self.learned_video == v) for v in sources}
+        empty = np.zeros(0, dtype=np.int64)
+        return [by_video.get(int(v), empty) for v in video_ids.tolist()]
 
     @property
     def n_embeddings(self) -> int:
@@ -128,27 +141,27 @@ class CreatorMatrix:
         """(k, d + 1) float32: [centroid, radius] per creator, so that [face, 1] @ bound_matrix.T is each bound."""
         return np.ascontiguousarray(np.hstack([self.centroids, self.radii[:, None]]), dtype=np.float32)
 
+    @cached_property
+    def anchors(self) -> "CreatorMatrix":
+        """The same creators' anchor embeddings only (learned ones left out; see face_assets.recognition.evidence)."""
+        if self.learned is None or not self.learned.any():
+            return self
+        keep = ~self.learned
+        return CreatorMatrix.from_rows(self.embedding_creator_ids[keep], self.embeddings[keep])
+
     @classmethod
-    def from_rows(cls, creator_ids: Sequence[int], embeddings: Sequence[np.ndarray] | np.ndarray) -> "CreatorMatrix":
-        """From (creator_id, embedding) rows in any order."""
+    def from_rows(cls, creator_ids: Sequence[int], embeddings: Sequence[np.ndarray] | np.ndarray,
+                  learned_video: Optional[Sequence[int]] = None) -> "CreatorMatrix":
+        """From (creator_id, embedding[, video a learned embedding comes from, 0: an anchor]) rows in any order."""
         ids = np.asarray(creator_ids, dtype=np.int64)
         matrix = _unit_rows(_as_matrix(embeddings))
         order = np.argsort(ids, kind="stable")
         ids, matrix = ids[order], matrix[order]
+        videos = None if learned_video is None else np.asarray(learned_video, dtype=np.int64)[order]
         unique, starts = np.unique(ids, return_index=True)
-        return cls(unique, starts.astype(np.int64), matrix)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    video_id: int
-    creator_id: int
-    frames: int          # distinct frames with a face of this creator at >= match_threshold
-    faces: int
-    strong_frames: int   # distinct frames with a face at >= auto_tag_threshold
-    best: Optional[float]
-    mean: Optional[float]
-    manual_faces: int = 0  # faces a person confirmed as this creator (not machine evidence)
+        if videos is None or not (videos > 0).any():
+            return cls(unique, starts.astype(np.int64), matrix)
+        return cls(unique, starts.astype(np.int64), matrix, videos > 0, videos)
 
 
 @dataclass
@@ -161,6 +174,8 @@ class TagSummary:
     faces_pending: int = 0     # faces whose status became 'pending'
     faces_unmatched: int = 0   # faces whose status became 'unmatched'
     tagged: list[tuple[int, int, float]] = field(default_factory=list)  # (video, creator, confidence) passing now
+    references_learned: int = 0    # faces of strong tags that joined their creator's references
+    references_unlearned: int = 0  # learned references whose face no longer backs them
 
 
 @dataclass
@@ -219,13 +234,15 @@ def nearest_creators(
     faces: np.ndarray,
     creators: CreatorMatrix,
     vetoes: Optional[Sequence[Iterable[int]]] = None,
+    masked: Optional[Sequence[np.ndarray]] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest allowed creator of each face: (creator ids, similarities); creator -1 and -inf when none.
 
     `vetoes[i]` lists the creators face i must not get. Faces are processed in chunks of PRODUCT_BUDGET cells.
-    Ties go to the lower creator id. Faces with vetoes, and every face when creators have fewer than
-    PRUNE_MIN_EMBEDDINGS embeddings or about one each, take the full product; the others the centroid-bounded
-    search (`_pruned_best`), which gives the same answer.
+    Ties go to the lower creator id. Every face takes the full product when creators have fewer than
+    PRUNE_MIN_EMBEDDINGS embeddings or about one each, else the centroid-bounded search (`_pruned_best`, vetoed
+    creators' bounds masked), which gives the same answer. `masked[i]`: embedding columns face i must not match
+    (learned from its own video, `CreatorMatrix.own_video_columns`); such faces take the full product.
     """
     faces = _unit_rows(_as_matrix(faces))
     n, k = faces.shape[0], len(creators.creator_ids)
@@ -243,11 +260,22 @@ def nearest_creators(
             vetoed = np.fromiter((bool(v) for v in vetoes[start : start + step]), dtype=bool, count=q.shape[0])
         cols = np.zeros(q.shape[0], dtype=np.int64)
         sims = np.full(q.shape[0], -np.inf, dtype=np.float32)
+        if masked is not None:
+            has_mask = np.fromiter((m is not None and len(m) > 0 for m in masked[start : start + step]), dtype=bool,
+                                   count=q.shape[0])
+            rows = np.flatnonzero(has_mask)
+            if rows.size:
+                cols[rows], sims[rows] = _full_best(
+                    q[rows], creators, None if vetoes is None else [vetoes[start + int(r)] for r in rows],
+                    [masked[start + int(r)] for r in rows])
+            vetoed &= ~has_mask
+        else:
+            has_mask = np.zeros(q.shape[0], dtype=bool)
         if vetoed.any():
             rows = np.flatnonzero(vetoed)
-            cols[rows], sims[rows] = _full_best(
+            cols[rows], sims[rows] = (_pruned_best if prune else _full_best)(
                 q[rows], creators, [vetoes[start + int(r)] for r in rows])  # type: ignore[index]
-        rows = np.flatnonzero(~vetoed)
+        rows = np.flatnonzero(~vetoed & ~has_mask)
         if rows.size:
             cols[rows], sims[rows] = (_pruned_best if prune else _full_best)(q[rows], creators)
         best_sims[start : start + step] = sims
@@ -256,7 +284,8 @@ def nearest_creators(
 
 
 def _full_best(
-    q: np.ndarray, creators: CreatorMatrix, vetoes: Optional[Sequence[Iterable[int]]] = None
+    q: np.ndarray, creators: CreatorMatrix, vetoes: Optional[Sequence[Iterable[int]]] = None,
+    masked: Optional[Sequence[np.ndarray]] = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(best embedding column, its similarity) per row of q, from the whole product q @ embeddings.T.
 
@@ -268,11 +297,17 @@ def _full_best(
     if vetoes is not None:
         rows, cols = _veto_cells(vetoes, creators)
         sims[rows, cols] = -np.inf
+    if masked is not None:
+        lens = [len(m) for m in masked]
+        if sum(lens):
+            sims[np.repeat(np.arange(len(masked)), lens), np.concatenate([np.asarray(m, np.int64) for m in masked])] = -np.inf
     idx = sims.argmax(axis=1)
     return idx, sims[np.arange(sims.shape[0]), idx]
 
 
-def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np.ndarray]:
+def _pruned_best(
+    q: np.ndarray, creators: CreatorMatrix, vetoes: Optional[Sequence[Iterable[int]]] = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The same answer as `_full_best`, computing only the products that can change it.
 
     For a face q and a creator with centroid c (the mean of its embeddings) and radius r (the largest distance of
@@ -283,27 +318,32 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
     one creator (the common case for faces of known people) have no candidate; faces for which the bounds prune
     little (strangers: every creator is about as far) take the full product, as do faces whose candidates' products,
     gathered one by one (PAIR_COST each), would cost more than their row of the full product. Nothing is
-    approximated: a creator is skipped only when its bound proves it cannot win (ties included).
+    approximated: a creator is skipped only when its bound proves it cannot win (ties included). A vetoed
+    creator's bound is -inf: it is never the anchor nor a candidate; a face with every creator vetoed gets -inf.
     """
     n = q.shape[0]
     rows = np.arange(n)
     with_one = np.empty((n, q.shape[1] + 1), dtype=np.float32)
     with_one[:, :-1], with_one[:, -1] = q, 1.0
     bounds = with_one @ creators.bound_matrix.T
+    if vetoes is not None:
+        veto_rows, veto_creators = _veto_creators(vetoes, creators)
+        bounds[veto_rows, veto_creators] = -np.inf
     top = bounds.argmax(axis=1)
     top_bound = bounds[rows, top]
     bounds[rows, top] = -np.inf
     runner_up = bounds.max(axis=1)
+    nothing = ~np.isfinite(top_bound)  # every creator vetoed: no answer (the full product would say the same)
     # The anchor's best lies between its centroid similarity (a mean is at most the max) and its bound. A face whose
     # centroid similarity is far below the runner-up's bound (a stranger) almost never settles: it takes the full
     # product at once, without the anchor's products. Only work is decided here, never the answer.
     radius = creators.radii[top]
-    hopeful = np.flatnonzero(top_bound - radius * (1 - ANCHOR_HOPE) >= runner_up)
+    hopeful = np.flatnonzero((top_bound - radius * (1 - ANCHOR_HOPE) >= runner_up) & ~nothing)
     cols = np.zeros(n, dtype=np.int64)
     sims = np.full(n, -np.inf, dtype=np.float32)
     _, cols[hopeful], sims[hopeful] = _best_of_pairs(q, hopeful, top[hopeful], creators)
     open_rows = hopeful[sims[hopeful] < runner_up[hopeful]]
-    rest = [np.setdiff1d(rows, hopeful, assume_unique=True)]
+    rest = [np.setdiff1d(rows[~nothing], hopeful, assume_unique=True)]
     if open_rows.size:
         candidates = bounds[open_rows] >= sims[open_rows, None]
         counts = np.count_nonzero(candidates, axis=1)
@@ -316,7 +356,8 @@ def _pruned_best(q: np.ndarray, creators: CreatorMatrix) -> tuple[np.ndarray, np
         rest.append(open_rows[~few])
     full = np.sort(np.concatenate(rest))
     if full.size:
-        cols[full], sims[full] = _full_best(q[full], creators)
+        cols[full], sims[full] = _full_best(
+            q[full], creators, None if vetoes is None else [vetoes[int(r)] for r in full])
     return cols, sims
 
 
@@ -340,6 +381,18 @@ def _best_of_pairs(
     return pair_row[first], cols[first], sims[first]
 
 
+def _veto_creators(vetoes: Sequence[Iterable[int]], creators: CreatorMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """(row, creator index) of the vetoed (face, creator) pairs whose creator has embeddings."""
+    rows, idx = [], []
+    for i, vetoed in enumerate(vetoes):
+        for creator in vetoed or ():
+            j = int(np.searchsorted(creators.creator_ids, creator))
+            if j < len(creators.creator_ids) and creators.creator_ids[j] == creator:
+                rows.append(i)
+                idx.append(j)
+    return np.asarray(rows, dtype=np.int64), np.asarray(idx, dtype=np.int64)
+
+
 def _veto_cells(vetoes: Sequence[Iterable[int]], creators: CreatorMatrix) -> tuple[np.ndarray, np.ndarray]:
     """(row, embedding column) cells of the vetoed (face, creator) pairs: every embedding of a vetoed creator."""
     rows, cols = [], []
@@ -354,18 +407,46 @@ def _veto_cells(vetoes: Sequence[Iterable[int]], creators: CreatorMatrix) -> tup
     return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
 
-# --- the rule ------------------------------------------------------------------------------------
+# --- the evidence a face carries ---------------------------------------------------------------
 
 
-def auto_tag_rule(evidence: Evidence, config: RecognitionConfig) -> bool:
-    """THE auto-tag rule: a creator seen well (>= auto_tag_threshold) in auto_tag_min_frames distinct frames, or
-    very well (>= auto_tag_threshold + auto_tag_margin) in one. See the module docstring."""
-    if evidence.best is None or evidence.best < config.auto_tag_threshold:
-        return False
-    return (
-        evidence.strong_frames >= config.auto_tag_min_frames
-        or evidence.best >= config.auto_tag_threshold + config.auto_tag_margin
-    )
+def runner_up_and_anchor(
+    faces: np.ndarray,
+    creators: CreatorMatrix,
+    best_ids: np.ndarray,
+    vetoes: Optional[Sequence[Iterable[int]]] = None,
+    masked: Optional[Sequence[np.ndarray]] = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For faces with a nearest creator `best_ids` (-1: none): the runner-up (the nearest allowed OTHER creator:
+    id, similarity; -1 and -inf when none) and the similarity to the best creator's anchor embeddings (NO_ANCHOR when
+    it has none). Exact, by the same search as `nearest_creators` with the best creator vetoed as well."""
+    faces = _unit_rows(_as_matrix(faces))
+    n = faces.shape[0]
+    has = best_ids != _NO_CREATOR
+    others = [({int(b)} if h else set()) | set((vetoes[i] if vetoes is not None else None) or ())
+              for i, (b, h) in enumerate(zip(best_ids.tolist(), has.tolist()))]
+    runner_ids, runner_sims = nearest_creators(faces, creators, others, masked)
+    anchor = np.full(n, NO_ANCHOR, dtype=np.float32)
+    anchors = creators.anchors
+    rows = np.flatnonzero(has)
+    if anchors is creators:
+        anchor[rows] = _similarity_to_creator(faces[rows], creators, best_ids[rows])
+    elif rows.size:
+        anchor[rows] = _similarity_to_creator(faces[rows], anchors, best_ids[rows])
+    return runner_ids, runner_sims, anchor
+
+
+def _similarity_to_creator(q: np.ndarray, creators: CreatorMatrix, creator_ids: np.ndarray) -> np.ndarray:
+    """Per row, the similarity to creator_ids[i] (max over its embeddings); NO_ANCHOR where it has none."""
+    out = np.full(q.shape[0], NO_ANCHOR, dtype=np.float32)
+    j = np.searchsorted(creators.creator_ids, creator_ids)
+    found = (j < len(creators.creator_ids))
+    found[found] = creators.creator_ids[j[found]] == creator_ids[found]
+    rows = np.flatnonzero(found)
+    if rows.size:
+        got_rows, _, got_sims = _best_of_pairs(q, rows, j[rows], creators)
+        out[got_rows] = got_sims
+    return out
 
 
 # --- database ------------------------------------------------------------------------------------
@@ -377,6 +458,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         "SELECT to_regclass('face_match_rejections') IS NOT NULL AND to_regclass('recognition_state') IS NOT NULL"
         " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'creator_embedding_issues'::regclass"
         "             AND attname = 'source_fingerprint' AND NOT attisdropped)"
+        " AND to_regclass('learned_reference_vetoes') IS NOT NULL"  # the newest objects of schema.sql
     ).fetchone()[0]
     if present:
         return
@@ -390,7 +472,8 @@ def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:
     blocks = list(copy_vectors(conn, read_sql("recognition/creator_matrix.sql")))
     if not blocks:
         return CreatorMatrix(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 512), np.float32))
-    return CreatorMatrix.from_rows(np.concatenate([b[0][0] for b in blocks]), np.concatenate([b[1] for b in blocks]))
+    return CreatorMatrix.from_rows(np.concatenate([b[0][0] for b in blocks]), np.concatenate([b[1] for b in blocks]),
+                                   np.concatenate([b[0][2] for b in blocks]))
 
 
 def _selection(statuses: Sequence[str], video_ids: Optional[Sequence[int]],
@@ -455,14 +538,29 @@ def match_detections(
         out_ids: list[np.ndarray] = []
         out_creators: list[np.ndarray] = []
         out_sims: list[np.ndarray] = []
+        out_extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         touched_videos: set[int] = set(videos or ())
         vetoes = vetoes_to_match(conn, statuses, videos, ids_filter)
         summary.vetoes_applied = sum(len(v) for v in vetoes.values())
         for chunk_ids, chunk_videos, faces in faces_to_match(conn, statuses, videos, ids_filter):
             touched_videos.update(np.unique(chunk_videos).tolist())
-            best_ids, best_sims = nearest_creators(
-                faces, creators, [vetoes.get(int(i), ()) for i in chunk_ids] if vetoes else None
-            )
+            chunk_vetoes = [vetoes.get(int(i), ()) for i in chunk_ids] if vetoes else None
+            masked = creators.own_video_columns(chunk_videos)
+            best_ids, best_sims = nearest_creators(faces, creators, chunk_vetoes, masked)
+            # The evidence rule also reads the runner-up and the anchors' similarity, for proposed faces only.
+            proposed_rows = np.flatnonzero((best_ids != _NO_CREATOR) & (best_sims >= config.match_threshold))
+            runner_ids = np.zeros(chunk_ids.size, dtype=np.int64)
+            runner_sims = np.zeros(chunk_ids.size, dtype=np.float32)
+            anchor_sims = np.zeros(chunk_ids.size, dtype=np.float32)
+            if proposed_rows.size:
+                r_ids, r_sims, a_sims = runner_up_and_anchor(
+                    faces[proposed_rows], creators, best_ids[proposed_rows],
+                    None if chunk_vetoes is None else [chunk_vetoes[int(r)] for r in proposed_rows],
+                    None if masked is None else [masked[int(r)] for r in proposed_rows])
+                runner_ids[proposed_rows] = np.where(r_ids == _NO_CREATOR, 0, r_ids)
+                runner_sims[proposed_rows] = np.where(np.isfinite(r_sims), r_sims, 0)
+                anchor_sims[proposed_rows] = a_sims
+            out_extra.append((runner_ids, runner_sims, anchor_sims))
             out_ids.append(chunk_ids)
             out_creators.append(best_ids)
             out_sims.append(best_sims)
@@ -471,6 +569,9 @@ def match_detections(
             ids = np.concatenate(out_ids)
             best_ids = np.concatenate(out_creators)
             best_sims = np.concatenate(out_sims)
+            runner_ids = np.concatenate([e[0] for e in out_extra])
+            runner_sims = np.concatenate([e[1] for e in out_extra])
+            anchor_sims = np.concatenate([e[2] for e in out_extra])
             proposed = (best_ids != _NO_CREATOR) & (best_sims >= config.match_threshold)
             summary.faces = int(ids.size)
             summary.proposed = int(proposed.sum())
@@ -487,6 +588,9 @@ def match_detections(
                         "creator_ids": np.where(chosen, best_ids[part], 0).tolist(),
                         "similarities": np.where(chosen, best_sims[part], 0).tolist(),
                         "proposed": chosen.tolist(),
+                        "runner_up_creator_ids": np.where(chosen, runner_ids[part], 0).tolist(),
+                        "runner_up_similarities": np.where(chosen, runner_sims[part], 0).tolist(),
+                        "anchor_similarities": np.where(chosen, anchor_sims[part], 0).tolist(),
                     },
                 ).rowcount
         summary.videos = len(touched_videos)
@@ -500,23 +604,9 @@ def match_detections(
     return summary
 
 
-def video_evidence(conn: psycopg.Connection, config: RecognitionConfig, video_ids: Iterable[int]) -> list[Evidence]:
-    """Evidence per (video, creator) for the given videos, as stored now (see the module docstring)."""
-    rows = conn.execute(
-        read_sql("recognition/evidence.sql"),
-        {
-            "video_ids": sorted({int(v) for v in video_ids}),
-            "match_threshold": config.match_threshold,
-            "auto_tag_threshold": config.auto_tag_threshold,
-        },
-    ).fetchall()
-    return [
-        Evidence(
-            video_id=r[0], creator_id=r[1], frames=r[2], faces=r[3], strong_frames=r[4],
-            best=None if r[5] is None else float(r[5]), mean=None if r[6] is None else float(r[6]), manual_faces=r[7],
-        )
-        for r in rows
-    ]
+def video_evidence(conn: psycopg.Connection, config: RecognitionConfig, video_ids: Iterable[int]) -> list[PairEvidence]:
+    """Evidence per (video, creator) for the given videos, as stored now (face_assets.recognition.evidence)."""
+    return evidence.video_evidence(conn, config, video_ids)
 
 
 def refresh_video_tags(conn: psycopg.Connection, config: RecognitionConfig, video_ids: Iterable[int]) -> TagSummary:
@@ -536,9 +626,10 @@ def _refresh(conn: psycopg.Connection, config: RecognitionConfig, video_ids: lis
     summary = TagSummary(videos=len(video_ids))
     if not video_ids:
         return summary
-    evidence = video_evidence(conn, config, video_ids)
-    passing = [e for e in evidence if auto_tag_rule(e, config)]
-    keep = passing + [e for e in evidence if e.manual_faces and not auto_tag_rule(e, config)]
+    model = evidence.likelihood_model(conn, config)
+    pairs = evidence.video_evidence(conn, config, video_ids, model)
+    passing = [e for e in pairs if e.passes]
+    keep = passing + [e for e in pairs if e.manual_faces and not e.passes]
     summary.tagged = [(e.video_id, e.creator_id, float(e.best)) for e in passing]
 
     for (status,) in conn.execute(
@@ -580,6 +671,8 @@ def _refresh(conn: psycopg.Connection, config: RecognitionConfig, video_ids: lis
             },
         ).fetchall()
     )
+    learned = evidence.learn_references(conn, config, pairs, model, video_ids)
+    summary.references_learned, summary.references_unlearned = learned.learned, learned.unlearned
     return summary
 
 
@@ -736,7 +829,11 @@ class EmbeddingSnapshot:
 
 def embedding_snapshot(conn: psycopg.Connection, config: RecognitionConfig) -> EmbeddingSnapshot:
     n, id_sum, max_changed_at = conn.execute(read_sql("recognition/embedding_snapshot.sql")).fetchone()
-    rule = f"{config.auto_tag_min_frames}|{config.auto_tag_margin}"
+    # Everything the fusion rule reads besides the references: a change re-matches every undecided face.
+    model = evidence.likelihood_model(conn, config)
+    rule = "|".join(str(v) for v in (
+        config.auto_tag_min_frames, config.auto_tag_margin, config.auto_tag_max_false_rate,
+        config.evidence_frame_correlation, getattr(model, "created_at", None) or evidence.describe_model(model)))
     return EmbeddingSnapshot(
         int(n), int(id_sum), None if max_changed_at is None else max_changed_at.isoformat(),
         float(config.match_threshold), float(config.auto_tag_threshold), rule,
