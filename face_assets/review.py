@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import psycopg
 
@@ -41,6 +41,53 @@ MAX_FACE_LINES = 30  # face changes printed one by one; the rest are counted
 
 class ReviewError(Exception):
     """A decision that cannot be made as asked (unknown id, nothing to reject, ...): nothing was changed."""
+
+
+class ReviewNotFound(ReviewError):
+    """A face, cluster or creator that does not exist: nothing was changed."""
+
+
+class ReviewConflict(ReviewError):
+    """The faces are no longer in the state the person decided on (someone else decided first, or re-matching
+    changed the proposal): nothing was changed. `current` is their state now."""
+
+    def __init__(self, message: str, current: Sequence["FaceState"]):
+        super().__init__(message)
+        self.current = list(current)
+
+
+@dataclass(frozen=True)
+class FaceState:
+    """What is decided about a face now."""
+
+    detection_id: int
+    video_id: int
+    match_status: str
+    creator_id: Optional[int]
+    creator: Optional[str]
+    confidence: Optional[float]
+    decided: bool  # a person decided (decided_at set)
+
+    def as_json(self) -> dict:
+        return {
+            "detection_id": self.detection_id, "video_id": self.video_id, "match_status": self.match_status,
+            "creator_id": self.creator_id, "creator": self.creator, "confidence": self.confidence,
+            "decided": self.decided,
+        }
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The state of a face a person saw when deciding (optimistic concurrency: the decision holds only if the face
+    is still in that state). `status` None: any undecided state (nobody decided on the face yet)."""
+
+    status: Optional[str] = None
+    creator_id: Optional[int] = None
+
+    def holds(self, state: FaceState) -> bool:
+        if self.status is None:
+            return not state.decided
+        return state.match_status == self.status and state.creator_id == self.creator_id
 
 
 @dataclass(frozen=True)
@@ -118,7 +165,7 @@ def find_creator(conn: psycopg.Connection, ref: str | int) -> tuple[int, str]:
     if text.isdigit():
         row = conn.execute(read_sql("review/find_creator.sql"), {"id": int(text), "name": None}).fetchone()
         if row is None:
-            raise ReviewError(f"no creator with id {text}")
+            raise ReviewNotFound(f"no creator with id {text}")
         return row[0], row[1]
     rows = conn.execute(read_sql("review/find_creator.sql"), {"id": None, "name": text}).fetchall()
     exact = [r for r in rows if r[2]]
@@ -127,7 +174,7 @@ def find_creator(conn: psycopg.Connection, ref: str | int) -> tuple[int, str]:
     if len(rows) == 1:
         return rows[0][0], rows[0][1]
     if not rows:
-        raise ReviewError(f"no creator named {text!r}")
+        raise ReviewNotFound(f"no creator named {text!r}")
     raise ReviewError(f"{text!r} names several creators: " + ", ".join(f"{r[0]} {r[1]!r}" for r in rows) + "; use the id")
 
 
@@ -138,8 +185,41 @@ def _detections(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, tuple
     rows = {r[0]: r for r in conn.execute(read_sql("review/detections.sql"), {"ids": list(ids)})}
     missing = [i for i in ids if i not in rows]
     if missing:
-        raise ReviewError("no face detection with id " + ", ".join(map(str, missing)))
+        raise ReviewNotFound("no face detection with id " + ", ".join(map(str, missing)))
     return rows
+
+
+def face_states(conn: psycopg.Connection, ids: Sequence[int], *, lock: bool = False) -> dict[int, FaceState]:
+    """What is decided about faces `ids` now; with `lock`, the rows stay locked until the transaction ends."""
+    rows = conn.execute(read_sql("review/lock_faces.sql" if lock else "review/face_states.sql"),
+                        {"ids": list(ids)}).fetchall()
+    return {
+        r[0]: FaceState(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else float(r[5]), r[6] is not None)
+        for r in rows
+    }
+
+
+def _check_expected(conn: psycopg.Connection, ids: Sequence[int], expect: Optional[Mapping[int, Expect]]) -> None:
+    """Lock the faces and raise ReviewConflict unless each is in the state `expect` says (no `expect`: no check).
+
+    The lock makes two decisions on one face take turns: the second sees the first's result and gets the conflict."""
+    if expect is None:
+        return
+    states = face_states(conn, ids, lock=True)
+    missing = [i for i in ids if i not in states]
+    if missing:
+        raise ReviewNotFound("no face detection with id " + ", ".join(map(str, missing)))
+    stale = [states[i] for i in ids if not expect.get(i, Expect()).holds(states[i])]
+    if stale:
+        raise ReviewConflict(
+            "decided meanwhile: " + "; ".join(
+                f"face {st.detection_id} is {st.match_status}"
+                + (f" {st.creator!r} ({st.creator_id})" if st.creator_id else "")
+                + (" (decided by a person)" if st.decided else "")
+                for st in stale
+            ),
+            [states[i] for i in ids],
+        )
 
 
 class _Tracker:
@@ -287,10 +367,18 @@ def _make_manual(
     return decided
 
 
-def confirm(conn: psycopg.Connection, detection_ids: Sequence[int], config: Optional[RecognitionConfig] = None) -> Outcome:
-    """The proposed creator of each face is right: 'manual', an embedding for the creator, a tag for the video."""
+def confirm(
+    conn: psycopg.Connection,
+    detection_ids: Sequence[int],
+    config: Optional[RecognitionConfig] = None,
+    *,
+    expect: Optional[Mapping[int, Expect]] = None,
+) -> Outcome:
+    """The proposed creator of each face is right: 'manual', an embedding for the creator, a tag for the video.
+    With `expect`, only if the faces are still as the person saw them (else ReviewConflict)."""
     config = config or RecognitionConfig.load(conn)
     ids = sorted(set(int(i) for i in detection_ids))
+    _check_expected(conn, ids, expect)
     faces = _detections(conn, ids)
     without = [i for i in ids if faces[i][3] is None]
     if without:
@@ -315,12 +403,14 @@ def reject(
     config: Optional[RecognitionConfig] = None,
     *,
     repropose: bool = False,
+    expect: Optional[Mapping[int, Expect]] = None,
 ) -> Outcome:
     """The proposed (or confirmed) creator of each face is wrong: 'rejected' and never proposed again for it."""
     from face_assets.recognition.matching import reject_match
 
     config = config or RecognitionConfig.load(conn)
     ids = sorted(set(int(i) for i in detection_ids))
+    _check_expected(conn, ids, expect)
     faces = _detections(conn, ids)
     without = [i for i in ids if faces[i][3] is None]
     if without:
@@ -339,13 +429,29 @@ def reject(
 
 
 def assign(
-    conn: psycopg.Connection, detection_id: int, creator: str | int, config: Optional[RecognitionConfig] = None
+    conn: psycopg.Connection,
+    detection_id: int,
+    creator: str | int,
+    config: Optional[RecognitionConfig] = None,
+    *,
+    create: bool = False,
+    expect: Optional[Mapping[int, Expect]] = None,
 ) -> Outcome:
-    """The face is this creator (whatever matching said): 'manual' with that creator, embedding, tag."""
+    """The face is this creator (whatever matching said): 'manual' with that creator, embedding, tag.
+    `creator` is an id or a name; with `create`, a name no creator has becomes a new creator."""
     config = config or RecognitionConfig.load(conn)
+    _check_expected(conn, [int(detection_id)], expect)
     face = _detections(conn, [int(detection_id)])[int(detection_id)]
-    creator_id, creator_name = find_creator(conn, creator)
     outcome = Outcome()
+    try:
+        creator_id, creator_name = find_creator(conn, creator)
+    except ReviewNotFound:
+        name = str(creator).strip()
+        if not create or not name or name.isdigit():
+            raise
+        creator_id = conn.execute("INSERT INTO creators (name) VALUES (%s) RETURNING id", (name,)).fetchone()[0]
+        outcome.decisions.append(f"created creator {name!r} ({creator_id})")
+    outcome.creator_id = creator_id
     tracker = _Tracker(conn, config, [face[0]], [face[1]])
     names = _names(conn, [c for c in (face[3], creator_id) if c], [face[1]])
     was = "" if face[3] is None else f" (was {face[2]} {names.creator(face[3])})"
@@ -358,13 +464,49 @@ def assign(
     return tracker.rematch(outcome)
 
 
+def reopen(
+    conn: psycopg.Connection,
+    detection_ids: Sequence[int],
+    config: Optional[RecognitionConfig] = None,
+    *,
+    expect: Optional[Mapping[int, Expect]] = None,
+) -> Outcome:
+    """Undo: a person's decision on each face (a confirmation, assignment or rejection) is taken back. The face is
+    undecided again and re-matched at once (so it is usually proposed again); a confirmation's embedding and the
+    manual tag it backed go, a rejection's veto goes."""
+    config = config or RecognitionConfig.load(conn)
+    ids = sorted(set(int(i) for i in detection_ids))
+    _check_expected(conn, ids, expect)
+    if expect is None:
+        face_states(conn, ids, lock=True)  # two undos of one face take turns: the second finds nothing to undo
+    faces = _detections(conn, ids)
+    undecided = [i for i in ids if faces[i][5] is None and faces[i][2] not in ("manual", "rejected")]
+    if undecided:
+        raise ReviewError("no decision to undo on face " + ", ".join(map(str, undecided)))
+    outcome = Outcome()
+    tracker = _Tracker(conn, config, ids, {faces[i][1] for i in ids})
+    names = _names(conn, {faces[i][3] for i in ids if faces[i][3]}, {faces[i][1] for i in ids})
+    rejected = [i for i in ids if faces[i][2] == "rejected" and faces[i][3] is not None]
+    if rejected and conn.execute("SELECT to_regclass('face_match_rejections')").fetchone()[0] is not None:
+        conn.execute(read_sql("review/unveto.sql"), {"ids": rejected, "creator_ids": [faces[i][3] for i in rejected]})
+    conn.execute(read_sql("review/reopen.sql"), {"ids": ids})
+    for i in ids:
+        outcome.decisions.append(
+            f"undid {faces[i][2]} {names.creator(faces[i][3])} for face {i} in video {faces[i][1]} "
+            f"{names.video(faces[i][1])}"
+        )
+    _revoke_confirmations(conn, [(i, faces[i][1], faces[i][3]) for i in ids if faces[i][2] == "manual" and faces[i][3]],
+                          outcome)
+    return tracker.rematch(outcome)
+
+
 # --- decisions on clusters ----------------------------------------------------------------------------------------------
 
 
 def _cluster(conn: psycopg.Connection, cluster_id: int) -> tuple:
     row = conn.execute(read_sql("review/cluster.sql"), {"id": cluster_id}).fetchone()
     if row is None:
-        raise ReviewError(f"no cluster with id {cluster_id}")
+        raise ReviewNotFound(f"no cluster with id {cluster_id}")
     return row
 
 
@@ -478,6 +620,39 @@ def merge_clusters(
     size = conn.execute("SELECT size, n_videos FROM face_clusters WHERE id = %s", (into_id,)).fetchone()
     outcome.decisions.append(f"cluster {into_id} now has {size[0]} face(s) in {size[1]} video(s)")
     return tracker.rematch(outcome)
+
+
+def ignore_cluster(conn: psycopg.Connection, cluster_id: int) -> Outcome:
+    """Cluster `cluster_id` is nobody to name: 'ignored', out of the list of open clusters; clustering leaves it."""
+    lock_clusters(conn)
+    ensure_schema(conn)
+    row = _cluster(conn, cluster_id)
+    _usable(row, "ignore")
+    if row[1] != "open":
+        raise ReviewError(f"cluster {cluster_id} is {row[1]}, not open")
+    conn.execute(read_sql("review/ignore_cluster.sql"), {"id": cluster_id})
+    return Outcome(decisions=[f"cluster {cluster_id} ignored ({row[2]} face(s) in {row[3]} video(s))"])
+
+
+def remove_from_cluster(conn: psycopg.Connection, cluster_id: int, detection_ids: Sequence[int]) -> Outcome:
+    """Faces `detection_ids` in cluster `cluster_id` are someone else: out of it, and out of clustering until a
+    person says who they are (review assign)."""
+    lock_clusters(conn)
+    ensure_schema(conn)
+    row = _cluster(conn, cluster_id)
+    _usable(row, "edit")
+    ids = sorted(set(int(i) for i in detection_ids))
+    faces = _detections(conn, ids)
+    foreign = [i for i in ids if faces[i][6] != cluster_id]
+    if foreign:
+        raise ReviewError(f"not in cluster {cluster_id}: face " + ", ".join(map(str, foreign)))
+    removed = conn.execute(read_sql("review/exclude_faces.sql"), {"ids": ids, "cluster_id": cluster_id}).fetchall()
+    update_cluster_stats(conn, [cluster_id], [cluster_id])
+    size = conn.execute("SELECT size, n_videos FROM face_clusters WHERE id = %s", (cluster_id,)).fetchone()
+    return Outcome(decisions=[
+        f"removed {len(removed)} face(s) from cluster {cluster_id}: " + ", ".join(str(r[0]) for r in removed),
+        f"cluster {cluster_id} now has {size[0]} face(s) in {size[1]} video(s)",
+    ])
 
 
 # --- the command line (face-assets review ...) ---------------------------------------------------------------------------

@@ -40,14 +40,16 @@ Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; ab
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from face_assets import settings
 from face_assets.recognition_config import RecognitionConfig, model_key
@@ -136,6 +138,9 @@ class ClusteringResult:
     new_ids: list[int] = field(default_factory=list)
     dissolved_ids: list[int] = field(default_factory=list)
     faces_moved: int = 0  # faces whose cluster_id changed
+    mode: str = ""  # 'full' (every list queried), 'incremental' (only what changed), 'unchanged' (nothing to do)
+    queried: int = 0  # faces whose neighbour list was queried
+    lists_written: int = 0  # rows of face_neighbours written
     sizes: dict[int, int] = field(default_factory=dict)  # cluster id -> faces
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -263,8 +268,11 @@ def lock_clusters(conn: psycopg.Connection) -> None:
 
 def ensure_schema(conn: psycopg.Connection) -> None:
     """Create the review/clustering bookkeeping tables (sql/review/schema.sql) if missing."""
-    if conn.execute("SELECT to_regclass('face_cluster_links')").fetchone()[0] is None:
+    # face_cluster_exclusions is the newest object of that file: a database from before it gets the rest too.
+    if conn.execute("SELECT to_regclass('face_cluster_exclusions')").fetchone()[0] is None:
         conn.execute(read_sql("review/schema.sql"))
+    if conn.execute("SELECT to_regclass('face_neighbour_changes')").fetchone()[0] is None:
+        conn.execute(read_sql("face/schema.sql"))  # a database from before the kept neighbour lists
 
 
 def _temp_buffers(conn: psycopg.Connection, faces: int) -> None:
@@ -295,15 +303,16 @@ def _prepare_session(conn: psycopg.Connection, candidate_ids: Sequence[int], con
 
 
 def _neighbour_batches(
-    conn: psycopg.Connection, batches: Sequence[Sequence[int]], config: ClusteringConfig, query_file: str
+    conn: psycopg.Connection, batches: Sequence[Sequence[int]], config: ClusteringConfig, query_file: str,
+    limit: Optional[int] = None,
 ) -> list[tuple[int, int, float]]:
     query = read_sql(query_file)
-    edges: list[tuple[int, int, float]] = []
+    rows: list[tuple[int, int, float]] = []
     for batch in batches:
-        params = {"ids": list(batch), "k": config.neighbours + 1, "similarity": config.similarity}
+        params = {"ids": list(batch), "k": limit or config.neighbours + 1, "similarity": config.similarity}
         # prepare=False: a generic plan (LIMIT and the array unknown) could abandon the index scan
-        edges.extend(conn.execute(query, params, prepare=False).fetchall())
-    return edges
+        rows.extend(conn.execute(query, params, prepare=False).fetchall())
+    return rows
 
 
 def find_neighbours(
@@ -313,7 +322,8 @@ def find_neighbours(
     connect: Optional[Callable[[], AbstractContextManager[psycopg.Connection]]] = None,
     total_faces: Optional[int] = None,
 ) -> tuple[list[tuple[int, int, float]], str]:
-    """(face, neighbour, similarity) edges through an HNSW index, and the method used.
+    """(face, neighbour, distance) rows through an HNSW index, and the method used: each candidate's k + 1 nearest
+    candidates within the threshold, itself and faces of its frame included (see neighbour_lists).
 
     - 'shared index': the candidates are at least `own_index_below` of all faces (`total_faces`): the index of all
       faces, filtered to candidates (iterative scan); batches run in parallel over `connect()` connections if given;
@@ -321,29 +331,127 @@ def find_neighbours(
       as many queries), then unfiltered nearest-neighbour queries on `conn`.
     """
     ids = list(candidate_ids)
-    batches = [ids[i:i + config.batch_size] for i in range(0, len(ids), config.batch_size)]
     if total_faces and len(ids) < config.own_index_below * total_faces:
+        batches = [ids[i:i + config.batch_size] for i in range(0, len(ids), config.batch_size)]
         _prepare_session(conn, ids, config)
         start = time.perf_counter()
         conn.execute(read_sql("clusters/own_index.sql"))
         built = time.perf_counter() - start
-        edges = _neighbour_batches(conn, batches, config, "clusters/neighbours_own_index.sql")
-        return edges, f"own index (built in {built:.1f} s)"
+        rows = _neighbour_batches(conn, batches, config, "clusters/neighbours_own_index.sql")
+        return rows, f"own index (built in {built:.1f} s)"
+    with ExitStack() as stack:
+        search = _SharedIndexSearch(conn, ids, config, connect, stack, len(ids))
+        return search(ids, config.neighbours + 1), search.method
 
-    workers = max(1, min(config.workers, len(batches)))
-    if connect is None or workers == 1:
-        _prepare_session(conn, ids, config)
-        return _neighbour_batches(conn, batches, config, "clusters/neighbours.sql"), "shared index"
 
-    def work(share: list[Sequence[int]]) -> list[tuple[int, int, float]]:
-        with connect() as worker:
-            _prepare_session(worker, ids, config)
-            return _neighbour_batches(worker, share, config, "clusters/neighbours.sql")
+class _SharedIndexSearch:
+    """Neighbour queries on the index of all faces, filtered to the current candidates: on `conn`, or on `workers`
+    connections from `connect()` in parallel. Each session is prepared once (the candidates' temp table), so a re-run
+    can ask several rounds of questions (its faces' lists, then the ranges of new faces) at that cost once."""
 
-    shares = [batches[w::workers] for w in range(workers)]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="face-clusters") as pool:
-        results = list(pool.map(work, shares))
-    return [edge for part in results for edge in part], f"shared index, {workers} connections"
+    def __init__(self, conn, candidate_ids, config, connect, stack: ExitStack, faces: int) -> None:
+        self.config = config
+        batches = -(-faces // config.batch_size)
+        workers = max(1, min(config.workers, batches))
+        if connect is None or workers == 1:
+            self.conns = [conn]
+        else:
+            self.conns = [stack.enter_context(connect()) for _ in range(workers)]
+        self.pool = stack.enter_context(ThreadPoolExecutor(max_workers=len(self.conns),
+                                                           thread_name_prefix="face-clusters"))
+        list(self.pool.map(lambda c: _prepare_session(c, candidate_ids, config), self.conns))
+        self.method = ("shared index" if len(self.conns) == 1 or self.conns[0] is conn
+                       else f"shared index, {len(self.conns)} connections")
+
+    def __call__(self, ids: Sequence[int], limit: int) -> list[tuple[int, int, float]]:
+        ids = list(ids)
+        size = self.config.batch_size
+        batches = [ids[i:i + size] for i in range(0, len(ids), size)]
+        shares = [batches[w::len(self.conns)] for w in range(len(self.conns))]
+        parts = self.pool.map(
+            lambda pair: _neighbour_batches(pair[0], pair[1], self.config, "clusters/neighbours.sql", limit),
+            zip(self.conns, shares))
+        return [row for part in parts for row in part]
+
+
+# --- neighbour lists: what a run keeps for the next (table face_neighbours) -------------------------------------------
+#
+# A face's list: the candidates among its k + 1 nearest (itself included) whose similarity is >= cluster_similarity,
+# nearest first, at most k besides itself; faces of its frame stay in the list (they take a place among the nearest,
+# as in a full run) and are dropped only as edges. Order and threshold use the same number (the distance on the
+# index's halfvec copies), so the faces within the threshold are a prefix of the k + 1 nearest, and a list shorter
+# than k means "every candidate within the threshold is here". That is what makes a list updatable without a query:
+# - a new face f with distance d to a kept face a enters a's list iff it is within the threshold and the list is
+#   shorter than k or (d, f) comes before its last entry (which then leaves);
+# - a face leaving the candidates (deleted, given a creator, gated out, changed) leaves a short list as it is minus
+#   that face (what replaces it among the k + 1 nearest is beyond the threshold); a full list (k entries) that held
+#   it is re-queried (its next nearest is not known).
+# The faces a new face may enter are those within the threshold of it: its own query shows them all when it returns
+# fewer than k + 1 faces; otherwise wider queries (x4 each time) until one returns fewer than it asked for.
+# With an exact search this gives the lists of a full run exactly; the HNSW search is approximate in both (tests
+# compare incremental and full runs with an ef_search that makes it exact at their size; the benchmark counts the
+# faces clustered differently at 100,000).
+
+NeighbourList = list[tuple[float, int]]  # (distance, neighbour id), nearest first
+
+# Version of the lists' definition above: stored lists of another version are recomputed (a full run).
+NEIGHBOUR_LISTS_VERSION = 1
+# A re-run that would query more than this share of the candidates' lists runs as a full run (same result, and a
+# full run may use the candidates' own index).
+FULL_RUN_ABOVE = 0.5
+
+
+def neighbour_lists(rows: Iterable[tuple[int, int, float]], faces: Iterable[int], k: int) -> dict[int, NeighbourList]:
+    """Each face's list from the rows of its query (face, neighbour, distance): nearest first (ties: smaller id),
+    itself left out, at most k. Every face in `faces` gets a list, maybe empty."""
+    lists: dict[int, NeighbourList] = {face: [] for face in faces}
+    for a, b, d in rows:
+        if a != b and a in lists:
+            lists[a].append((d, b))
+    for a, entries in lists.items():
+        entries.sort()
+        del entries[k:]
+    return lists
+
+
+def enter_list(entries: NeighbourList, distance: float, face: int, k: int) -> bool:
+    """Put a new face into a kept list where a fresh query would have it; True when the list changed."""
+    entry = (distance, face)
+    if entry in entries or (len(entries) >= k and entry >= entries[-1]):
+        return False
+    bisect.insort(entries, entry)
+    del entries[k:]
+    return True
+
+
+def list_edges(lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[int, int]]) -> list[tuple[int, int, float]]:
+    """(face, neighbour, similarity) edges for density_clusters; faces of one frame are never neighbours."""
+    edges = []
+    for a, entries in lists.items():
+        frame = frame_of[a]
+        edges.extend((a, b, 1.0 - d) for d, b in entries if frame_of.get(b) != frame)
+    return edges
+
+
+def _params(config: ClusteringConfig) -> dict:
+    """What the stored state depends on: 'lists' (another value: a full run), 'clustering' (another value: the
+    kept lists are clustered again)."""
+    return {
+        "lists": {"version": NEIGHBOUR_LISTS_VERSION, "model": model_key(settings.model_name()),
+                  "similarity": config.similarity, "neighbours": config.neighbours, "ef_search": config.ef_search},
+        "clustering": {"min_faces": config.min_faces, "min_face_size": config.min_face_size,
+                       "min_score": config.min_score, "min_relative_sharpness": config.min_relative_sharpness},
+    }
+
+
+def _save_lists(conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int],
+                faces: Iterable[int]) -> None:
+    with conn.cursor() as cur, cur.copy("COPY face_neighbours (face_id, neighbour_ids, distances, cluster_id)"
+                                        " FROM STDIN WITH (FORMAT BINARY)") as copy:
+        copy.set_types(["int4", "int4[]", "float8[]", "int4"])
+        for face in faces:
+            entries = lists[face]
+            copy.write_row((face, [b for _, b in entries], [d for d, _ in entries], cluster_of.get(face)))
 
 
 def cluster_faces(
@@ -352,9 +460,13 @@ def cluster_faces(
     *,
     connect: Optional[Callable[[], AbstractContextManager[psycopg.Connection]]] = None,
     log: Optional[Callable[[str], None]] = None,
+    full: bool = False,
 ) -> ClusteringResult:
-    """Re-cluster the unknown faces and write clusters (one transaction on `conn`; the caller commits).
+    """Cluster the unknown faces and write clusters (one transaction on `conn`; the caller commits).
 
+    A re-run starts from the neighbour lists the last run kept (table face_neighbours) and queries only what changed
+    (see the notes above `neighbour_lists`); nothing changed: nothing is queried or written. Another similarity, k,
+    ef_search or model (or `full`): every list is queried again (a full run). Same clusters either way.
     `connect`: a factory of extra connections (e.g. PostgresResource.connect) to run the neighbour queries in
     parallel (`cluster_workers`); without it they run on `conn`.
     """
@@ -366,7 +478,9 @@ def cluster_faces(
     ensure_schema(conn)
     config = config or ClusteringConfig.load(conn)
     result = ClusteringResult(config=config)
+    k = config.neighbours
 
+    changed = {r[0] for r in conn.execute(read_sql("clusters/take_changes.sql"))}
     rows = conn.execute(
         read_sql("clusters/candidates.sql"),
         {
@@ -378,18 +492,106 @@ def cluster_faces(
     result.unknown_faces = len(rows)
     result.gated = dict(Counter(gate for *_, gate in rows if gate is not None))
     candidates = [face_id for face_id, _, _, _, gate in rows if gate is None]
+    frame_of = {face_id: (video, frame) for face_id, video, frame, _, gate in rows if gate is None}
     old_cluster_of = {face_id: old for face_id, _, _, old, gate in rows if gate is None and old is not None}
     result.candidates = len(candidates)
     links = dict(conn.execute(read_sql("clusters/links.sql")).fetchall())
+    check = conn.execute(read_sql("clusters/state_check.sql")).fetchone()
+    open_clusters, faces_in_open, links_digest, stored_params = check[0], check[1], check[2], check[3]
+    params = _params(config)
     result.seconds["candidates"] = time.perf_counter() - started
 
     t = time.perf_counter()
-    total = conn.execute("SELECT count(*) FROM video_face_detections").fetchone()[0]
-    edges, result.method = find_neighbours(conn, candidates, config, connect, total) if candidates else ([], "none")
-    result.edges = len(edges)
+    incremental = not full and stored_params is not None and stored_params.get("lists") == params["lists"]
+    if incremental and not changed and stored_params.get("clustering") == params["clustering"] \
+            and check[4] == links_digest:
+        stored_cluster = dict(conn.execute(read_sql("clusters/stored_clusters.sql")).fetchall())
+        if (len(stored_cluster) == len(candidates) and all(stored_cluster.get(f, -1) == old_cluster_of.get(f)
+                                                           for f in candidates)):
+            kept = Counter(c for c in stored_cluster.values() if c is not None)
+            if len(kept) == open_clusters and sum(kept.values()) == faces_in_open:
+                # What a full run would find: the same lists, so the same clusters, each keeping its id.
+                result.mode = "unchanged"
+                result.method = "unchanged: no face, setting or link changed since the last run"
+                result.edges = int(stored_params.get("edges", 0))
+                result.kept_ids = sorted(kept)
+                result.sizes = dict(kept)
+                result.clusters = len(kept)
+                result.clustered_faces = sum(kept.values())
+                result.unclustered_faces = result.candidates - result.clustered_faces
+                result.seconds["neighbours"] = time.perf_counter() - t
+                result.seconds["total"] = time.perf_counter() - started
+                say(f"{len(candidates)} candidate faces, nothing changed since the last run: {result.clusters} "
+                    f"clusters kept as they are ({result.seconds['total']:.2f} s)")
+                return result
+
+    stored_cluster: dict[int, Optional[int]] = {}
+    lists: dict[int, NeighbourList] = {}
+    touched: set[int] = set()  # faces whose stored row is rewritten
+    gone: list[int] = []  # stored rows of faces that are no longer candidates (or changed)
+    if incremental:
+        candidate_set = set(candidates)
+        requery: list[int] = []
+        with conn.cursor(binary=True) as cur:
+            stored = cur.execute(read_sql("clusters/stored_lists.sql")).fetchall()
+        for face, ids, distances, cluster in stored:
+            stored_cluster[face] = cluster
+            if face not in candidate_set or face in changed:
+                gone.append(face)
+            elif all(b in candidate_set and b not in changed for b in ids):
+                lists[face] = list(zip(distances, ids))
+            elif len(ids) >= k:
+                requery.append(face)  # a full list lost a face: its next nearest is not known
+            else:
+                lists[face] = [(d, b) for d, b in zip(distances, ids) if b in candidate_set and b not in changed]
+                touched.add(face)
+        requeried = set(requery)
+        new = [face for face in candidates if face not in lists and face not in requeried]  # new or changed
+        query = new + requery
+        if len(query) > FULL_RUN_ABOVE * max(1, len(candidates)):
+            say(f"{len(query)} of {len(candidates)} lists to query: a full run")
+            incremental = False
+    if incremental:
+        result.mode = "incremental"
+        new_set, query_set = set(new), set(query)
+        ranges = 0
+        with ExitStack() as stack:
+            search = _SharedIndexSearch(conn, candidates, config, connect, stack, len(query)) if query else None
+            found = search(query, k + 1) if query else []
+            lists.update(neighbour_lists(found, query, k))
+            touched.update(query)
+            # The kept lists a new face enters: those within the threshold of it (see the notes above).
+            reach: dict[tuple[int, int], float] = {(f, a): d for f, a, d in found if f in new_set}
+            hits = Counter(f for f, _ in reach)
+            pending, limit = [f for f in new if hits[f] >= k + 1], 4 * (k + 1)
+            while pending:
+                ranges += len(pending)
+                wider = search(pending, limit)
+                reach.update(((f, a), d) for f, a, d in wider)
+                hits = Counter(f for f, _, _ in wider)
+                pending, limit = [f for f in pending if hits[f] >= limit], limit * 4
+            method = search.method if search else "no query"
+        entered = 0
+        for (f, a), d in reach.items():
+            if a != f and a not in query_set and enter_list(lists[a], d, f, k):
+                touched.add(a)
+                entered += 1
+        result.queried = len(query)
+        result.method = (f"incremental: {len(query)} lists queried ({len(new)} new or changed faces, {len(requery)} "
+                         f"full lists that lost a face), {ranges} wider ranges, {entered} kept lists entered, "
+                         f"{len(touched) - len(query)} kept lists updated; {method}")
+    else:
+        result.mode = "full"
+        total = conn.execute("SELECT count(*) FROM video_face_detections").fetchone()[0]
+        found, method = find_neighbours(conn, candidates, config, connect, total) if candidates else ([], "none")
+        lists = neighbour_lists(found, candidates, k)
+        result.queried = len(candidates)
+        result.method = f"full: {method}"
     result.seconds["neighbours"] = time.perf_counter() - t
-    say(f"{len(candidates)} candidate faces of {total} ({result.gated or 'none'} gated out): {len(edges)} neighbour "
-        f"pairs in {result.seconds['neighbours']:.1f} s ({result.method})")
+    edges = list_edges(lists, frame_of)
+    result.edges = len(edges)
+    say(f"{len(candidates)} candidate faces ({result.gated or 'none'} gated out): {len(edges)} neighbour pairs in "
+        f"{result.seconds['neighbours']:.1f} s ({result.method})")
 
     t = time.perf_counter()
     clusters = density_clusters(candidates, edges, config.min_faces, links)
@@ -406,17 +608,19 @@ def cluster_faces(
 
     face_ids: list[int] = []
     face_clusters: list[int] = []
+    cluster_of: dict[int, int] = {}
     for cid, faces in zip(cluster_ids, clusters):
         face_ids.extend(faces)
         face_clusters.extend([cid] * len(faces))
         result.sizes[cid] = len(faces)
+        cluster_of.update((face, cid) for face in faces)
     assign_started = time.perf_counter()
     moved = conn.execute(
         read_sql("clusters/assign_faces.sql"), {"ids": face_ids, "cluster_ids": face_clusters}
     ).fetchall()
     result.seconds["write_assign"] = time.perf_counter() - assign_started
     result.faces_moved = len(moved)
-    changed = {c for _, old, new in moved for c in (old, new) if c is not None}
+    changed_clusters = {c for _, old, new in moved for c in (old, new) if c is not None}
 
     open_before = [r[0] for r in conn.execute(read_sql("clusters/open_clusters.sql"))]
     survivors = set(cluster_ids)
@@ -424,9 +628,32 @@ def cluster_faces(
     if result.dissolved_ids:
         conn.execute(read_sql("clusters/dissolve.sql"), {"ids": result.dissolved_ids})
     stats_started = time.perf_counter()
-    if cluster_ids:
-        update_cluster_stats(conn, cluster_ids, changed)
+    if result.mode == "full":
+        stats_ids = set(cluster_ids)
+    else:
+        # Only clusters whose faces changed: members moved, a member changed in place (score, embedding) or was
+        # deleted (its stored row still names the cluster). A full run recomputes the others to the same values.
+        stats_ids = changed_clusters | set(fresh) | {cluster_of[f] for f in changed if f in cluster_of}
+        stats_ids |= {stored_cluster[f] for f in gone if stored_cluster.get(f) is not None}
+        stats_ids &= survivors
+    if stats_ids:
+        update_cluster_stats(conn, stats_ids, changed_clusters)
     result.seconds["write_stats"] = time.perf_counter() - stats_started
+
+    lists_started = time.perf_counter()
+    if result.mode == "full":
+        conn.execute("TRUNCATE face_neighbours")
+        rewrite = candidates
+    else:
+        rewrite = sorted(touched | {f for f in lists if stored_cluster.get(f, -1) != cluster_of.get(f)})
+        if gone or rewrite:
+            conn.execute(read_sql("clusters/drop_lists.sql"), {"ids": gone + rewrite})
+    _save_lists(conn, lists, cluster_of, rewrite)
+    conn.execute(read_sql("clusters/save_state.sql"),
+                 {"params": Jsonb({**params, "edges": len(edges)}), "links": links_digest})
+    result.seconds["write_lists"] = time.perf_counter() - lists_started
+    result.lists_written = len(rewrite)
+
     result.clusters = len(cluster_ids)
     result.clustered_faces = len(face_ids)
     result.unclustered_faces = result.candidates - len(face_ids)
@@ -434,7 +661,7 @@ def cluster_faces(
     result.seconds["total"] = time.perf_counter() - started
     say(f"{result.clusters} clusters ({len(result.kept_ids)} kept their id, {len(fresh)} new, "
         f"{len(result.dissolved_ids)} dissolved), {result.clustered_faces} faces clustered, "
-        f"{result.unclustered_faces} not, {result.faces_moved} faces moved")
+        f"{result.unclustered_faces} not, {result.faces_moved} faces moved, {len(rewrite)} neighbour lists written")
     return result
 
 

@@ -15,6 +15,8 @@ WITH unknown AS (
     LEFT JOIN face_clusters c ON c.id = d.cluster_id
     WHERE (d.match_status IN ('unmatched', 'rejected') OR (d.match_status = 'pending' AND d.matched_creator_id IS NULL))
       AND (d.cluster_id IS NULL OR c.status IN ('open', 'dissolved'))
+      -- a face a person took out of a cluster stays out until someone decides who it is
+      AND NOT EXISTS (SELECT 1 FROM face_cluster_exclusions x WHERE x.detection_id = d.id)
 ),
 medians AS (
     SELECT f.video_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY f.sharpness) AS median_sharpness

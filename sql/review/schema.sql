@@ -15,3 +15,25 @@ CREATE TABLE IF NOT EXISTS face_cluster_links (
     linked_at timestamptz DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS idx_face_cluster_links_group ON face_cluster_links(link_group);
+
+-- Faces a person took out of a cluster as "not this person" (review: remove a face from a cluster). Clustering leaves
+-- them out of every cluster (sql/clusters/candidates.sql) until a person decides who they are.
+CREATE TABLE IF NOT EXISTS face_cluster_exclusions (
+    detection_id INTEGER PRIMARY KEY REFERENCES video_face_detections(id) ON DELETE CASCADE,
+    cluster_id INTEGER REFERENCES face_clusters(id) ON DELETE SET NULL,
+    excluded_at timestamptz DEFAULT CURRENT_TIMESTAMP
+);
+
+-- 'ignored': a person said a cluster is nobody to name (a bystander, a poster). Clustering leaves ignored clusters and
+-- their faces alone, like named ones.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'face_clusters_status_check'
+                   AND pg_get_constraintdef(oid) LIKE '%ignored%') THEN
+        ALTER TABLE face_clusters DROP CONSTRAINT IF EXISTS face_clusters_status_check;
+        ALTER TABLE face_clusters ADD CONSTRAINT face_clusters_status_check
+            CHECK (status IN ('open', 'named', 'merged', 'dissolved', 'ignored'));
+    END IF;
+END $$;
+
+-- The review app lists clusters largest first, a page at a time (keyset on (size, id) within a status).
+CREATE INDEX IF NOT EXISTS idx_face_clusters_listing ON face_clusters (status, size DESC, id);

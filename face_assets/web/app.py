@@ -1,0 +1,266 @@
+"""The review app: `create_app()` assembles the API, the image routes, the pages and the safety rules.
+
+Safety (issue 11):
+- it binds 127.0.0.1 unless FACE_ASSETS_WEB_TOKEN is set; with a token every page and API call needs it (the login
+  form sets a cookie holding a value derived from the token, never the token; the API also takes
+  `Authorization: Bearer <token>`);
+- without a token, only loopback Host headers are served (a DNS-rebinding page cannot reach the app under its own
+  name);
+- writes (POST/PATCH/PUT/DELETE) whose Origin, or else Referer, is not the app's own get 403; clients that send
+  neither (the legacy backend, curl) are allowed, the token still applying when set;
+- PostgreSQL unreachable: 503 with a message, and since every request connects anew the app recovers by itself;
+- errors never echo a secret: the database URL and the token appear in no response and no log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import quote, urlsplit
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from face_assets import review
+from face_assets.review_queries import BadCursor
+from face_assets.web.deps import DatabaseUnavailable, WebState, is_loopback
+from face_assets.web.uploads import UploadError
+
+log = logging.getLogger("face_assets.web")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+TOKEN_ENV = "FACE_ASSETS_WEB_TOKEN"
+COOKIE = "face_assets_session"
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+OPEN_PATHS = ("/login", "/static/")  # reachable without the token (the login form and its styles)
+DB_DOWN = "PostgreSQL is not reachable right now; the app retries on the next request"
+
+
+class UnsafeBinding(ValueError):
+    """A non-loopback address without FACE_ASSETS_WEB_TOKEN."""
+
+
+def check_binding(host: str, token: Optional[str]) -> None:
+    if not is_loopback(host) and not token:
+        raise UnsafeBinding(
+            f"refusing to serve on {host}: only 127.0.0.1 (this machine) is served without a token; set "
+            f"{TOKEN_ENV} to serve on another address (every page and API call then needs the token)"
+        )
+
+
+def session_value(token: str) -> str:
+    """What the login cookie holds: derived from the token, so the cookie never carries the token itself."""
+    return hmac.new(token.encode(), b"face-assets-web-session", hashlib.sha256).hexdigest()
+
+
+def create_app(
+    *,
+    database_url: Optional[str] = None,
+    host: str = "127.0.0.1",
+    token: Optional[str] = None,
+    instance_factory: Optional[Callable[[], Any]] = None,
+    engine_factory: Optional[Callable[[], Any]] = None,
+    dagster_ui: Optional[str] = None,
+) -> FastAPI:
+    """The app. `database_url` defaults to DATABASE_URL (else the embedded server's), `token` to
+    FACE_ASSETS_WEB_TOKEN; `host` is the address it will be served on (a non-loopback one needs a token)."""
+    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+    check_binding(host, token)
+    if database_url is None:
+        from face_assets import embedded_postgres, settings
+
+        database_url = settings.database_url() or embedded_postgres.app_database_url()
+
+    app = FastAPI(
+        title="face_assets review",
+        description="Review face matches and clusters of unknown faces; the face recognition API.",
+        version="1",
+    )
+    app.state.web = WebState(database_url=database_url, host=host, token=token, dagster_ui=dagster_ui,
+                             instance_factory=instance_factory, engine_factory=engine_factory)
+    _install_safety(app)
+    _install_errors(app)
+    _install_login(app)
+
+    from face_assets.web import api, images, pages
+
+    app.include_router(api.router)
+    app.include_router(images.router)
+    app.include_router(pages.router)
+    STATIC_DIR.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+# --- safety ------------------------------------------------------------------------------------------------------------
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+
+
+def _origin_of(url: str) -> Optional[str]:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _authenticated(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        return True
+    cookie = request.cookies.get(COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(token).encode())
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/") or path.startswith("/images/") or path in ("/docs", "/openapi.json", "/redoc")
+
+
+def _install_safety(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def safety(request: Request, call_next):
+        web: WebState = request.app.state.web
+        path = request.url.path
+        host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
+        if not web.token and not is_loopback(host):
+            return JSONResponse({"detail": "this app answers only on 127.0.0.1 / localhost"}, status_code=403)
+        if request.method in WRITE_METHODS:
+            origin = request.headers.get("origin")
+            referer = request.headers.get("referer")
+            seen = origin if origin is not None else (_origin_of(referer) or "unreadable referer" if referer else None)
+            if seen is not None and seen.lower() != _own_origin(request):
+                log.warning("refused a cross-origin %s %s (origin %s)", request.method, path, seen)
+                return JSONResponse(
+                    {"detail": "cross-origin write refused: the request does not come from this app's own pages"},
+                    status_code=403,
+                )
+        if web.token and not path.startswith(OPEN_PATHS) and not _authenticated(request, web.token):
+            if _is_api(path) or request.method != "GET":
+                return JSONResponse({"detail": "the token is required (Authorization: Bearer <token>, or log in)"},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            target = path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+        return await call_next(request)
+
+
+# --- errors ------------------------------------------------------------------------------------------------------------
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(review.ReviewConflict)
+    async def conflict(request: Request, exc: review.ReviewConflict):
+        return JSONResponse({"detail": str(exc), "current": [s.as_json() for s in exc.current]}, status_code=409)
+
+    @app.exception_handler(review.ReviewNotFound)
+    async def not_found(request: Request, exc: review.ReviewNotFound):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(review.ReviewError)
+    async def cannot(request: Request, exc: review.ReviewError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(BadCursor)
+    async def bad_cursor(request: Request, exc: BadCursor):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(UploadError)
+    async def bad_upload(request: Request, exc: UploadError):
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def db_unavailable(request: Request, exc: DatabaseUnavailable):
+        return _unavailable(request, DB_DOWN)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def db_lost(request: Request, exc: psycopg.OperationalError):
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+        return _unavailable(request, DB_DOWN)
+
+    @app.exception_handler(psycopg.errors.UndefinedTable)
+    async def no_tables(request: Request, exc: psycopg.errors.UndefinedTable):
+        return _unavailable(request, "the face tables are not there yet: run the pipeline first (face-assets run)")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        # FastAPI's default, with one readable sentence first (pages show `message`).
+        errors = exc.errors()
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}" for e in errors
+        )
+        safe = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
+        return JSONResponse({"detail": safe, "message": message}, status_code=422)
+
+
+def _unavailable(request: Request, message: str) -> Response:
+    if _is_api(request.url.path) or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "5"})
+    page = (f"<!doctype html><meta charset=utf-8><title>Unavailable</title><h1>Unavailable</h1>"
+            f"<p>{html.escape(message)}</p><p><a href=\"{html.escape(request.url.path)}\">Try again</a></p>")
+    return HTMLResponse(page, status_code=503, headers={"Retry-After": "5"})
+
+
+# --- login (only with a token) -------------------------------------------------------------------------------------------
+
+
+def _safe_next(target: Optional[str]) -> str:
+    # Only a path of this app: never an absolute URL or a scheme-relative //host (no open redirect).
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+LOGIN_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log in - face_assets review</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/app.css"></head>
+<body class="login"><main>
+<h1>face_assets review</h1>
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<label for="token">Access token</label>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Log in</button>
+{error}
+</form></main></body></html>
+"""
+
+
+def _install_login(app: FastAPI) -> None:
+    from fastapi import Form
+
+    @app.get("/login", include_in_schema=False)
+    def login_form(request: Request, next: str = "/") -> Response:
+        if not request.app.state.web.token:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        return HTMLResponse(LOGIN_FORM.format(next=html.escape(_safe_next(next)), error=""))
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
+        web: WebState = request.app.state.web
+        if not web.token:
+            return RedirectResponse(_safe_next(next), status_code=303)
+        if not hmac.compare_digest(token.encode(), web.token.encode()):
+            log.warning("a login with a wrong token from %s", request.client.host if request.client else "?")
+            page = LOGIN_FORM.format(next=html.escape(_safe_next(next)),
+                                     error='<p class="error" role="alert">That is not the token.</p>')
+            return HTMLResponse(page, status_code=401)
+        response = RedirectResponse(_safe_next(next), status_code=303)
+        response.set_cookie(COOKIE, session_value(web.token), httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", max_age=30 * 24 * 3600)
+        return response
+
+    @app.post("/logout", include_in_schema=False)
+    def logout() -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
