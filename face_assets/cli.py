@@ -37,8 +37,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env
+    from face_assets import instance as instance_env, preflight
 
+    needs, selection_problems = preflight.needs_for_selection(args.select)
+    preflight.check_or_exit(needs, selection_problems)  # exit 2 with one line per problem, before anything starts
     instance_env.prepare()
     from dagster import DagsterInstance
 
@@ -53,6 +55,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`make demo`: the configured legacy database (the fixtures, via the Makefile), else the demo library."""
+    from face_assets import settings
+
+    truth, data = args.truth, None
+    if settings.legacy_db() is None:
+        from face_assets import demo
+
+        library = demo.build()
+        os.environ.update(library.environment())
+        truth, data = truth or library.truth, library.description()
+    else:
+        data = f"the legacy database {settings.legacy_db()} (FACE_ASSETS_LEGACY_DB)"
+        if settings.path_map_spec():
+            data += f", paths mapped by FACE_ASSETS_PATH_MAP={settings.path_map_spec()}"
+    status = cmd_run(argparse.Namespace(select=None, truth=truth))
+    from face_assets import preflight
+
+    print(f"\ndemo data: {data}")
+    print(f"model: {settings.model_name()} in {preflight.model_folder()}")
+    return status
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from face_assets import doctor
+
+    return doctor.run()
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from face_assets import instance as instance_env
 
@@ -64,8 +95,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env
+    from face_assets import instance as instance_env, preflight
 
+    preflight.check_or_exit(preflight.Needs.for_dev())
     instance_env.prepare()
     argv = ["dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     os.execv(_dagster_executable(), argv)
@@ -147,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--truth", type=Path, default=None,
                      help="a truth.json (the fixture library's) to compare the results with in the summary")
     run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="what `make demo` runs: the whole pipeline on the configured legacy database, "
+                          "or on a demo library built in $FACE_ASSETS_HOME/demo when none is configured")
+    demo.add_argument("--truth", type=Path, default=None, help="a truth.json to compare the results with")
+    demo.set_defaults(func=cmd_demo)
+
+    doctor = sub.add_parser("doctor", help="show what the project sees (versions, model, database, library, "
+                            "addresses); exit 1 naming what is missing")
+    doctor.set_defaults(func=cmd_doctor)
 
     summary = sub.add_parser("summary", help="print what the pipeline produced")
     summary.add_argument("--truth", type=Path, default=None, help="a truth.json to compare the results with")
