@@ -1,4 +1,4 @@
-# face_assets: `make demo` runs the main job on the embedded database; `make test` runs the tests (`make e2e`: only
+# face_assets: `make demo` runs the whole pipeline on the embedded database; `make test` runs the tests (`make e2e`: only
 # the end-to-end and fault tests).
 # Both create/update .venv and install the project first.
 SHELL := /bin/bash
@@ -46,8 +46,10 @@ install-rocm install-cuda: install
 	$(BIN)/uv pip uninstall -p $(BIN)/python onnxruntime
 	$(BIN)/uv pip install -p $(BIN)/python -e ".[$(subst install-,,$@)]"
 
+# With the fixtures (above) the demo runs on them; without them `face-assets demo` first builds a small demo library in
+# $(FACE_ASSETS_HOME)/demo from installed packages' sample photos, and the model is buffalo_l (downloaded on first use).
 demo: install
-	$(BIN)/face-assets run $(if $(wildcard $(FIXTURES)/truth.json),--truth $(FIXTURES)/truth.json)
+	$(BIN)/face-assets demo $(if $(wildcard $(FIXTURES)/truth.json),--truth $(FIXTURES)/truth.json)
 
 test: install
 	$(BIN)/face-assets dg check defs
