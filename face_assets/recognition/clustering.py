@@ -586,7 +586,7 @@ def cluster_faces(
         found, method = find_neighbours(conn, candidates, config, connect, total) if candidates else ([], "none")
         lists = neighbour_lists(found, candidates, k)
         result.queried = len(candidates)
-        result.method = f"full: {method}"
+        result.method = method
     result.seconds["neighbours"] = time.perf_counter() - t
     edges = list_edges(lists, frame_of)
     result.edges = len(edges)
@@ -635,6 +635,9 @@ def cluster_faces(
         # deleted (its stored row still names the cluster). A full run recomputes the others to the same values.
         stats_ids = changed_clusters | set(fresh) | {cluster_of[f] for f in changed if f in cluster_of}
         stats_ids |= {stored_cluster[f] for f in gone if stored_cluster.get(f) is not None}
+        # and faces someone else moved since (review cluster merge): their clusters then and now
+        stats_ids |= {c for f in candidates if old_cluster_of.get(f) != stored_cluster.get(f)
+                      for c in (old_cluster_of.get(f), stored_cluster.get(f)) if c is not None}
         stats_ids &= survivors
     if stats_ids:
         update_cluster_stats(conn, stats_ids, changed_clusters)

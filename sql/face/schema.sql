@@ -159,3 +159,46 @@ DROP INDEX IF EXISTS idx_video_faces_status;  -- see the fillfactor above
 CREATE INDEX IF NOT EXISTS idx_creator_faces_creator ON creator_face_embeddings(creator_id);
 CREATE INDEX IF NOT EXISTS idx_video_frames_video ON video_frames(video_id);
 CREATE INDEX IF NOT EXISTS idx_library_files_video ON library_files(video_id);
+
+-- What clustering found, kept so that a re-run costs only the change (face_assets/recognition/clustering.py):
+-- each candidate face's neighbour list, as the last run left it. No foreign key on purpose: a deleted face keeps its
+-- row until the next run, which is how that run learns which lists referenced it (and a concurrent delete can never
+-- make a clustering fail).
+CREATE TABLE IF NOT EXISTS face_neighbours (
+    face_id INTEGER PRIMARY KEY,
+    neighbour_ids INTEGER[] NOT NULL,        -- candidates among its k + 1 nearest within cluster_similarity, nearest first
+    distances DOUBLE PRECISION[] NOT NULL,   -- their cosine distances on the halfvec copies (the index's order)
+    cluster_id INTEGER                       -- the open cluster the run left it in (NULL: none)
+);
+-- One row: the settings the lists were computed with (another similarity, k, ef_search or model: a full run), and
+-- what else a run depends on (links, the other cluster_* settings), to tell "nothing changed" at a glance.
+CREATE TABLE IF NOT EXISTS face_neighbour_state (
+    id BOOLEAN PRIMARY KEY DEFAULT true CHECK (id),
+    params JSONB NOT NULL,
+    links TEXT NOT NULL,
+    updated_at timestamptz DEFAULT CURRENT_TIMESTAMP
+);
+-- Faces whose embedding, frame or score changed in place (re-detection keeps the id): their lists, and the lists
+-- that hold them, are re-queried by the next run, which empties this log.
+CREATE TABLE IF NOT EXISTS face_neighbour_changes (face_id INTEGER NOT NULL);
+CREATE OR REPLACE FUNCTION face_neighbours_face_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO face_neighbour_changes (face_id) VALUES (NEW.id);
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER video_face_detections_neighbours_changed
+    AFTER UPDATE OF embedding, video_id, frame_index, quality_score ON video_face_detections
+    FOR EACH ROW WHEN (OLD.embedding IS DISTINCT FROM NEW.embedding OR OLD.video_id IS DISTINCT FROM NEW.video_id
+                       OR OLD.frame_index IS DISTINCT FROM NEW.frame_index
+                       OR OLD.quality_score IS DISTINCT FROM NEW.quality_score)
+    EXECUTE FUNCTION face_neighbours_face_changed();
+-- TRUNCATE fires no row trigger: the stored lists go with the faces (ids could start over).
+CREATE OR REPLACE FUNCTION face_neighbours_faces_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE face_neighbours, face_neighbour_changes;
+    DELETE FROM face_neighbour_state;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER video_face_detections_neighbours_truncated
+    AFTER TRUNCATE ON video_face_detections
+    FOR EACH STATEMENT EXECUTE FUNCTION face_neighbours_faces_truncated();
