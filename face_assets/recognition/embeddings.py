@@ -6,6 +6,9 @@ Sources (`collect_sources`):
 
 `sync_creator_embeddings` brings `creator_face_embeddings` in step with the sources:
 - the best face of a picture (largest box area x detection score) becomes its row, quality_score = detection score;
+  its embedding is the mean of the picture's and its mirror image's (`picture_embeddings`), and a picture without a
+  face at the detector's default size is tried again with a border and at other sizes (FaceEngine.detect_pictures)
+  before "no face" is recorded;
 - `source_fingerprint` is `model|size|mtime_ns|sha256`. A picture whose size and mtime are unchanged is skipped
   without reading it; one whose content hash is unchanged (a touched file) gets its fingerprint updated without
   running the model; anything else goes through `FaceEngine.detect`, `batch_size` images per call. The model name is
@@ -254,6 +257,34 @@ def best_face(faces: Sequence):
     return max(faces, key=weight) if faces else None
 
 
+def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[Optional[tuple[float, np.ndarray]]]:
+    """Per picture: (detection score, reference embedding) of its best face, or None when no face was found.
+
+    The embedding is the mean of the picture's and its horizontal mirror's (renormalised): a reference should not
+    depend on which way the head turns in one photo, and the mirrored face is the same person seen from the other
+    side (the usual test-time flip of face recognition). `engine.detect_pictures` (FaceEngine) retries pictures
+    without a face at other detector settings; an engine without it is asked with `detect`.
+    """
+    import cv2
+
+    detect = getattr(engine, "detect_pictures", None) or engine.detect
+    images = list(images)
+    results = detect(images + [cv2.flip(image, 1) for image in images])
+    out: list[Optional[tuple[float, np.ndarray]]] = []
+    for plain, mirrored in zip(results[: len(images)], results[len(images):]):
+        face, twin = best_face(plain), best_face(mirrored)
+        if face is None:
+            face, twin = twin, None
+        if face is None:
+            out.append(None)
+            continue
+        embedding = np.asarray(face.embedding, dtype=np.float32)
+        if twin is not None:
+            embedding = embedding + np.asarray(twin.embedding, dtype=np.float32)
+        out.append((float(face.det_score), embedding / max(float(np.linalg.norm(embedding)), 1e-12)))
+    return out
+
+
 @dataclass
 class _Work:
     source: PictureSource
@@ -353,14 +384,12 @@ def sync_creator_embeddings(
             item.content = b""  # the hash is in the fingerprint; free the bytes
         if not images:
             continue
-        results = engine.detect(images)
         summary.images_through_model += len(images)
-        for item, faces in zip(ready, results):
-            face = best_face(faces)
-            if face is None:
+        for item, found in zip(ready, picture_embeddings(engine, images)):
+            if found is None:
                 summary.issues.append(Issue(item.source.creator_id, item.source.path, NO_FACE, item.fingerprint))
                 continue
-            embedded.append((item.source, item.fingerprint, float(face.det_score), np.asarray(face.embedding, dtype=np.float32)))
+            embedded.append((item.source, item.fingerprint, found[0], found[1]))
         log(f"creator_embeddings: {summary.images_through_model}/{len(work)} pictures through the model")
 
     # Rows that neither stay as they are nor get a new embedding (upserted in place) are stale.

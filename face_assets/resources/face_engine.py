@@ -48,6 +48,11 @@ _MIGRAPHX_CACHE_DIR_SINCE = (1, 23)
 
 ALLOW_DOWNLOAD_ENV = "FACE_ASSETS_ALLOW_MODEL_DOWNLOAD"
 
+# A portrait with no face at the default detector size is tried again, in this order, as (border added around the
+# image as a share of its longer side, detector input size): a border first (a face cropped tight to the picture
+# lacks the context the detector's anchors expect), then smaller sizes (a large face fits them) and a larger one.
+PICTURE_RETRIES: tuple[tuple[float, int], ...] = ((0.25, 640), (0.0, 320), (0.25, 320), (0.0, 480), (0.0, 960))
+
 
 class FaceEngineError(RuntimeError):
     """The engine cannot be built: missing model pack, unusable pack, bad provider list."""
@@ -444,19 +449,51 @@ class FaceEngine(ConfigurableResource):
             result.append(out)
         return result
 
-    def _find_faces(self, image: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
-        """(box, score, landmarks, aligned crop) of each face the detector finds in one image."""
+    def detect_pictures(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
+        """Like `detect`, for portraits (profile pictures, reference images): an image with no face found at
+        det_size is tried again (PICTURE_RETRIES) before it counts as "no face". A face that fills the picture
+        (a tight crop) is missed at the default size because the detector's anchors need context around it, and a
+        small or very large face fits another input size better."""
+        results = self.detect(images)
+        for index, faces in enumerate(results):
+            if faces:
+                continue
+            for pad, size in PICTURE_RETRIES:
+                if size == self.det_size and pad == 0:
+                    continue
+                found = self._find_faces(images[index], size, pad)
+                if found:
+                    embeddings = self._embed([crop for *_, crop in found])
+                    results[index] = [
+                        DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps, embedding=emb)
+                        for (box, score, kps, _), emb in zip(found, embeddings)
+                    ]
+                    break
+        return results
+
+    def _find_faces(
+        self, image: np.ndarray, size: Optional[int] = None, pad: float = 0.0
+    ) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
+        """(box, score, landmarks, aligned crop) of each face the detector finds in one image; `size`: another
+        detector input size, `pad`: a border of that share of the longer side added around the image (boxes and
+        landmarks stay in the original image's pixels)."""
+        import cv2
         from insightface.utils import face_align
 
         models = self._models()
         crop_size = int(models.recognizer.input_size[0])
         bgr = _as_bgr(image)
-        boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default")
+        border = int(round(pad * max(bgr.shape[:2])))
+        if border:
+            bgr = cv2.copyMakeBorder(bgr, border, border, border, border, cv2.BORDER_REPLICATE)
+        kwargs = {} if size is None or size == self.det_size else {"input_size": (int(size), int(size))}
+        boxes, kpss = models.detector.detect(bgr, max_num=0, metric="default", **kwargs)
         faces = []
         for i in range(boxes.shape[0]):
             kps = kpss[i].astype(np.float32)
-            faces.append((boxes[i, :4], float(boxes[i, 4]),
-                          kps, face_align.norm_crop(bgr, landmark=kps, image_size=crop_size)))
+            crop = face_align.norm_crop(bgr, landmark=kps, image_size=crop_size)
+            box = boxes[i, :4] - border
+            faces.append((box, float(boxes[i, 4]), kps - border, crop))
         return faces
 
     def embed_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:

@@ -90,3 +90,34 @@ def test_one_wrong_auto_tag_does_not_cascade(fresh_db):
         # Learned references also never count for the faces of their own video: video 2's evidence is its own.
         own = conn.execute("SELECT max(match_confidence) FROM video_face_detections WHERE video_id = 2").fetchone()[0]
         assert own < 0.51
+
+
+# --- references from pictures ----------------------------------------------------------------------
+
+
+def test_a_tight_picture_is_retried_and_references_average_the_mirror_image():
+    """A profile picture cropped tight to the face has no face at the default detector size; FaceEngine's
+    detect_pictures finds it (border, other sizes). A reference is the same from a picture and from its mirror."""
+    import cv2
+    import pytest
+
+    from face_assets.recognition.embeddings import picture_embeddings
+    from face_assets.resources.face_engine import FaceEngine
+    from face_assets_tests.conftest import LIBRARY, require_fixtures
+
+    require_fixtures()
+    engine = FaceEngine()
+    image = cv2.imread(str(LIBRARY / "profile-pictures" / "colin_powell.jpg"))
+    whole = engine.detect([image])[0]
+    assert len(whole) == 1
+    x1, y1, x2, y2 = (int(v) for v in whole[0].bbox)
+    tight = image[max(0, y1):y2, max(0, x1):x2]
+    tight = cv2.resize(tight, (600, round(600 * tight.shape[0] / tight.shape[1])))
+    assert engine.detect([tight]) == [[]]                      # no face at the default size...
+    retried = engine.detect_pictures([tight])[0]               # ...found when tried again
+    assert len(retried) == 1 and float(retried[0].embedding @ whole[0].embedding) > 0.8
+
+    (score, ref), (_, mirrored_ref) = picture_embeddings(engine, [image, cv2.flip(image, 1)])
+    assert score > 0.5 and abs(float(np.linalg.norm(ref)) - 1) < 1e-5
+    assert float(ref @ mirrored_ref) == pytest.approx(1.0, abs=0.02)  # same person, whichever way the head turns
+    assert picture_embeddings(engine, [np.full((200, 200, 3), 127, np.uint8)]) == [None]
