@@ -671,6 +671,12 @@ def add_arguments(review: argparse.ArgumentParser) -> None:
     assign_p = sub.add_parser("assign", help="the face is this creator (id or name)")
     assign_p.add_argument("detection", type=int, metavar="DETECTION")
     assign_p.add_argument("creator", metavar="CREATOR")
+    why = sub.add_parser("why", help="why a video was or was not tagged (with a creator, or each one it has evidence for)")
+    why.add_argument("video", type=int, metavar="VIDEO")
+    why.add_argument("creator", nargs="?", metavar="CREATOR")
+    unlearn = sub.add_parser("unlearn", help="remove references learned automatically, for good")
+    unlearn.add_argument("embeddings", nargs="+", type=int, metavar="EMBEDDING")
+    sub.add_parser("proposals", help="open cluster proposals: is this cluster a creator, are two clusters one person")
     clusters = sub.add_parser("clusters", help="list clusters of unknown faces")
     clusters.add_argument("--status", default="open", help="open, named, merged, dissolved or all (default open)")
     clusters.add_argument("--limit", type=int, default=50)
@@ -738,7 +744,34 @@ def _dispatch(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
         return name_cluster(conn, args.cluster, args.name, existing=args.existing).lines()
     if command == "cluster" and args.cluster_command == "merge":
         return merge_clusters(conn, args.into, args.other).lines()
+    if command in ("why", "unlearn", "proposals"):
+        return _recognition_command(conn, args)
     raise ReviewError(f"unknown review command {command}")
+
+
+def _recognition_command(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
+    """`review why|unlearn|proposals`: the fusion rule's explanation, learned references, cluster proposals."""
+    from face_assets.recognition import evidence
+    from face_assets.recognition.cluster_proposals import open_proposals
+    from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
+
+    config = RecognitionConfig.load(conn)
+    if args.review_command == "why":
+        creator = find_creator(conn, args.creator)[0] if args.creator else None
+        return evidence.explain(conn, config, args.video, creator)
+    if args.review_command == "unlearn":
+        ensure_matching_schema(conn)
+        removed = evidence.forget_references(conn, args.embeddings)
+        if not removed:
+            raise ReviewError("none of these is a learned reference: " + ", ".join(map(str, args.embeddings)))
+        return [f"removed learned reference {e} of creator {c}; that face is never learned for it again"
+                for e, c in removed]
+    rows = open_proposals(conn)
+    if not rows:
+        return ["no open cluster proposal"]
+    return [f"{pid:>6}  cluster {cluster}: is this creator {creator}? (evidence {value:.1f})" if kind == "creator"
+            else f"{pid:>6}  clusters {cluster} and {other}: one person? (evidence {value:.1f})"
+            for pid, kind, cluster, creator, other, value in rows]
 
 
 def _cut(text: str, width: int) -> str:

@@ -117,3 +117,12 @@ def test_fused_evidence_tags_and_explains(fresh_db):
         assert "TAGGED" in "\n".join(explain(conn, CONFIG, 2))
         blocked = "\n".join(explain(conn, CONFIG, 3))
         assert "runner-up creator 3" in blocked and "TAGGED" not in blocked
+        # The same through the CLI: face-assets review why VIDEO [CREATOR]
+        import argparse
+
+        from face_assets import review
+
+        parser = argparse.ArgumentParser()
+        review.add_arguments(parser)
+        assert any("TAGGED" in line for line in review._dispatch(conn, parser.parse_args(["why", "2", "1"])))
+        assert review._dispatch(conn, parser.parse_args(["proposals"])) == ["no open cluster proposal"]
