@@ -70,7 +70,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         data = f"the legacy database {settings.legacy_db()} (FACE_ASSETS_LEGACY_DB)"
         if settings.path_map_spec():
             data += f", paths mapped by FACE_ASSETS_PATH_MAP={settings.path_map_spec()}"
-    status = cmd_run(argparse.Namespace(select=None, truth=truth))
+    # Through the parser, so `run`'s other options keep their defaults.
+    status = cmd_run(build_parser().parse_args(["run", *(["--truth", str(truth)] if truth else [])]))
     from face_assets import preflight
 
     print(f"\ndemo data: {data}")
