@@ -28,13 +28,14 @@ import psycopg
 
 # Per-model defaults of the matching settings (cosine similarity). THE place these numbers live.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # InsightFace buffalo_l: SCRFD-10G + ArcFace ResNet50 trained on WebFace600K (w600k_r50), fp32. No fixture data
-    # for it here, so published figures: InsightFace's own buffalo_l verification demo calls a pair "NOT the same
-    # person" below 0.20, "likely" from 0.20 and "the same person" from 0.28
-    # (github.com/deepinsight/insightface, web-demos/src_recognition/main.py); ArcFace's LFW threshold at
+    # InsightFace buffalo_l: SCRFD-10G + ArcFace ResNet50 trained on WebFace600K (w600k_r50), fp32. NOT calibrated
+    # here (no run of `face-assets calibrate` for it yet), so published figures: InsightFace's own buffalo_l
+    # verification demo calls a pair "NOT the same person" below 0.20, "likely" from 0.20 and "the same person" from
+    # 0.28 (github.com/deepinsight/insightface, web-demos/src_recognition/main.py); ArcFace's LFW threshold at
     # FAR = 0.1% is about 0.28 (github.com/ronny3050/AdvFaces issue #7). We match one face against every creator
     # (1:N, so false accepts add up over creators), hence: candidates for review from 0.30, just above the
-    # verification point, and auto-tags only from 0.45 with two frames, or 0.55 in a single frame.
+    # verification point, and auto-tags only from 0.45 with two frames, or 0.55 in a single frame. Replace them by
+    # a calibration (`face-assets calibrate --pairs ... --apply`, or a shipped calibrations/buffalo_l.json).
     "buffalo_l": {
         "match_threshold": 0.30,
         "auto_tag_threshold": 0.45,
@@ -42,22 +43,27 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         "auto_tag_margin": 0.10,
     },
     # The fixture pack buffalo_sc: SCRFD-500M + int8 dynamic quantisation of ArcFace MobileFaceNet (w600k_mbf).
-    # Measured on the fixture library, labelled as face_assets.recognition.matching.same_different_similarities does
-    # (profile picture vs video face, faces >= 64 px; "different" = a creator truth.json does not put in the video):
-    # - one frame every 0.5 s of all 13 fixture videos: different people n=2301 pairs, max 0.250, 99.9th percentile
-    #   0.214, mean 0.005; same person: single faces 0.403-0.781 (n=89, median 0.626; the 46 other faces in those
-    #   videos, bystanders, are <= 0.167), every true (video, creator)'s best face 0.615-0.781 (11 pairs);
-    # - the pipeline's own sampling (5 frames per video, the 10 legacy fixture videos): different n=544, max 0.202;
-    #   true (video, creator) best faces 0.492-0.784 (9 pairs). With the values below, 8 of the 9 are auto-tagged,
-    #   none wrongly; Hugo Chavez (one frame at 0.49) stays 'pending' for review.
-    # Review candidates from 0.30 (above every different-person pair measured), auto-tags from 0.45 (0.20 above the
-    # largest different-person similarity) in two frames, or 0.55 in one frame.
+    # CALIBRATED: `face-assets calibrate --pairs lfw_dev/pairs.txt --images lfw_dev/images` through FaceEngine
+    # (2026-11-30; face_assets/recognition/calibrations/buffalo_sc.json): LFW-format accuracy 0.9920 (10-fold CV over
+    # 2,122 pairs), 11 of 4,829 photos without a face; every pair of photos: 7,058 genuine, 11,597,095 impostor.
+    # Thresholds (TAR): FAR 1e-2 0.182 (0.997), 1e-3 0.244 (0.995), 1e-4 0.300 (0.993), 1e-5 0.352 (0.981),
+    # 1e-6 0.438 (0.918). The settings follow calibration.SETTING_FARS (rounded up to 0.05):
+    # match_threshold = FAR 1e-4 -> 0.30, auto_tag_threshold = FAR 1e-6 -> 0.45 (calibration.suggested_settings;
+    # a test keeps them in step). auto_tag_min_frames and auto_tag_margin are the frame rule's, not measured.
+    # Video frames agree (fixture library, profile picture vs video face >= 64 px, one frame every 0.5 s of the 13
+    # fixture videos): different people n=2301, max 0.250; true (video, creator) best faces 0.615-0.781.
     "buffalo_sc": {
         "match_threshold": 0.30,
         "auto_tag_threshold": 0.45,
         "auto_tag_min_frames": 2,
         "auto_tag_margin": 0.10,
     },
+}
+# Where each model's MODEL_DEFAULTS come from (shown with the settings; the calibration itself, if any, is
+# face_assets/recognition/calibrations/<model>.json).
+MODEL_DEFAULTS_SOURCE: dict[str, str] = {
+    "buffalo_l": "published figures (InsightFace demo, ArcFace LFW FAR 0.1%); not calibrated",
+    "buffalo_sc": "face-assets calibrate on lfw_dev (2026-11-30): FAR 1e-4 / 1e-6 thresholds, rounded up to 0.05",
 }
 FALLBACK_MODEL = "buffalo_l"
 

@@ -40,8 +40,20 @@ import numpy as np
 BIN_EDGES = np.round(np.linspace(-1.0, 1.0, 401), 6)
 BIN_CENTRES = (BIN_EDGES[:-1] + BIN_EDGES[1:]) / 2
 
-# The false-accept rates thresholds are reported at (per comparison of one face with one person).
-FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+# The false-accept rates thresholds are reported at (per comparison of one face with one person). 1e-5 and 1e-6
+# only where there are enough impostor pairs (every pair of a few thousand photos gives ~10^7): a face is compared
+# with every creator (1:N) and a library holds many faces, so the auto-tag cut lives that deep in the tail.
+FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+# How a calibration sets the threshold settings (`suggested_settings`, `--apply`, MODEL_DEFAULTS):
+# - match_threshold (a candidate for review) at FAR 1e-4: a stranger's face is proposed for one of N creators with
+#   probability ~N x 1e-4, under 1% up to 100 creators, so the review queue stays short;
+# - auto_tag_threshold (a face seen well) at FAR 1e-6: a library holds ~10^5..10^6 (face, creator) comparisons per
+#   thousand videos, so a face seen well must be a one-in-a-million impostor score.
+# Each is rounded UP to a multiple of 0.05: never below the measured cut, and the deep tail rests on a few dozen
+# pairs (its estimate is no finer than a few hundredths anyway).
+SETTING_FARS: dict[str, float] = {"match_threshold": 1e-4, "auto_tag_threshold": 1e-6}
+SETTING_STEP = 0.05
 
 CONFIG_KEY_SUFFIX = "calibration"  # face_recognition_config key: "<model>.calibration"
 
@@ -372,6 +384,33 @@ def shipped_calibration(model: str) -> Optional[Calibration]:
 def calibration_for(conn, model: str) -> Optional[Calibration]:
     """The calibration to use for `model`: the one stored in the database (`--apply`), else the shipped one."""
     return load_calibration(conn, model) or shipped_calibration(model)
+
+
+def suggested_settings(cal: Calibration) -> dict[str, float]:
+    """The threshold settings `cal` measures (SETTING_FARS), rounded up to SETTING_STEP; those it cannot measure
+    (too few impostor pairs) are left out."""
+    out = {}
+    for key, far in SETTING_FARS.items():
+        t = cal.thresholds.get(far)
+        if t is not None:
+            out[key] = round(math.ceil(t / SETTING_STEP - 1e-9) * SETTING_STEP, 4)
+    if "match_threshold" in out and out.get("auto_tag_threshold", 1.0) < out["match_threshold"]:
+        out["auto_tag_threshold"] = out["match_threshold"]
+    return out
+
+
+def apply_calibration(conn, cal: Calibration) -> dict[str, float]:
+    """Store `cal` and its suggested settings as per-model rows `<model>.<key>` (face_assets.recognition_config:
+    a per-model row wins over MODEL_DEFAULTS). Returns the settings written."""
+    from face_assets.sql_files import read_sql
+
+    settings = suggested_settings(cal)
+    with conn.transaction():
+        store_calibration(conn, cal)
+        for key, value in settings.items():
+            conn.execute(read_sql("recognition/store_calibration.sql"),
+                         {"key": f"{cal.model}.{key}", "value": f"{value:g}"})
+    return settings
 
 
 def store_calibration(conn, cal: Calibration) -> None:
@@ -956,13 +995,17 @@ def run(args) -> int:
                         print("not applied")
                         return 3
                 if args.apply:
-                    store_calibration(conn, cal)
+                    applied = apply_calibration(conn, cal)
         except psycopg.errors.UndefinedTable as exc:
             print(f"error: {exc.diag.message_primary}: the face tables are not there yet (run `face-assets run` first)")
             return 2
     _emit(lines, payload, args.report)
     if args.apply:
-        print(f"applied: face_recognition_config {config_key(cal.model)!r} ({cal.source}, {cal.created_at})")
+        print(f"applied: face_recognition_config {config_key(cal.model)!r} ({cal.source}, {cal.created_at})"
+              + "".join(f", {cal.model}.{k} = {v:g}" for k, v in applied.items()))
+    else:
+        print("suggested settings: " + (", ".join(f"{k} {v:g}" for k, v in suggested_settings(cal).items())
+                                        or "none (too few impostor pairs)"))
     return 0
 
 

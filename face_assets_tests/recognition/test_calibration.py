@@ -103,7 +103,7 @@ def test_kfold_accuracy_of_two_gaussians_is_the_bayes_rate():
 def test_far_thresholds_accept_at_most_that_share_and_are_the_lowest():
     impostor = np.arange(10_000) / 10_000  # distinct values 0.0000 .. 0.9999
     genuine = np.linspace(0.9, 1.0, 101)
-    for far in FARS:
+    for far in (1e-2, 1e-3, 1e-4):
         t = threshold_at_far(impostor, far)
         accepted = int((impostor >= t).sum())
         assert accepted == round(far * impostor.size)  # exactly the allowed number: none more, none fewer
@@ -111,6 +111,7 @@ def test_far_thresholds_accept_at_most_that_share_and_are_the_lowest():
     ties = np.array([0.5] * 5 + [0.1] * 995)
     assert (ties >= threshold_at_far(ties, 1e-3)).sum() == 0  # ties with a rejected score are rejected
     cal = Calibration.from_scores("m", "test", genuine, impostor)
+    assert cal.thresholds[1e-5] is None and cal.tar[1e-6] is None
     assert cal.thresholds[1e-2] == pytest.approx(0.9899, abs=1e-6)
     assert cal.tar[1e-2] == pytest.approx(np.mean(genuine >= cal.thresholds[1e-2]))
     assert cal.far_at(0.99) == pytest.approx(0.01)
@@ -130,7 +131,8 @@ def test_thresholds_over_every_pair_of_photos_match_brute_force():
     np.testing.assert_allclose(np.sort(genuine), np.sort(sims[iu][same]), atol=1e-6)
     thresholds, tars = _thresholds_from_top(top, n_imp, genuine, FARS)
     for far in FARS:
-        assert thresholds[far] == pytest.approx(threshold_at_far(sims[iu][~same], far), abs=1e-6)
+        expected = threshold_at_far(sims[iu][~same], far)
+        assert thresholds[far] == (None if expected is None else pytest.approx(expected, abs=1e-6))
 
 
 def test_likelihood_ratio_is_monotone_finite_and_survives_storage():
@@ -342,3 +344,32 @@ def test_shipped_calibration_loads_when_present():
     assert shipped.model == "buffalo_sc" and shipped.n_impostor > 1_000_000
     assert all(shipped.thresholds[far] is not None for far in FARS)
     assert cal_mod.shipped_calibration("no_such_model") is None
+
+
+def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
+    from face_assets.recognition_config import RecognitionConfig
+
+    cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
+                      thresholds={1e-2: 0.18, 1e-4: 0.2998, 1e-6: 0.401})
+    assert cal_mod.suggested_settings(cal) == {"match_threshold": 0.30, "auto_tag_threshold": 0.45}
+    assert cal_mod.suggested_settings(Calibration("m", "t", "d", np.zeros(400), np.zeros(400),
+                                                  thresholds={1e-4: 0.31, 1e-6: None})) == {"match_threshold": 0.35}
+    with _connect(migrated_db) as conn:
+        cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
+                          thresholds={1e-4: 0.33, 1e-6: 0.52})
+        assert cal_mod.apply_calibration(conn, cal) == {"match_threshold": 0.35, "auto_tag_threshold": 0.55}
+        config = RecognitionConfig.load(conn, model="buffalo_sc")
+        assert (config.match_threshold, config.auto_tag_threshold) == (0.35, 0.55)
+        assert RecognitionConfig.load(conn, model="buffalo_l").match_threshold == 0.30  # other models untouched
+        assert load_calibration(conn, "buffalo_sc").thresholds[1e-6] == 0.52
+
+
+def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
+    from face_assets.recognition_config import MODEL_DEFAULTS, MODEL_DEFAULTS_SOURCE
+
+    shipped = cal_mod.shipped_calibration("buffalo_sc")
+    assert shipped is not None and shipped.source == "pairs:pairs.txt" and shipped.accuracy > 0.98
+    for key, value in cal_mod.suggested_settings(shipped).items():
+        assert MODEL_DEFAULTS["buffalo_sc"][key] == value, key
+    assert "calibrate" in MODEL_DEFAULTS_SOURCE["buffalo_sc"] and "not calibrated" in MODEL_DEFAULTS_SOURCE["buffalo_l"]
+    assert cal_mod.shipped_calibration("buffalo_l") is None
