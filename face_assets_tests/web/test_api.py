@@ -322,3 +322,25 @@ def test_a_decision_made_while_face_matches_writes_the_same_video_is_kept(seeded
         match_detections(conn, RecognitionConfig.load(conn), video_ids=[video])
     assert face_row(url, face)[0] == "manual"
     assert tags(url, video)
+
+
+def test_process_queues_a_process_videos_run_for_the_partition(seeded, tmp_path):
+    """POST process/{videoId} puts a run of process_videos for that partition in the instance's run queue (the
+    daemon's QueuedRunCoordinator launches it); a video that is no partition is a 409."""
+    from dagster import DagsterRunStatus, instance_for_test
+
+    from face_assets.web.app import create_app
+
+    url, data = seeded
+    video, other = data.videos[0], data.videos[1]
+    queued = {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
+    with instance_for_test(temp_dir=str(tmp_path), overrides={"run_coordinator": queued}) as instance:
+        instance.add_dynamic_partitions("videos", [str(video)])
+        with TestClient(create_app(database_url=url, instance_factory=lambda: instance), base_url=BASE) as client:
+            r = client.post(f"{API}/process/{video}")
+            assert r.status_code == 200, r.text
+            refused = client.post(f"{API}/process/{other}")
+        run = instance.get_run_by_id(r.json()["run_id"])
+        assert run is not None and run.job_name == "process_videos"
+        assert run.status == DagsterRunStatus.QUEUED and run.tags["dagster/partition"] == str(video)
+        assert refused.status_code == 409 and "not a partition" in refused.json()["detail"]
