@@ -209,7 +209,7 @@ def collect() -> tuple[list[Row], list[str]]:
     rows.append(Row("legacy database", f"{legacy} (FACE_ASSETS_LEGACY_DB)" if legacy else "not set (FACE_ASSETS_LEGACY_DB)",
                     MISSING if legacy_problems else OK if legacy else INFO))
     rows += db_rows
-    library_problems = preflight.check_library(url)
+    library_problems = preflight.check_library(url, legacy_reported=bool(legacy_problems))
     rows += library_rows(url, library_problems)
     disk, disk_problems = disk_rows()
     rows += disk + address_rows()

@@ -166,12 +166,14 @@ def library_roots(database_url: Optional[str] = None) -> list[tuple[str, str]]:
     return roots
 
 
-def check_library(database_url: Optional[str] = None) -> list[str]:
+def check_library(database_url: Optional[str] = None, legacy_reported: bool = False) -> list[str]:
+    """`legacy_reported`: a problem with the legacy file was already reported; before the migration the roots come
+    from that file, so "no root" would only repeat it."""
     problems = []
     try:
-        pairs = settings.path_map().pairs
+        pairs, map_broken = settings.path_map().pairs, False
     except ValueError:
-        pairs = ()  # reported by check_settings
+        pairs, map_broken = (), True  # reported by check_settings; without it the legacy roots are unknown too
     for old, new in pairs:
         if not Path(new).expanduser().is_dir():
             problems.append(f"FACE_ASSETS_PATH_MAP maps {old} to {new}, which is not a folder: fix the NEW_PREFIX "
@@ -181,7 +183,7 @@ def check_library(database_url: Optional[str] = None) -> list[str]:
             problems.append(f"FACE_ASSETS_LIBRARY: {root} is not a folder: remove it from FACE_ASSETS_LIBRARY "
                             "or mount the library there")
     roots = library_roots(database_url)
-    if not problems and not any(Path(r).is_dir() for r, _ in roots):
+    if not (problems or legacy_reported or map_broken) and not any(Path(r).is_dir() for r, _ in roots):
         if roots:
             listed = ", ".join(r for r, _ in roots)
             problems.append(f"no library root exists (looked for {listed}): set FACE_ASSETS_PATH_MAP=OLD=NEW so the "
@@ -325,13 +327,14 @@ def check_database(extension: str = "vector") -> tuple[Optional[str], list[str]]
 def problems(needs: Needs) -> list[str]:
     """Every problem for `needs`, cheapest checks first; the database is always checked."""
     found = check_settings()
-    found += check_legacy(required=needs.legacy)
+    legacy_problems = check_legacy(required=needs.legacy)
+    found += legacy_problems
     if needs.model:
         found += check_model()
     url, db_problems = check_database()
     found += db_problems
     if needs.library:
-        found += check_library(url)
+        found += check_library(url, legacy_reported=bool(legacy_problems))
     return _unique(found)
 
 

@@ -84,18 +84,22 @@ class transient_only:  # noqa: N801 - used like a function: `with transient_only
         ) from exc
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        # functools.wraps keeps the signature Dagster reads (context, resources, inputs) through __wrapped__.
         if inspect.isgeneratorfunction(fn):
             @functools.wraps(fn)
-            def generator_body(*args, **kwargs):
+            def body(*args, **kwargs):
                 with transient_only():
                     yield from fn(*args, **kwargs)
+        else:
+            @functools.wraps(fn)
+            def body(*args, **kwargs):
+                with transient_only():
+                    return fn(*args, **kwargs)
 
-            return generator_body
-
-        @functools.wraps(fn)
-        def body(*args, **kwargs):
-            with transient_only():
-                return fn(*args, **kwargs)
-
+        # Dagster reads the parameters (context, resources, inputs) and their types from the signature. Resolved
+        # here, in `fn`'s module: string annotations (`from __future__ import annotations`) would otherwise be
+        # looked up in this module, or compared as strings.
+        try:
+            body.__signature__ = inspect.signature(fn, eval_str=True)
+        except NameError:
+            pass  # a name only known under TYPE_CHECKING: leave it to Dagster, as without the wrapper
         return body
