@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from face_assets.runner import run_pipeline
 
     with DagsterInstance.get() as instance:
-        ok = run_pipeline(instance, selection=args.select)
+        ok = run_pipeline(instance, selection=args.select, scan=True if args.scan else None)
     if ok:
         from face_assets.summary import print_summary
 
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize assets in process on the configured Dagster instance")
     run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'group:legacy_migration'")
+    run.add_argument("--scan", action="store_true",
+                     help="scan the library for new files first even with --select (always done without it)")
     run.add_argument("--truth", type=Path, default=None,
                      help="a truth.json (the fixture library's) to compare the results with in the summary")
     run.set_defaults(func=cmd_run)

@@ -255,3 +255,19 @@ def failure_messages(servers: Servers, run_id: str, limit: int = 8) -> str:
 
 def elapsed(start: float) -> str:
     return f"{time.monotonic() - start:.0f} s"
+
+
+MATERIALIZATIONS = """
+query Materializations($key: AssetKeyInput!) {
+  assetOrError(assetKey: $key) {
+    __typename
+    ... on Asset { assetMaterializations(limit: 50) { runId timestamp } }
+  }
+}
+"""
+
+
+def materializations(servers: Servers, asset_key: str) -> list[dict]:
+    """The asset's latest materializations (runId, timestamp in ms), newest first; none when never materialized."""
+    result = servers.graphql(MATERIALIZATIONS, {"key": {"path": [asset_key]}})["assetOrError"]
+    return result.get("assetMaterializations") or [] if result["__typename"] == "Asset" else []

@@ -41,6 +41,20 @@ def sensor_runs(servers: Servers) -> list[dict]:
     return api.runs(servers, job_name="process_videos", tags={"dagster/sensor_name": "library_sensor"})
 
 
+def run_partitions(servers: Servers, runs: list[dict]) -> list[str]:
+    """The video partitions the runs cover: one partition, or a range (the sensor batches new videos)."""
+    keys = api.video_partition_keys(servers)  # in the partitions' order, which ranges follow
+    covered = []
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        if "dagster/partition" in tags:
+            covered.append(tags["dagster/partition"])
+        else:
+            start, end = tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
+            covered += keys[keys.index(start):keys.index(end) + 1]
+    return covered
+
+
 def videos_processed(servers: Servers) -> dict[str, int] | None:
     """The registered videos once each has a 'processed' scan and the sensor's runs are all finished."""
     videos = registered_videos(servers)
@@ -51,7 +65,8 @@ def videos_processed(servers: Servers) -> dict[str, int] | None:
         "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND status = 'processed'", (ids,)
     )[0][0]
     runs = sensor_runs(servers)
-    if processed < len(ids) or len(runs) < len(ids) or any(r["status"] not in api.FINISHED_RUN for r in runs):
+    if processed < len(ids) or any(r["status"] not in api.FINISHED_RUN for r in runs) or not (
+            {str(i) for i in ids} <= set(run_partitions(servers, runs))):
         return None
     return videos
 

@@ -57,6 +57,7 @@ LOCATION = "face_assets"
 REPOSITORY = "__repository__"
 
 SENSOR_INTERVAL_SECONDS = 5
+AUTOMATION_CRON = "* * * * *"
 START_TIMEOUT_SECONDS = 180
 # The daemons the tests rely on (the scheduler, the sensor daemon, the run queue, the backfill daemon).
 REQUIRED_DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "BACKFILL")
@@ -434,6 +435,7 @@ def start_servers() -> Servers:
         FACE_ASSETS_PATH_MAP=f"/srv/media={FIXTURE_LIBRARY}",
         FACE_ASSETS_LIBRARY=str(base / "library"),
         FACE_ASSETS_SENSOR_INTERVAL=str(SENSOR_INTERVAL_SECONDS),
+        FACE_ASSETS_AUTOMATION_CRON=AUTOMATION_CRON,  # clusters and stats refresh within a minute
     )
     env.update(prepared_environment(env, base / "logs" / "prepare.log"))
 
