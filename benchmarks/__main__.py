@@ -24,7 +24,7 @@ from benchmarks.report import render_markdown
 
 # Stages run in this order; stages added later (matching, clustering, ...) run after these, by name.
 PREFERRED_ORDER = ["migrate", "nearest_face", "sample_frames", "detect_faces", "memory", "matching", "clustering",
-                   "pipeline"]
+                   "pipeline", "recognition"]
 
 
 def discover() -> dict[str, str]:
