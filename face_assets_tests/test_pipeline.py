@@ -73,6 +73,10 @@ def test_threshold_notebook_measures_and_confirms_the_thresholds(pipeline, tmp_p
     assert result["model"] == "buffalo_sc"
     assert result["match_threshold"] >= result["suggested_match_threshold"] - 0.1
     assert (tmp_path / "similarity.png").stat().st_size > 1000
+    # The shipped calibration (lfw_dev) is shown, and the configured thresholds are the ones it suggests.
+    assert result["calibration"]["source"] == "pairs:pairs.txt"
+    assert result["calibration"]["match_threshold"] == result["match_threshold"]
+    assert (tmp_path / "calibration.png").stat().st_size > 1000
 
 
 def test_cluster_notebook_draws_the_clusters(pipeline, tmp_path):
