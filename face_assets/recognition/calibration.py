@@ -973,7 +973,12 @@ def run(args) -> int:
             if done == total or done % 1024 < 32:
                 print(f"  {done}/{total} photos embedded", flush=True)
 
-        report = calibrate_pairs(engine, args.pairs, args.images, all_photos=not args.pairs_only, progress=progress)
+        try:
+            report = calibrate_pairs(engine, args.pairs, args.images, all_photos=not args.pairs_only,
+                                     progress=progress)
+        except (FileNotFoundError, ValueError) as exc:  # a missing photo or pair file, a malformed line
+            print(f"error: {exc}")
+            return 2
         cal, lines, payload = report.calibration, report.lines(), report.to_dict()
     else:
         cal = None

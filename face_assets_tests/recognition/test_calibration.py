@@ -68,6 +68,16 @@ def test_bad_pair_files_say_where(tmp_path, text, message):
         parse_pairs(f)
 
 
+def test_calibrate_says_what_is_wrong_with_its_input(tmp_path, capsys):
+    f = tmp_path / "pairs.txt"
+    f.write_text("1\t1\nNobody 1 2\nNobody 1 Noone 1\n")
+    (tmp_path / "images").mkdir()
+    assert main(["calibrate", "--pairs", str(f), "--images", str(tmp_path / "images")]) == 2
+    assert "photo(s) named by" in capsys.readouterr().out
+    assert main(["calibrate", "--pairs", str(f)]) == 2
+    assert "--pairs needs --images" in capsys.readouterr().out
+
+
 # --- accuracy and thresholds ------------------------------------------------------------------------------
 
 
