@@ -155,32 +155,32 @@ def face(request: Request, face_id: int) -> dict:
 @router.post("/confirm/{face_id}", summary="Confirm the proposed creator of a face")
 def confirm(request: Request, face_id: int, body: Optional[Expectation] = None) -> dict:
     body = body or Expectation()
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.confirm(conn, [face_id], expect={face_id: body.expect()}))
 
 
 @router.post("/confirm", summary="Confirm several faces at once")
 def confirm_many(request: Request, body: Batch) -> dict:
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.confirm(conn, list(body.expects()), expect=body.expects()))
 
 
 @router.post("/reject/{face_id}", summary="Reject the proposed (or confirmed) creator of a face")
 def reject(request: Request, face_id: int, body: Optional[RejectBody] = None) -> dict:
     body = body or RejectBody()
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.reject(conn, [face_id], repropose=body.repropose, expect={face_id: body.expect()}))
 
 
 @router.post("/reject", summary="Reject several faces at once")
 def reject_many(request: Request, body: Batch) -> dict:
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.reject(conn, list(body.expects()), repropose=body.repropose, expect=body.expects()))
 
 
 @router.post("/assign/{face_id}", summary="The face is this creator (by id or name; `create` makes a new one)")
 def assign(request: Request, face_id: int, body: AssignBody) -> dict:
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         creator = body.creator_id if body.creator_id is not None else body.name
         return _outcome(review.assign(conn, face_id, creator, create=body.create, expect={face_id: body.expect()}))
 
@@ -190,7 +190,7 @@ def undo(request: Request, face_id: int, body: Optional[Expectation] = None) -> 
     # Without an expectation, whatever was decided is undone (the row lock still makes two undos take turns: the
     # second finds nothing to undo).
     expect = None if body is None or body.expected_status is None else {face_id: body.expect()}
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.reopen(conn, [face_id], expect=expect))
 
 
@@ -272,7 +272,7 @@ def train(request: Request, creator_id: int) -> dict:
     from face_assets.recognize import train_creator
 
     web = state(request)
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         if conn.execute("SELECT 1 FROM creators WHERE id = %s", (creator_id,)).fetchone() is None:
             raise HTTPException(404, f"no creator with id {creator_id}")
         return _outcome(train_creator(conn, web.engine(), creator_id))
@@ -286,7 +286,7 @@ def add_reference(request: Request, creator_id: int, photo: UploadFile = File(..
     content = read_limited(photo.file)
     image = decode_photo(content)
     web = state(request)
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         if conn.execute("SELECT 1 FROM creators WHERE id = %s", (creator_id,)).fetchone() is None:
             raise HTTPException(404, f"no creator with id {creator_id}")
         return _outcome(add(conn, web.engine(), creator_id, image, encode_jpeg(image)))
@@ -296,7 +296,7 @@ def add_reference(request: Request, creator_id: int, photo: UploadFile = File(..
 def remove_reference(request: Request, creator_id: int, embedding_id: int) -> dict:
     from face_assets.recognize import remove_reference as remove
 
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(remove(conn, creator_id, embedding_id))
 
 
@@ -309,7 +309,7 @@ def recognize(request: Request, photo: UploadFile = File(...),
     content = read_limited(photo.file)
     image = decode_photo(content)
     web = state(request)
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         faces = find(conn, web.engine(), image, scope=scope)
     for f in faces:
         for v in f.videos:
@@ -347,13 +347,13 @@ def cluster(request: Request, cluster_id: int, limit: Annotated[int, Query(ge=1,
 
 @router.post("/cluster/{cluster_id}/name", summary="Name a cluster: a new creator, or an existing one")
 def name_cluster(request: Request, cluster_id: int, body: NameBody) -> dict:
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.name_cluster(conn, cluster_id, body.name, existing=body.existing))
 
 
 @router.post("/cluster/{cluster_id}/merge", summary="Cluster `other` is the same person: it goes into this one")
 def merge_clusters(request: Request, cluster_id: int, body: MergeBody) -> dict:
-    with db(request) as conn:
+    with db(request, vectors=True) as conn:
         return _outcome(review.merge_clusters(conn, cluster_id, body.other))
 
 

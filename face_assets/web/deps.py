@@ -59,21 +59,24 @@ def state(request: Request) -> WebState:
 
 
 @contextmanager
-def connect(web: WebState) -> Iterator[psycopg.Connection]:
+def connect(web: WebState, vectors: bool = False) -> Iterator[psycopg.Connection]:
     """A connection for one request; the block is one transaction, committed when it ends without an error.
 
-    A connection per request (no pool): after PostgreSQL restarts, the next request simply connects again."""
+    A connection per request (no pool): after PostgreSQL restarts, the next request simply connects again.
+    `vectors`: pgvector's types registered (numpy embeddings as parameters, COPY of vectors); it costs a catalog
+    query, so only the routes that pass embeddings ask for it."""
     try:
         conn = psycopg.connect(web.database_url, connect_timeout=CONNECT_TIMEOUT_S, application_name="face_assets_web")
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable() from exc
     try:
-        try:
-            from pgvector.psycopg import register_vector
+        if vectors:
+            try:
+                from pgvector.psycopg import register_vector
 
-            register_vector(conn)
-        except psycopg.ProgrammingError:
-            conn.rollback()  # no vector extension yet: the face tables are not there either
+                register_vector(conn)
+            except psycopg.ProgrammingError:
+                conn.rollback()  # no vector extension yet: the face tables are not there either
         yield conn
         conn.commit()
     except BaseException:
@@ -88,6 +91,6 @@ def connect(web: WebState) -> Iterator[psycopg.Connection]:
 
 
 @contextmanager
-def db(request: Request) -> Iterator[psycopg.Connection]:
-    with connect(state(request)) as conn:
+def db(request: Request, vectors: bool = False) -> Iterator[psycopg.Connection]:
+    with connect(state(request), vectors) as conn:
         yield conn
