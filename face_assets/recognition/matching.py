@@ -198,7 +198,8 @@ class MatchSummary:
         data["seconds"] = round(self.seconds, 3)
         t = self.tags
         data.update(tags_added=t.tags_added, tags_updated=t.tags_updated, tags_removed=t.tags_removed,
-                    faces_matched=t.faces_matched, faces_pending=t.faces_pending, faces_unmatched=t.faces_unmatched)
+                    faces_matched=t.faces_matched, faces_pending=t.faces_pending, faces_unmatched=t.faces_unmatched,
+                    references_learned=t.references_learned, references_unlearned=t.references_unlearned)
         return data
 
 
