@@ -35,6 +35,7 @@ def explain_faces(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, dic
     out = {}
     for row in _rows(conn, "explain_faces", {"ids": list(ids)}):
         row["reference_detection_id"] = detection_of(row.get("reference_type"), row.get("reference_path"))
+        row["reference_label"] = reference_label(row.get("reference_type"), row.get("reference_path"))
         out[row["id"]] = row
     return out
 
@@ -47,16 +48,31 @@ def creator_references(conn: psycopg.Connection, creator_ids: Sequence[int], per
         return out
     for row in _rows(conn, "creator_references", {"ids": list(creator_ids), "per_creator": per_creator}):
         row["detection_id"] = detection_of(row["source_type"], row["source_path"])
+        row["label"] = reference_label(row["source_type"], row["source_path"])
         out.setdefault(row["creator_id"], []).append(row)
     return out
 
 
+# A video face a creator knows: confirmed by a person ('detection:<id>', face_assets.review) or learned from an
+# auto-tagged video ('learned:<id>', face_assets.recognition.evidence).
+VIDEO_FACE_PREFIXES = {"detection:": "confirmed face", "learned:": "learned face"}
+
+
 def detection_of(source_type: Optional[str], source_path: Optional[str]) -> Optional[int]:
-    """The face a confirmed-face embedding was taken from (source_path 'detection:<id>', see face_assets.review)."""
+    """The video face a 'video_frame' embedding was taken from, else None."""
     path = source_path or ""
-    if source_type == "video_frame" and path.startswith("detection:") and path[10:].isdigit():
-        return int(path[10:])
+    for prefix in VIDEO_FACE_PREFIXES:
+        if source_type == "video_frame" and path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
     return None
+
+
+def reference_label(source_type: Optional[str], source_path: Optional[str]) -> str:
+    """Where a known face came from, in words: profile picture, reference folder, confirmed or learned face."""
+    if source_type == "video_frame":
+        return next((label for prefix, label in VIDEO_FACE_PREFIXES.items() if (source_path or "").startswith(prefix)),
+                    "video face")
+    return {"profile_picture": "profile picture", "manual": "reference folder"}.get(source_type or "", "reference")
 
 
 def nearby_clusters(conn: psycopg.Connection, cluster_id: int, limit: int = MERGE_CANDIDATES) -> list[tuple[int, float]]:

@@ -75,17 +75,15 @@ def similarity(value: Optional[float]) -> str:
     return "" if value is None else f"{float(value):.2f}"
 
 
-SOURCE_LABELS = {
-    "profile_picture": "profile picture",
-    "manual": "reference folder",
-    "video_frame": "confirmed face",
-    "legacy": "legacy app",
-    "face_recognition": "face recognition",
-}
+# Where a known face came from (creator_face_embeddings.source_type) and who tagged a video (video_creators.source):
+# 'manual' means a reference-folder image in the first, a person's review decision in the second.
+REFERENCE_LABELS = {"profile_picture": "profile picture", "manual": "reference folder", "video_frame": "confirmed face"}
+TAG_LABELS = {"legacy": "legacy app", "manual": "a person (review)", "face_recognition": "face recognition"}
 
 templates.env.globals.update(
     api=API, crop_url=crop_url, frame_url=frame_url, creator_picture_url=creator_picture_url,
-    reference_url=reference_url, source_label=lambda s: SOURCE_LABELS.get(s, s),
+    reference_url=reference_url, source_label=lambda s: REFERENCE_LABELS.get(s, s),
+    tag_label=lambda s: TAG_LABELS.get(s, s),
 )
 templates.env.filters.update(seconds=seconds, similarity=similarity, basename=lambda p: Path(p or "").name)
 
