@@ -138,8 +138,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from face_assets import instance as instance_env
+    from face_assets import preflight
 
     instance_env.prepare()
+    preflight.check_or_exit(preflight.Needs.for_serve())  # the database only: pages need no model or legacy file
     import uvicorn
     from dagster import DagsterInstance
 

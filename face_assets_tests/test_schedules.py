@@ -74,7 +74,8 @@ def test_nothing_changed_says_so(db, instance):
     c = unit(rng, 2)
     with connect(db) as conn:
         add_embedding(conn, 1, c[0])
-        add_face(conn, 1, 0, at_similarity(rng, c[0], 0.5))
+        # 0.32: pending, not a tag (a tag would learn the face as a new reference: a change the next tick re-matches)
+        add_face(conn, 1, 0, at_similarity(rng, c[0], 0.32))
     first = evaluate(instance, db)
     assert len(first.run_requests) == 1 and isinstance(first.run_requests[0], RunRequest)
     assert run_job(instance, db)["mode"] == "full"  # no mark yet: everything pending/unmatched
@@ -92,9 +93,9 @@ def test_a_new_creator_embedding_promotes_pending_faces(db, instance):
     with connect(db) as conn:
         add_embedding(conn, 1, c[0])
         # Creator 2 has no embedding yet: their faces in video 1 (two frames) are unmatched; a face of creator 1 in
-        # video 2 is pending (0.4: one frame, not enough for a tag).
+        # video 2 is pending (0.32: one weak face, not enough evidence for a tag).
         unknown = [add_face(conn, 1, frame, at_similarity(rng, c[1], 0.6)) for frame in range(2)]
-        weak = add_face(conn, 2, 0, at_similarity(rng, c[0], 0.4))
+        weak = add_face(conn, 2, 0, at_similarity(rng, c[0], 0.32))
         conn.commit()
     assert run_job(instance, db)["mode"] == "full"
     with connect(db) as conn:
@@ -112,7 +113,7 @@ def test_a_new_creator_embedding_promotes_pending_faces(db, instance):
     with connect(db) as conn:
         assert {face(conn, i)[:2] for i in unknown} == {("matched", 2)}
         assert tags(conn, 1) == {(1, 2, "face_recognition", 0.6)}
-        assert face(conn, weak)[:2] == ("pending", 1)  # re-screened against creator 1's new image, still one frame
+        assert face(conn, weak)[:2] == ("pending", 1)  # re-screened against creator 1's new image, still weak
     assert metadata["tags_added"] == 1
 
     with connect(db) as conn:  # a removed embedding: no incremental shortcut, everything pending/unmatched again

@@ -30,13 +30,14 @@ from face_assets.defs.library.assets import (
 )
 from face_assets.defs.migration.assets import legacy_key
 from face_assets.defs.library.partitions import video_partitions
+from face_assets.recognition.cluster_proposals import propose
 from face_assets.recognition.clustering import cluster_faces
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
 from face_assets.recognition.matching import match_detections
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
 from face_assets.resources.face_engine import DetectedFace, FaceEngine
-from face_assets.retries import DATABASE_RETRY
+from face_assets.retries import DATABASE_RETRY, transient_only
 from face_assets.sql_files import read_sql, run_sql_file
 from face_assets.video.frames import draw_boxes, save_jpeg
 
@@ -54,6 +55,7 @@ _REFERENCED_LEGACY_TABLES = ("watched_directories", "videos", "creators", "video
     retry_policy=DATABASE_RETRY,
     description="Face tables (creator_face_embeddings, video_face_detections, ...), HNSW indexes, configuration.",
 )
+@transient_only()
 def face_schema(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
     with database.connect() as conn:
         for table in _REFERENCED_LEGACY_TABLES:
@@ -86,6 +88,7 @@ MAX_ISSUES_IN_METADATA = 200
         "'video_frame' rows are never touched. Problems per picture go to creator_embedding_issues."
     ),
 )
+@transient_only()
 def creator_embeddings(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
 ) -> MaterializeResult:
@@ -246,6 +249,7 @@ def _write_detections(
         "video_face_scans records each video's outcome ('processed' with 0 faces is not 'not processed')."
     ),
 )
+@transient_only()
 def face_detections(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
 ) -> MaterializeResult:
@@ -401,6 +405,7 @@ def face_detections(
         "overwritten; a rejected creator is never proposed again for that face."
     ),
 )
+@transient_only()
 def face_matches(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
 ) -> MaterializeResult:
@@ -439,6 +444,8 @@ def face_matches(
                 "auto_tag_threshold": config.auto_tag_threshold,
                 "auto_tag_min_frames": config.auto_tag_min_frames,
                 "auto_tag_margin": config.auto_tag_margin,
+                "auto_tag_max_false_rate": config.auto_tag_max_false_rate,
+                "evidence_frame_correlation": config.evidence_frame_correlation,
             }),
             "auto_tags": MetadataValue.json(
                 [{"video_id": v, "creator_id": c, "confidence": round(s, 4)} for v, c, s in summary.tags.tagged][:500]
@@ -471,9 +478,12 @@ TOP_CLUSTERS = 20  # listed in the materialization's metadata
         "clusters without a successor are 'dissolved'; named and merged clusters are never touched."
     ),
 )
+@transient_only()
 def face_clusters(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
     with database.connect() as conn:
         result = cluster_faces(conn, connect=database.connect, log=context.log.info)
+        # "Is this cluster creator X?" and "are these two clusters one person?": review items, never decisions.
+        proposals = propose(conn)
         top = conn.execute(read_sql("clusters/list_clusters.sql"), {"statuses": ["open"], "limit": TOP_CLUSTERS}).fetchall()
 
     table = ["| cluster | faces | videos | representative crop |", "| ---: | ---: | ---: | --- |"]
@@ -493,6 +503,8 @@ def face_clusters(context: AssetExecutionContext, database: PostgresResource) ->
             "new_clusters": len(result.new_ids),
             "dissolved_clusters": len(result.dissolved_ids),
             "faces_moved": result.faces_moved,
+            "proposed_as_creator": len(proposals.creator),
+            "proposed_merges": len(proposals.merge),
             "seconds": MetadataValue.json({k: round(v, 3) for k, v in result.seconds.items()}),
             "config": MetadataValue.json({k: getattr(config, k) for k in config.KEYS}),
             "largest_clusters": MetadataValue.md("\n".join(table)),

@@ -34,7 +34,7 @@ from face_assets import settings
 from face_assets.recognition.matching import embedding_snapshot, rematch_changed, stored_snapshot
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY
+from face_assets.retries import DATABASE_RETRY, transient_only
 
 def rematch_cron() -> str:
     return settings.rematch_cron()
@@ -55,6 +55,7 @@ def _face_tables_exist(conn) -> bool:
     description="Re-match 'pending' and 'unmatched' faces against creator embeddings added or changed since the "
     "last run, and promote matches to auto-tags where the evidence now suffices.",
 )
+@transient_only()
 def rematch_faces(context: OpExecutionContext, database: PostgresResource) -> Output[dict]:
     with database.connect() as conn:
         if not _face_tables_exist(conn):

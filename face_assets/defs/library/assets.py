@@ -33,7 +33,7 @@ from face_assets import settings
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY
+from face_assets.retries import DATABASE_RETRY, transient_only
 from face_assets.sql_files import read_sql
 from face_assets.video.frames import SampledFrame, read_frames, sample_timestamps, save_jpeg
 from face_assets.video.probe import VideoError, probe
@@ -261,6 +261,7 @@ def _store_frames(conn: psycopg.Connection, video: _VideoFrames) -> list[Path]:
         "partition (recorded in video_face_scans), not the others."
     ),
 )
+@transient_only()
 def sampled_frames(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
     outcomes = PartitionOutcomes(context)
     with database.connect(autocommit=True) as conn:

@@ -27,7 +27,7 @@ from face_assets.migration.checks import reconcile
 from face_assets.migration.legacy_schema import LegacySchema
 from face_assets.migration.loader import migrate_table
 from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY
+from face_assets.retries import DATABASE_RETRY, transient_only
 from face_assets.resources.legacy_database import LegacyDatabase
 from face_assets.sql_files import SQL_DIR
 
@@ -77,6 +77,7 @@ def build_table_asset(table: str, parents: list[str]) -> AssetsDefinition:
                            description="checksum of the key columns of the kept rows matches the source"),
         ],
     )
+    @transient_only()
     def _migrate(context: AssetExecutionContext, database: PostgresResource, legacy: LegacyDatabase):
         schema = legacy.schema()
         if table not in schema.tables:

@@ -5,7 +5,7 @@ from psycopg.rows import dict_row
 
 from face_assets.defs.automation import refresh_after_new_matches
 from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY
+from face_assets.retries import DATABASE_RETRY, transient_only
 from face_assets.sql_files import read_sql
 
 # (section, figure, label) in the order of the Markdown table.
@@ -67,6 +67,7 @@ def stats_markdown(stats: dict[str, int]) -> str:
         "(legacy tags) and after, auto-tags, clusters, creators with embeddings."
     ),
 )
+@transient_only()
 def face_recognition_stats(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
     with database.connect() as conn:
         stats = recognition_stats(conn)
