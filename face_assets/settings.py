@@ -123,6 +123,12 @@ def rematch_timezone() -> str:
     return os.environ.get("FACE_ASSETS_REMATCH_TIMEZONE", "").strip() or "UTC"
 
 
+def review_app_url() -> str:
+    """FACE_ASSETS_REVIEW_URL [http://127.0.0.1:3001]: where `face-assets serve` answers, for the links the Dagster UI
+    shows on face_matches and face_clusters materializations."""
+    return (os.environ.get("FACE_ASSETS_REVIEW_URL", "").strip() or "http://127.0.0.1:3001").rstrip("/")
+
+
 def automation_cron() -> str:
     """FACE_ASSETS_AUTOMATION_CRON [*/10 * * * *]: how often, at most, face_clusters and face_recognition_stats
     refresh by themselves after new matches (in FACE_ASSETS_REMATCH_TIMEZONE)."""

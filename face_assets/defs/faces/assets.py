@@ -434,8 +434,11 @@ def face_matches(
             else:
                 outcomes.success(key, {})
         outcomes.finish()
+    review = settings.review_app_url()
     return MaterializeResult(
         metadata={
+            "review_queue": MetadataValue.url(f"{review}/review"),
+            **({"video_page": MetadataValue.url(f"{review}/videos/{video_ids[0]}")} if len(video_ids) == 1 else {}),
             **{k: v for k, v in summary.as_metadata().items() if k != "statuses"},
             "statuses": MetadataValue.json(summary.as_metadata()["statuses"]),
             "model": config.model or "",
@@ -508,5 +511,6 @@ def face_clusters(context: AssetExecutionContext, database: PostgresResource) ->
             "seconds": MetadataValue.json({k: round(v, 3) for k, v in result.seconds.items()}),
             "config": MetadataValue.json({k: getattr(config, k) for k in config.KEYS}),
             "largest_clusters": MetadataValue.md("\n".join(table)),
+            "review_people": MetadataValue.url(f"{settings.review_app_url()}/people"),
         }
     )
