@@ -3,7 +3,8 @@
 The library (seeded, generated once under benchmarks/.data/): N creators, each with photo 1 as profile picture
 (a legacy database names them and their pictures) and other photos of them in slideshow videos; unknown people
 (never creators) in several videos each; one to three people per video, side by side in every slide (each tile one
-LFW photo, a different photo per slide where the person has one). The whole pipeline runs on it (`face-assets
+LFW photo, a different photo per slide where the person has one, scaled, blurred and relit as video frames are:
+DEGRADE). The whole pipeline runs on it (`face-assets
 run` in a new process, own databases), then:
 
 - auto-tag precision (right auto-tags / auto-tags) and creator recall with no review (true (video, creator)
@@ -43,10 +44,15 @@ from benchmarks.harness import (DATA_DIR, FIXTURES, MODEL_NAME, REPO, StageResul
                                 require_fixtures, say, scratch_database)
 
 STAGE = "recognition"
+# Video photos are degraded as video frames are (photos are not frames: scale, blur, light): each tile's photo is
+# scaled by a factor in `scale` (the face ~60-110 px; the pipeline skips faces under min_face_size = 64 px), blurred
+# with a Gaussian of sigma up to `blur` px, its contrast and brightness changed, and centred on a grey tile. The
+# profile pictures stay as they are (a chosen, good photo).
+DEGRADE = {"scale": [0.55, 1.0], "blur": 1.2, "contrast": [0.75, 1.2], "brightness": 25}
 FULL = {"creators": 30, "unknown": 20, "creator_videos": 2, "unknown_videos": 3, "slides": 7, "seed": 12,
-        "calibrate_pairs": None}
+        "calibrate_pairs": None, "degrade": DEGRADE}
 QUICK = {"creators": 4, "unknown": 2, "creator_videos": 1, "unknown_videos": 2, "slides": 3, "seed": 12,
-         "calibrate_pairs": 10}
+         "calibrate_pairs": 10, "degrade": DEGRADE}
 TILE = 250            # LFW deep-funneled photos are 250 x 250
 SLIDE_SECONDS = 1.0
 FPS = 4
@@ -103,6 +109,24 @@ def plan_library(cfg: dict[str, Any], images: Path) -> dict[str, Any]:
     return {"creators": creators, "unknown": unknown, "videos": videos, "photos": photos}
 
 
+def degraded(photo: np.ndarray, degrade: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """One TILE x TILE tile: `photo` scaled, blurred, relit (DEGRADE) and centred on grey (the labelled face stays
+    the one nearest the tile's centre, as in LFW)."""
+    import cv2
+
+    size = int(round(TILE * rng.uniform(*degrade["scale"])))
+    img = cv2.resize(photo, (size, size), interpolation=cv2.INTER_AREA)
+    sigma = rng.uniform(0.0, degrade["blur"])
+    if sigma > 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    img = cv2.convertScaleAbs(img, alpha=rng.uniform(*degrade["contrast"]),
+                              beta=rng.uniform(-degrade["brightness"], degrade["brightness"]))
+    tile = np.full((TILE, TILE, 3), 110, np.uint8)
+    off = (TILE - size) // 2
+    tile[off:off + size, off:off + size] = img
+    return tile
+
+
 def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
     import cv2
 
@@ -118,6 +142,7 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
         target = tmp / "pictures" / f"{name}.jpg"
         shutil.copyfile(photo_of(name, plan["photos"][name][0]), target)
         pictures[name] = str(folder / "pictures" / target.name)
+    rng = np.random.default_rng(cfg["seed"] + 1)
     used = defaultdict(int)  # next video photo per person (photo 1 of a creator is the profile picture)
     truth_videos = {}
     for v, people in enumerate(plan["videos"]):
@@ -130,8 +155,8 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
                 numbers = plan["photos"][name][1:] if name in plan["creators"] else plan["photos"][name]
                 number = numbers[used[name] % len(numbers)]
                 used[name] += 1
-                photo = cv2.resize(cv2.imread(str(photo_of(name, number))), (TILE, TILE))
-                frame[:, k * TILE:(k + 1) * TILE] = photo
+                frame[:, k * TILE:(k + 1) * TILE] = degraded(cv2.imread(str(photo_of(name, number))),
+                                                            cfg["degrade"], rng)
             for _ in range(int(SLIDE_SECONDS * FPS)):
                 writer.write(frame)
         writer.release()
@@ -155,7 +180,8 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
 
 def library_for(cfg: dict[str, Any]) -> Library:
     key = hashlib.sha1(json.dumps({k: cfg[k] for k in ("creators", "unknown", "creator_videos", "unknown_videos",
-                                                         "slides", "seed")}, sort_keys=True).encode()).hexdigest()[:10]
+                                                         "slides", "seed", "degrade")}, sort_keys=True).encode()
+                       ).hexdigest()[:10]
     folder = DATA_DIR / f"recognition_{key}"
     cached_input(folder, lambda path: build_library(path, cfg), STAGE)
     return Library(folder, folder / "legacy.db", json.loads((folder / "truth.json").read_text()))

@@ -2,8 +2,9 @@
 
 A `Calibration` is what `face-assets calibrate` measures for one model and `--apply` stores: the genuine
 (same person) and impostor (different people) similarity distributions, as histograms over the fixed bin edges
-`BIN_EDGES`, the thresholds at false-accept rates (FAR) 1e-2, 1e-3, 1e-4 with their true-accept rates (TAR), and
-where the numbers came from (pair set or library, date, how much data).
+`BIN_EDGES`, the thresholds at false-accept rates (FAR) 1e-2, 1e-3, 1e-4 (and 1e-5, 1e-6 where there are enough
+impostor pairs) with their true-accept rates (TAR), and where the numbers came from (pair set or library, date, how
+much data). `suggested_settings` turns it into match and auto-tag thresholds (SETTING_FARS).
 
 Stored as JSON in `face_recognition_config` under the key `<model>.calibration` (`store_calibration`,
 `load_calibration`); one calibration per model, the last one applied.
