@@ -7,8 +7,11 @@ touched.
 
 How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
 1. for every candidate face, its k nearest candidate faces through an HNSW index, one index scan per face (a LATERAL
-   join over a batch of faces), kept when the cosine similarity is >= `cluster_similarity`; faces of the same frame
-   are never neighbours (two faces in one frame are two people). Two ways, chosen by the candidates' share of all
+   join over a batch of faces), kept when the cosine similarity (on the index's halfvec copies) is >=
+   `cluster_similarity`; faces of the same frame are never neighbours (two faces in one frame are two people). The
+   lists are kept (table face_neighbours, with the settings they were computed with): a re-run queries only new,
+   changed or removed faces and the lists that held them, and nothing at all when nothing changed (see the notes
+   above `neighbour_lists`); another similarity, k, ef_search or model makes a full run. Two ways, chosen by the candidates' share of all
    faces (`cluster_own_index_below`, see `find_neighbours`): the index of all faces filtered to the candidates
    (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when candidates are few among many
    known faces, a temporary table of the candidates with its own HNSW index;
@@ -29,8 +32,12 @@ noise face clustered. What it took (from 829 s): shared_buffers above the HNSW i
 read index pages through the OS for every face), fillfactor 45 so that every cluster_id write is a HOT update
 (416 s -> 1.6 s: no HNSW re-insertion), cluster statistics without a join planned on stale estimates (90 s -> 1 s),
 ef_search 20 instead of 40 (84 s -> 49 s for the neighbours). The index is on `embedding::halfvec(512)` (130 MiB
-instead of 260 MiB at 100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). A re-run with nothing changed still
-queries every face's neighbours (~45 s).
+instead of 260 MiB at 100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). Re-runs (rows clustering.rerun and
+clustering.one_percent_new, measured under load ~10 on the 2 cores, where a full run took 224 s): nothing changed
+1.3-1.9 s against 161 s for a full re-run (the candidates query is most of it: ~0.3 s on a quiet machine); 1,000 new
+faces 7.4-18.4 s (median 14.3 s, 8.6% of a full run on the same state, 166 s), 29 of 101,000 faces in another
+cluster than the full run's (the full run's ef_search-20 queries miss neighbours the re-run's wider queries find;
+with an exact search both are equal, face_assets_tests/recognition/test_incremental_clustering.py).
 
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
 `cluster_similarity` (cosine similarity, like every threshold), `cluster_min_faces`, `cluster_neighbours`,
