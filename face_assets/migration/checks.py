@@ -30,26 +30,49 @@ class Reconciliation:
 
 
 def _digest(keys) -> str:
-    h = hashlib.sha256()
-    for key in sorted(keys):
-        h.update("\x1f".join(key).encode())
-        h.update(b"\x1e")
-    return h.hexdigest()
+    """sha256 of the keys (each its columns' text joined by \\x1f) in sorted order, each followed by \\x1e."""
+    ordered = sorted(keys)
+    return hashlib.sha256(("\x1e".join(ordered) + ("\x1e" if ordered else "")).encode()).hexdigest()
+
+
+def _key_text(values) -> str:
+    return "\x1f".join("" if v is None else str(v) for v in values)
+
+
+def _source_keys(schema: LegacySchema, name: str, key_cols: list[str]) -> list[str]:
+    """Each source row's key as text, as Python's str() writes each value ('' for NULL).
+
+    SQLite writes them itself (one string per row, no Python per value) for the usual key types, integer and text,
+    which it writes exactly as str() does; a row with another type (REAL, BLOB) comes back NULL and the table's keys
+    are then written by Python.
+    """
+    quoted = ['"' + c.replace('"', '""') + '"' for c in key_cols]
+    table = '"' + name.replace('"', '""') + '"'
+    text = " || char(31) || ".join(
+        f"CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) WHEN 'text' THEN {c} WHEN 'null' THEN '' END"
+        for c in quoted)
+    source = sqlite3.connect(f"file:{schema.path}?mode=ro", uri=True)
+    try:
+        keys = [k for (k,) in source.execute(f"SELECT {text} FROM {table}")]
+        if None in keys:
+            keys = [_key_text(row) for row in source.execute(f"SELECT {', '.join(quoted)} FROM {table}")]
+    finally:
+        source.close()
+    return keys
 
 
 def reconcile(conn: psycopg.Connection, schema: LegacySchema, name: str) -> Reconciliation:
     """source rows = migrated + rejected, and a checksum of the key columns of the rows that were kept.
 
     Keys are compared as text: the source's kept keys (all keys minus those of rejected rows) must be exactly the
-    target's keys among the source keys.
+    target's keys among the source keys. Both sides are read whole, one string per row; the two checksums are of
+    the same sorted key list when the two key sets are equal, so it is then computed once.
     """
     table = schema.tables[name]
     key_cols = list(table.primary_key) or table.column_names
-    select = "SELECT {} FROM \"{}\"".format(", ".join(f'"{c}"' for c in key_cols), name)
-    with sqlite3.connect(f"file:{schema.path}?mode=ro", uri=True) as source:
-        source_keys = [tuple("" if v is None else str(v) for v in row) for row in source.execute(select)]
+    source_keys = _source_keys(schema, name, key_cols)
     rejected = {
-        tuple("" if key.get(c) is None else str(key.get(c)) for c in key_cols)
+        _key_text(key.get(c) for c in key_cols)
         for (key,) in conn.execute(
             "SELECT coalesce(source_key, source_row) FROM migration_rejects"
             " WHERE table_name = %s AND disposition = 'row_rejected'",
@@ -57,20 +80,17 @@ def reconcile(conn: psycopg.Connection, schema: LegacySchema, name: str) -> Reco
         )
     }
     source_set = set(source_keys)
-    target_keys = {
-        tuple("" if v is None else v for v in row)
-        for row in conn.execute(
-            sql.SQL("SELECT {} FROM {}").format(
-                sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in key_cols),
-                sql.Identifier(name),
-            )
-        )
-    }
+    target_text = sql.SQL(" || chr(31) || ").join(
+        sql.SQL("coalesce({}::text, '')").format(sql.Identifier(c)) for c in key_cols)
+    target_keys = {k for (k,) in conn.execute(
+        sql.SQL("SELECT {} FROM {}").format(target_text, sql.Identifier(name)))}
     migrated = target_keys & source_set
+    kept = source_set - rejected
+    source_checksum = _digest(kept)
     return Reconciliation(
         source_rows=len(source_keys),
         migrated_rows=len(migrated),
         rejected_rows=len(rejected & source_set),
-        source_checksum=_digest(source_set - rejected),
-        target_checksum=_digest(migrated),
+        source_checksum=source_checksum,
+        target_checksum=source_checksum if kept == migrated else _digest(migrated),
     )

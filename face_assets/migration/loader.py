@@ -1,21 +1,31 @@
-"""Loads one legacy table into PostgreSQL: COPY into a staging table, then set-based conversion and upsert.
+"""Loads one legacy table into PostgreSQL.
 
-Every source value arrives as text. PostgreSQL itself decides what converts (`pg_input_is_valid`, PG 16+), so the
-rules are exactly the target column's type rules. What does not fit is recorded in `migration_rejects`:
-a bad value in a nullable column is NULLed and the row kept ('value_nulled'); an orphan row (broken foreign key)
-or a bad value in a NOT NULL column keeps the row out ('row_rejected'). Only if an unexpected constraint (CHECK,
-UNIQUE) refuses the set-based insert does the loader fall back to row-at-a-time inserts to find the culprits.
+Every source value arrives as text and PostgreSQL itself decides what converts, so the rules are exactly the target
+column's type rules. What does not fit is recorded in `migration_rejects`: a bad value in a nullable column is
+NULLed and the row kept ('value_nulled'); an orphan row (broken foreign key) or a bad value in a NOT NULL column
+keeps the row out ('row_rejected').
+
+Two ways, same outcome:
+- direct (a first load into an empty table, PostgreSQL 17+): COPY straight into the target with ON_ERROR ignore;
+  the rows PostgreSQL skipped (a value its input function refuses) are then staged and go the staged way. Orphans,
+  NOT NULL, CHECK or UNIQUE trouble undo the attempt (a savepoint) and the table goes the staged way whole.
+- staged: COPY into a staging table, `pg_input_is_valid` (PG 16+) per value, set-based flags, then upsert. Only if
+  an unexpected constraint (CHECK, UNIQUE) refuses the set-based insert does it fall back to row-at-a-time inserts
+  to find the culprits.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import psycopg
 from psycopg import sql
@@ -93,7 +103,7 @@ def _is_path_column(name: str) -> bool:
 
 
 def _has_rowid(legacy_db: Path, table: str) -> bool:
-    with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source:
+    with _sqlite(legacy_db) as source:
         try:
             source.execute(f"SELECT rowid FROM {_sqlite_quote(table)} LIMIT 0")
             return True
@@ -101,15 +111,18 @@ def _has_rowid(legacy_db: Path, table: str) -> bool:
             return False
 
 
-def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap) -> int:
+def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap,
+               rowids: Sequence[int] | None = None) -> int:
     """COPY the legacy rows, as text, into a temporary staging table. Returns the number of rows.
 
     `_n` is the row's SQLite rowid: the few rows that end up in migration_rejects are read back from SQLite by it,
     whole and with their original types, instead of carrying a JSON copy of every row. (A WITHOUT ROWID table,
-    which has none, carries that JSON copy in `_row`.)
+    which has none, carries that JSON copy in `_row`.) `rowids`: only those rows (the direct load's leftovers).
     """
     columns = table.column_names
     with_rowid = _has_rowid(legacy_db, table.name)
+    if rowids is not None and not with_rowid:
+        raise ValueError(f"{table.name} has no rowid to select rows by")
     try:  # room for the staging table in memory; possible only before the session's first temporary table
         with conn.transaction():
             conn.execute("SET LOCAL temp_buffers = '256MB'")
@@ -126,9 +139,13 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(ident(STAGE), sql.SQL(", ").join(ident(c) for c in target))
     names = ", ".join(_sqlite_quote(c) for c in columns)
     select = f"SELECT {'rowid, ' if with_rowid else ''}{names} FROM {_sqlite_quote(table.name)}"
+    params: tuple = ()
+    if rowids is not None:  # one parameter whatever the count (SQLite caps the number of parameters)
+        select += " WHERE rowid IN (SELECT value FROM json_each(?))"
+        params = (json.dumps(list(rowids)),)
     n = 0
-    with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source, conn.cursor().copy(copy_sql) as copy:
-        cursor = source.execute(select)
+    with _sqlite(legacy_db) as source, conn.cursor().copy(copy_sql) as copy:
+        cursor = source.execute(select, params)
         while batch := cursor.fetchmany(READ_BATCH):
             for raw in batch:
                 # psycopg's dumpers turn ints, floats and bytes into text; only paths are rewritten here.
@@ -151,6 +168,16 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
 
 def _sqlite_quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextlib.contextmanager
+def _sqlite(legacy_db: Path):
+    """The legacy file, read-only, closed afterwards (sqlite3's own context manager only ends a transaction)."""
+    source = sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True)
+    try:
+        yield source
+    finally:
+        source.close()
 
 
 def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, bool]], columns: list[str]) -> bool:
@@ -299,6 +326,8 @@ def _bulk_load(conn: psycopg.Connection, table: Table, types, has_bad: bool) -> 
     not, the caller's savepoint restores everything.
     """
     deferred = conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+    if any(kind == "fkey" for kind, _, _ in deferred):  # dropping a foreign key locks its parent
+        lock_parents(conn, table, "ACCESS EXCLUSIVE")
     for kind, name, _ in deferred:
         if kind == "index":
             conn.execute(sql.SQL("DROP INDEX {}").format(ident(name)))
@@ -336,15 +365,19 @@ def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tupl
             )
 
 
-def record_rejects(conn: psycopg.Connection, legacy_db: Path, table: Table) -> None:
-    """Write this table's rejects (replacing an earlier run's), each with its whole source row as JSONB."""
+def record_rejects(conn: psycopg.Connection, legacy_db: Path, table: Table, staged: bool = True) -> None:
+    """Write this table's rejects (replacing an earlier run's), each with its whole source row as JSONB.
+
+    `staged` False: no row was staged (a direct load took them all), so there is none to write."""
     conn.execute("DELETE FROM migration_rejects WHERE table_name = %s", (table.name,))
+    if not staged:
+        return
     rowids = [n for (n,) in conn.execute(sql.SQL(
         "SELECT _n FROM {} WHERE _row IS NULL AND (_reason IS NOT NULL OR cardinality(_bad) > 0)").format(ident(STAGE)))]
     if rowids:  # read those rows back from SQLite, whole and with their original types
         columns = table.column_names
         names = ", ".join(_sqlite_quote(c) for c in columns)
-        with sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True) as source:
+        with _sqlite(legacy_db) as source:
             rows = []
             for i in range(0, len(rowids), 500):
                 chunk = rowids[i:i + 500]
@@ -382,31 +415,210 @@ def set_sequence(conn: psycopg.Connection, table: Table, sqlite_seq: int | None)
     )
 
 
-def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, path_map: PathMap) -> TableResult:
-    """Migrate one table inside the caller's transaction; the staging table disappears at commit."""
+class _Undo(Exception):
+    """The direct load cannot give the staged way's outcome: undo it (its savepoint) and stage the table."""
+
+
+# PostgreSQL's notice for each row COPY ... ON_ERROR ignore skipped (LOG_VERBOSITY verbose), in English.
+_SKIPPED_LINE = re.compile(r"at line (\d+) for column")
+
+
+@dataclass
+class DirectLoad:
+    copied: int  # rows COPY wrote into the target
+    staged: int  # rows it skipped, then staged
+    inserted: int  # of those, rows inserted (with NULLed values)
+
+
+def _is_empty(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(ident(table))).fetchone()[0]
+
+
+def _without_fk_triggers(conn: psycopg.Connection) -> bool:
+    """Switch this transaction's foreign-key triggers off (superuser, or the SET privilege on the parameter).
+
+    Rows then load without one parent lookup each and without dropping the foreign keys, which would lock the
+    parent tables against the sibling tables loading at the same time; `_has_orphans` checks the rows instead.
+    English notices too, for `_SKIPPED_LINE` (same privilege). False (and nothing changed) without the privilege.
+    """
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            conn.execute("SET LOCAL lc_messages = 'C'")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def lock_parents(conn: psycopg.Connection, table: Table, mode: str) -> None:
+    """Lock the tables `table` references, all in one statement and in name order: tables loading side by side
+    then never wait on each other in a circle (deadlock)."""
+    parents = sorted({fk.parent for fk in table.foreign_keys if fk.parent != table.name
+                      and conn.execute("SELECT to_regclass(%s)", (ddl.quote(fk.parent),)).fetchone()[0]})
+    if parents:
+        conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(
+            sql.SQL(", ").join(ident(p) for p in parents), sql.SQL(mode)))
+
+
+def _has_orphans(conn: psycopg.Connection, table: Table) -> bool:
+    """Whether a loaded row breaks one of the table's foreign keys. The parents are SHARE-locked first, so they
+    stay as checked until commit, as the foreign key's own check would keep them."""
+    lock_parents(conn, table, "SHARE")
+    for fk in table.foreign_keys:
+        if not target_columns(conn, fk.parent):
+            continue  # no such table in the target: the DDL has no foreign key to it either
+        query = sql.SQL(read_sql("migration/orphans.sql")).format(
+            child=ident(table.name), parent=ident(fk.parent),
+            present=sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(ident(c)) for c in fk.columns),
+            match=sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(ident(pc), ident(c))
+                                        for c, pc in zip(fk.columns, fk.parent_columns)),
+        )
+        if conn.execute(query).fetchone()[0]:
+            return True
+    return False
+
+
+def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap) -> tuple[int, int, list[int]]:
+    """COPY the legacy rows straight into the target, PostgreSQL skipping those with a value it cannot take.
+
+    Returns (rows sent, rows written, SQLite rowids of the skipped rows). Raises _Undo when the skipped rows cannot
+    all be told (notices in another language, say).
+    """
+    columns = table.column_names
+    path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (ON_ERROR ignore, LOG_VERBOSITY verbose)").format(
+        ident(table.name), sql.SQL(", ").join(ident(c) for c in columns))
+    quoted = _sqlite_quote(table.name)
+    notices: list[str] = []
+
+    def on_notice(diag) -> None:
+        notices.append(diag.message_primary or "")
+
+    sent = 0
+    conn.add_notice_handler(on_notice)
+    try:
+        with _sqlite(legacy_db) as source:
+            source.execute("BEGIN")  # one snapshot for the rows and for the rowids looked up below
+            cursor = conn.cursor()
+            with cursor.copy(copy_sql) as copy:
+                rows = source.execute(f"SELECT {', '.join(_sqlite_quote(c) for c in columns)} FROM {quoted} ORDER BY rowid")
+                while batch := rows.fetchmany(READ_BATCH):
+                    if path_columns:
+                        for raw in batch:
+                            values = list(raw)
+                            for i in path_columns:
+                                values[i] = path_map.apply(_as_text(values[i]))
+                            copy.write_row(values)
+                    else:
+                        for raw in batch:
+                            copy.write_row(raw)
+                    sent += len(batch)
+            copied = cursor.rowcount
+            lines = sorted({int(m.group(1)) for m in map(_SKIPPED_LINE.search, notices) if m})
+            if len(lines) != sent - copied or (lines and not 1 <= lines[0] <= lines[-1] <= sent):
+                raise _Undo(f"{sent - copied} rows skipped, {len(lines)} of them told apart")
+            skipped = []
+            if lines:  # line n of the COPY is the n-th row in rowid order
+                rowids = [r for (r,) in source.execute(f"SELECT rowid FROM {quoted} ORDER BY rowid")]
+                skipped = [rowids[n - 1] for n in lines]
+    finally:
+        conn.remove_notice_handler(on_notice)
+    return sent, copied, skipped
+
+
+def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, path_map: PathMap,
+                parents_ready: Callable[[], None] = lambda: None) -> DirectLoad | None:
+    """The direct way (see the module's docstring) for a first load; None where it does not apply or was undone.
+
+    `parents_ready()` returns once the tables this one references are committed: the COPY does not need them (no
+    foreign-key trigger fires), only what comes after it does."""
+    if conn.info.server_version < 170000 or not _has_rowid(legacy_db, table.name) or not _is_empty(conn, table.name):
+        return None
+    try:
+        with conn.transaction():
+            trusted = _without_fk_triggers(conn)
+            deferred = [(kind, name, definition) for kind, name, definition in
+                        conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+                        if kind == "index" or not trusted]
+            if not trusted:  # dropping a foreign key locks its parent
+                parents_ready()
+                lock_parents(conn, table, "ACCESS EXCLUSIVE")
+            for kind, name, _ in deferred:
+                if kind == "index":
+                    conn.execute(sql.SQL("DROP INDEX {}").format(ident(name)))
+                else:
+                    conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(table.name), ident(name)))
+            sent, copied, skipped = copy_into_target(conn, legacy_db, table, path_map)
+            parents_ready()
+            if trusted and _has_orphans(conn, table):
+                raise _Undo("orphan rows")
+            inserted = 0
+            if skipped:  # the staged way for these rows only: flags, reasons, NULLed values, orphans among them
+                stage_rows(conn, legacy_db, table, path_map, rowids=skipped)
+                has_bad = flag_unconvertible(conn, types, table.column_names)
+                flag_rejected_rows(conn, table, types)
+                inserted = upsert(conn, table, types, sql.SQL("true"), has_bad)
+            if trusted:
+                conn.execute("SET LOCAL session_replication_role = DEFAULT")
+            for kind, name, definition in deferred:  # a foreign key re-added checks every row in one pass
+                if kind == "index":
+                    conn.execute(definition)
+                else:
+                    conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                        ident(table.name), ident(name), sql.SQL(definition)))
+    except (_Undo, psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        message = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
+        log.info("%s: direct load undone (%s); staging the whole table", table.name, message)
+        return None
+    return DirectLoad(copied=copied, staged=len(skipped), inserted=inserted)
+
+
+def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, path_map: PathMap,
+                  parents_ready: Callable[[], None] = lambda: None) -> TableResult:
+    """Migrate one table inside the caller's transaction; the staging table disappears at commit.
+
+    `parents_ready()` must return once the tables `name` references are committed; it is called before the first
+    step that reads them, so the rows can be read and copied meanwhile (see migrate_tables). The default: they are.
+    """
     started = time.perf_counter()
     table = schema.tables[name]
     conn.execute("SET LOCAL TIME ZONE 'UTC'")  # legacy timestamps without a zone are UTC
-    conn.execute(read_sql("migration/rejects.sql"))
+    ensure_rejects_table(conn)
     added = ensure_target_table(conn, table)
     types = target_columns(conn, name)
-    source_rows = stage_rows(conn, schema.path, table, path_map)
-    has_bad = flag_unconvertible(conn, types, table.column_names)
-    flag_rejected_rows(conn, table, types)
-    load_kept_rows(conn, table, types, has_bad)
-    record_rejects(conn, schema.path, table)
+    direct = load_direct(conn, schema.path, table, types, path_map, parents_ready)
+    if direct is None:
+        source_rows = stage_rows(conn, schema.path, table, path_map)
+        has_bad = flag_unconvertible(conn, types, table.column_names)
+        parents_ready()
+        flag_rejected_rows(conn, table, types)
+        load_kept_rows(conn, table, types, has_bad)
+    record_rejects(conn, schema.path, table, staged=direct is None or direct.staged > 0)
     set_sequence(conn, table, schema.sequence_values().get(name))
-    counts = conn.execute(sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))).fetchone()
-    migrated = count_migrated(conn, table, types)
+    if direct is not None and not direct.staged:
+        rejected = nulled = 0
+    else:
+        rejected, nulled = conn.execute(
+            sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))).fetchone()
+    if direct is None:
+        migrated = count_migrated(conn, table, types)
+    else:  # the table was empty: what went in is what migrated
+        source_rows = direct.copied + direct.staged
+        migrated = direct.copied + direct.inserted
     return TableResult(
         table=name,
         source_rows=source_rows,
         migrated_rows=migrated,
-        rejected_rows=counts[0],
-        nulled_rows=counts[1],
+        rejected_rows=rejected,
+        nulled_rows=nulled,
         added_columns=added,
         seconds=time.perf_counter() - started,
     )
+
+
+def ensure_rejects_table(conn: psycopg.Connection) -> None:
+    if not conn.execute(read_sql("migration/ensure_rejects.sql")).fetchone()[0]:
+        conn.execute(read_sql("migration/rejects.sql"))
 
 
 def count_migrated(conn: psycopg.Connection, table: Table, types) -> int:

@@ -1,0 +1,144 @@
+"""Migrates several legacy tables side by side: each on its own connection and transaction, a table as soon as the
+tables it references have started (it waits for their commit only where it reads them), the table with the most
+rows below it first.
+
+Per table it is exactly what the one-table asset does (`migrate_table`, then `reconcile` in the same transaction,
+committed even when a check fails: the check reports it). Side by side, one table's Python work (reading SQLite)
+overlaps another's PostgreSQL work (COPY, index builds, checks).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Iterable, Iterator, Optional
+
+import psycopg
+
+from face_assets.migration.checks import Reconciliation, reconcile
+from face_assets.migration.legacy_schema import LegacySchema
+from face_assets.migration.loader import TableResult, ensure_rejects_table, ensure_target_table, migrate_table
+from face_assets.settings import PathMap
+
+# Three tables at a time: on 2 cores one reads SQLite while the others' backends copy and index; more only queue.
+DEFAULT_WORKERS = 3
+
+Connect = Callable[[], ContextManager[psycopg.Connection]]
+
+
+@dataclass
+class TableOutcome:
+    table: str
+    result: Optional[TableResult] = None
+    check: Optional[Reconciliation] = None
+    error: Optional[BaseException] = None  # the table's exception, or why it was not started (a parent failed)
+
+
+def _estimated_rows(schema: LegacySchema, names: Iterable[str]) -> dict[str, int]:
+    """max(rowid) per table (one B-tree descent, no count): enough to start the big tables first."""
+    sizes = {}
+    with contextlib.closing(sqlite3.connect(f"file:{schema.path}?mode=ro", uri=True)) as source:
+        for name in names:
+            try:
+                sizes[name] = source.execute(f'SELECT max(rowid) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()[0] or 0
+            except sqlite3.OperationalError:  # WITHOUT ROWID
+                sizes[name] = 0
+    return sizes
+
+
+def prepare_targets(conn: psycopg.Connection, schema: LegacySchema, names: list[str]) -> None:
+    """Create every target table (and migration_rejects) first, in one transaction, in load order.
+
+    CREATE TABLE ... REFERENCES locks the parent table until commit; done inside the parallel loads, two tables
+    referencing the same parent would wait for each other's whole load.
+    """
+    with conn.transaction():
+        ensure_rejects_table(conn)
+        for name in schema.load_order:
+            if name in names:
+                ensure_target_table(conn, schema.tables[name])
+
+
+class _Done:
+    """Whether each table is committed (or failed), for the tables that reference it to wait on."""
+
+    def __init__(self, names: list[str]):
+        self._events = {n: threading.Event() for n in names}
+        self.failed: set[str] = set()
+
+    def finish(self, name: str, ok: bool) -> None:
+        if not ok:
+            self.failed.add(name)
+        self._events[name].set()
+
+    def wait(self, names: Iterable[str]) -> None:
+        for name in names:
+            self._events[name].wait()
+        bad = sorted(set(names) & self.failed)
+        if bad:
+            raise RuntimeError(f"not migrated: a table it references failed ({', '.join(bad)})")
+
+
+def _migrate_one(connect: Connect, schema: LegacySchema, name: str, path_map: PathMap, check: bool,
+                 parents: list[str], done: _Done) -> TableOutcome:
+    ok = False
+    try:
+        with connect() as conn:
+            with conn.transaction():
+                result = migrate_table(conn, schema, name, path_map, parents_ready=lambda: done.wait(parents))
+                checked = reconcile(conn, schema, name) if check else None
+        ok = True
+        return TableOutcome(name, result, checked)
+    finally:
+        done.finish(name, ok)
+
+
+def migrate_tables(connect: Connect, schema: LegacySchema, names: Iterable[str], path_map: PathMap,
+                   workers: int = DEFAULT_WORKERS, check: bool = True) -> Iterator[TableOutcome]:
+    """Migrate `names` (tables of `schema`), yielding each table's outcome as it finishes.
+
+    `connect()` gives a connection as a context manager that commits on success (`psycopg.connect(url)`, or
+    `PostgresResource.connect`). A table starts once the tables it references (among `names`) have started, and
+    waits for their commit only before the first step that reads them (after its COPY); starting in that order,
+    a waiting table never holds the worker its parent needs. A table whose parent failed fails with that reason.
+    Exceptions are reported in the outcomes, never raised, so the caller sees every table.
+    """
+    wanted = set(names)
+    names = [n for n in schema.load_order if n in wanted]
+    with connect() as conn:
+        prepare_targets(conn, schema, names)
+    parents = {n: [p for p in schema.dependencies(n) if p in wanted] for n in names}
+    size = _estimated_rows(schema, names)
+    # A table's priority is its rows and those of every table that waits for it: watched_directories (1 row) comes
+    # before a 1,000-row table with no children, since videos and everything under it wait for it.
+    children = {n: [c for c in names if n in parents[c]] for n in names}
+
+    def below(n: str, seen: set[str]) -> set[str]:
+        for c in children[n]:
+            if c not in seen:
+                seen.add(c)
+                below(c, seen)
+        return seen
+
+    weight = {n: size[n] + sum(size[d] for d in below(n, set())) for n in names}
+    done = _Done(names)
+    started: set[str] = set()
+    running: dict[cf.Future, str] = {}
+    with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate") as pool:
+        while len(started) < len(names) or running:
+            ready = sorted((n for n in names if n not in started and set(parents[n]) <= started),
+                           key=lambda n: (-weight[n], n))
+            for name in ready[:max(0, workers - len(running))]:
+                started.add(name)
+                future = pool.submit(_migrate_one, connect, schema, name, path_map, check, parents[name], done)
+                running[future] = name
+            finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                try:
+                    yield future.result()
+                except Exception as exc:  # reported, not raised: the other tables go on
+                    yield TableOutcome(name, error=exc)
