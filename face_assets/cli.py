@@ -95,13 +95,46 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_sigint() -> None:
+    """In a child: Ctrl-C stops it, even when this process was started in the background (which ignores SIGINT)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from face_assets import instance as instance_env, preflight
 
     preflight.check_or_exit(preflight.Needs.for_dev())
     instance_env.prepare()
-    argv = ["dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    os.execv(_dagster_executable(), argv)
+    import signal
+    import subprocess
+
+    dagster_ui = f"http://{args.host}:{args.port}"
+    review = None
+    if args.review_port:
+        # The review app beside the UI, in its own process; it goes when `dagster dev` goes.
+        review = subprocess.Popen([sys.executable, "-m", "face_assets.cli", "serve", "--host", args.host,
+                                   "--port", str(args.review_port), "--dagster-ui", dagster_ui],
+                                  preexec_fn=_default_sigint)
+        print(f"review app: http://{args.host}:{args.review_port}  Dagster UI: {dagster_ui}", flush=True)
+    argv = [_dagster_executable(), "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    dagster = subprocess.Popen(argv, preexec_fn=_default_sigint)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by a service manager: stop both, as on Ctrl-C
+    try:
+        return dagster.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if dagster.poll() is None:
+            dagster.send_signal(signal.SIGINT)  # dagster dev stops its webserver, daemon and code servers itself
+            try:
+                dagster.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                dagster.kill()
+        if review is not None:
+            review.terminate()
+            review.wait(timeout=30)
 
 
 def cmd_dagster(args: argparse.Namespace) -> int:
@@ -219,8 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--dagster-ui", default="http://127.0.0.1:3000", help="the Dagster UI the pages link to")
     serve.set_defaults(func=cmd_serve)
 
-    dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev)")
+    dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev) and the review app beside them")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dev.add_argument("--review-port", type=int, default=3001,
+                     help="port of the review app (face-assets serve) started beside the UI; 0: do not start it")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
 
