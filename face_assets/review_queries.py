@@ -323,7 +323,7 @@ def _reference_source(source_type: str, source_path: str) -> str:
     if source_type == "profile_picture":
         return "profile picture"
     if source_type == "video_frame":
-        return "confirmed face"
+        return "learned automatically" if source_path.startswith("learned:") else "confirmed face"
     return "reference folder"
 
 

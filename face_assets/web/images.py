@@ -114,7 +114,7 @@ def reference_image(request: Request, embedding_id: int, size: Size = "thumb") -
         request,
         "SELECT CASE WHEN e.source_type = 'video_frame' THEN d.crop_path ELSE e.source_path END"
         " FROM creator_face_embeddings e LEFT JOIN video_face_detections d"
-        " ON d.id = CASE WHEN e.source_path LIKE 'detection:%%' THEN substr(e.source_path, 11)::int END"
+        " ON d.id = COALESCE(e.learned_from, CASE WHEN e.source_path LIKE 'detection:%%' THEN substr(e.source_path, 11)::int END)"
         " WHERE e.id = %s",
         (embedding_id,), size,
     )

@@ -32,7 +32,9 @@ from face_assets.defs.migration.assets import legacy_key
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.recognition.cluster_proposals import propose
 from face_assets.recognition.clustering import cluster_faces
+from face_assets.recognition.clustering import ensure_schema as ensure_review_schema
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
+from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
 from face_assets.recognition.matching import match_detections
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
@@ -61,6 +63,11 @@ def face_schema(context: AssetExecutionContext, database: PostgresResource) -> M
         for table in _REFERENCED_LEGACY_TABLES:
             run_sql_file(conn, f"legacy/{table}.sql")
         run_sql_file(conn, "face/schema.sql")
+        # The tables the steps would otherwise create on first use (matching's, review's, proposals'): after this
+        # asset every reader (the review app, the CLI) finds them, whichever step ran first.
+        ensure_matching_schema(conn)
+        ensure_review_schema(conn)
+        run_sql_file(conn, "clusters/proposals_schema.sql")
         config = dict(conn.execute("SELECT key, value FROM face_recognition_config ORDER BY key").fetchall())
     return MaterializeResult(metadata={"face_recognition_config": config})
 
