@@ -4,9 +4,10 @@ target. Also: why a video was (not) tagged, and which faces a creator learns fro
 Per face (`face_llr`)
 ---------------------
 A face's similarity s to a creator becomes a log likelihood ratio L(s) = ln P(s | same person) / P(s | different
-people) from the model's calibration (face_assets.recognition.calibration, `face-assets calibrate --apply`). Without
-a stored calibration, `DefaultsLikelihood` turns the model's MODEL_DEFAULTS into one (see there). The margin to the
-runner-up creator (the best other allowed creator, similarity r) enters as
+people) from the model's calibration (`likelihood_model`: the one stored by `face-assets calibrate --apply`, else
+the one shipped in face_assets/recognition/calibrations/<model>.json). For a model with neither, `DefaultsLikelihood`
+turns its MODEL_DEFAULTS into one (see there). The margin to the runner-up creator (the best other allowed creator,
+similarity r) enters as
 
     face LLR = L(s) - ln(1 + exp(L(r)))
 
@@ -119,13 +120,21 @@ class DefaultsLikelihood:
 
 
 def likelihood_model(conn: Optional[psycopg.Connection], config: RecognitionConfig) -> Likelihood:
-    """The model's stored calibration, else `DefaultsLikelihood` from its thresholds."""
-    if conn is not None and config.model:
-        try:
-            from face_assets.recognition.calibration import load_calibration
+    """The model's calibration: the one stored with `calibrate --apply`, else the one shipped with the code
+    (calibration.calibration_for; without a connection only the shipped one), else `DefaultsLikelihood` from its
+    thresholds (a model nobody calibrated). A stored calibration that cannot be read falls back to the shipped one."""
+    if not config.model:
+        return DefaultsLikelihood.from_config(config)
+    from face_assets.recognition.calibration import load_calibration, shipped_calibration
 
-            calibration = load_calibration(conn, config.model)
-        except (ImportError, ValueError, KeyError):
+    candidates = []
+    if conn is not None:
+        candidates.append(lambda: load_calibration(conn, config.model))
+    candidates.append(lambda: shipped_calibration(config.model))
+    for find in candidates:
+        try:
+            calibration = find()
+        except (ValueError, KeyError):  # malformed JSON or other bin edges: not a usable calibration
             calibration = None
         if calibration is not None and calibration.n_genuine and calibration.n_impostor:
             return calibration

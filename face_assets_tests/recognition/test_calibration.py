@@ -3,6 +3,7 @@ ratio, `face-assets calibrate --apply` / `--from-library` on real PostgreSQL, an
 photos through FaceEngine."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -388,3 +389,32 @@ def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
         assert MODEL_DEFAULTS["buffalo_sc"][key] == value, key
     assert "calibrate" in MODEL_DEFAULTS_SOURCE["buffalo_sc"] and "not calibrated" in MODEL_DEFAULTS_SOURCE["buffalo_l"]
     assert cal_mod.shipped_calibration("buffalo_l") is None
+
+
+def test_the_shipped_calibration_lets_a_well_seen_face_reach_the_auto_tag_target():
+    """lfw_dev's every pair of photos bounds a face's LLR near 14.7 (one virtual impostor among 11.6M), not near
+    ln(14.7): its label-error impostors at 0.55-0.69 only flatten the top. Frames of one video count as <= 2 looks."""
+    from face_assets.recognition.evidence import face_llr, fuse, target_llr
+
+    shipped = cal_mod.shipped_calibration("buffalo_sc")
+    assert shipped is not None
+    assert shipped.max_log_likelihood_ratio > 12
+    assert cal_mod.max_gallery(shipped, 0.5, 0.01) > 1e9
+    target = target_llr(30, 0.01)  # ~8.0
+    seen_well = face_llr(shipped, [0.5] * 7, [0.1] * 7)
+    assert fuse(range(7), seen_well, 0.5) > 2 * target
+    stranger = face_llr(shipped, [0.25] * 7, [0.1] * 7)  # a stranger's best at FAR 1e-3: far short
+    assert fuse(range(7), stranger, 0.5) < target / 4
+
+
+def test_the_evidence_ceiling_follows_the_number_of_impostor_pairs():
+    """A pair file's ~10^3 impostor pairs bound a face's LLR near ln(10^3): the report says how far that goes."""
+    rng = np.random.default_rng(5)
+    small = Calibration.from_scores("m", "t", rng.normal(0.6, 0.1, 1000), rng.normal(0.0, 0.07, 1000))
+    assert math.log(100) < small.max_log_likelihood_ratio < math.log(2000)
+    n = cal_mod.max_gallery(small, 0.5, 0.01)
+    assert math.log(n / 0.01) == pytest.approx(2 * small.max_log_likelihood_ratio)
+    assert cal_mod.max_gallery(small, 1.0, 0.01) < n  # fully correlated frames: one look
+    line = cal_mod.evidence_ceiling_lines(small)[0]
+    assert "auto-tags possible with up to" in line and f"{n:.3g}" in line
+    assert cal_mod.max_gallery(Calibration("m", "t", "d", np.zeros(400), np.zeros(400)), 0.5, 0.01) == 0

@@ -77,19 +77,25 @@ def test_defaults_likelihood_is_monotone_bounded_and_follows_the_thresholds():
     assert model.log_likelihood_ratio(CONFIG.auto_tag_threshold) > model.log_likelihood_ratio(CONFIG.match_threshold) > 0
 
 
-def test_calibration_is_used_when_stored(fresh_db):
-    from face_assets.recognition.calibration import Calibration, store_calibration
+def test_likelihood_model_is_the_stored_calibration_else_the_shipped_one_else_the_defaults(fresh_db):
+    from face_assets.recognition.calibration import Calibration, shipped_calibration, store_calibration
 
     setup_schema(fresh_db, creators=2, videos=1)
     rng = np.random.default_rng(1)
     cal = Calibration.from_scores("buffalo_sc", "test", rng.normal(0.6, 0.1, 3000), rng.normal(0.0, 0.08, 30000))
     with connect(fresh_db) as conn:
         config = RecognitionConfig.load(conn, model="buffalo_sc")
-        assert isinstance(likelihood_model(conn, config), DefaultsLikelihood)
+        shipped = likelihood_model(conn, config)
+        assert shipped is shipped_calibration("buffalo_sc") and shipped.source == "pairs:pairs.txt"
+        assert likelihood_model(None, config) is shipped  # no database: the shipped one still applies
+        # a model nobody calibrated (nothing stored, nothing shipped): its thresholds as two normals
+        assert isinstance(likelihood_model(conn, RecognitionConfig.load(conn, model="buffalo_l")), DefaultsLikelihood)
         store_calibration(conn, cal)
         model = likelihood_model(conn, config)
-        assert not isinstance(model, DefaultsLikelihood)
+        assert model.source == "test"  # --apply wins over the shipped calibration
         assert model.log_likelihood_ratio(0.6) > 0 > model.log_likelihood_ratio(0.1)
+        conn.execute("UPDATE face_recognition_config SET value = '{' WHERE key = 'buffalo_sc.calibration'")
+        assert likelihood_model(conn, config) is shipped  # an unreadable stored one: the shipped one, not none
 
 
 def test_fused_evidence_tags_and_explains(fresh_db):
