@@ -131,15 +131,16 @@ def test_pending_lists_matches_for_review(db, ids, rng, capsys):
     with connect(db) as conn:
         powell = random_unit(rng)
         add_embedding(conn, ids["powell"], powell)
-        # 0.32: a proposal, short of an auto-tag (the fusion rule, face_assets_tests/recognition/test_evidence.py)
-        f = add_face(conn, ids["v"][0], 1, vector_with(rng, (powell, 0.32)))
+        # 0.31: a proposal, short of an auto-tag (one face, LLR ~4.3 under buffalo_sc's calibration; the target with
+        # one creator is ln(1 / 0.01) = 4.6: the fusion rule, face_assets_tests/recognition/test_evidence.py)
+        f = add_face(conn, ids["v"][0], 1, vector_with(rng, (powell, 0.31)))
         add_face(conn, ids["v"][0], 2, random_unit(rng))  # unmatched: not listed
         conn.commit()
     rematch(db)
     code, out = review(capsys, "pending")
     assert code == 0
     line = next(line for line in out.splitlines() if line.strip().startswith(str(f)))
-    for part in (str(ids["v"][0]), "slideshow_01", str(ids["powell"]), "Colin Powell", "0.32", f"/crops/{ids['v'][0]}/1.jpg"):
+    for part in (str(ids["v"][0]), "slideshow_01", str(ids["powell"]), "Colin Powell", "0.31", f"/crops/{ids['v'][0]}/1.jpg"):
         assert part in line, (part, line)
     assert "1 pending match(es)" in out
 
@@ -149,7 +150,7 @@ def test_confirm_makes_a_known_face_tags_the_video_and_spreads(db, ids, rng, cap
     with connect(db) as conn:
         powell = random_unit(rng)
         add_embedding(conn, ids["powell"], powell)
-        confirmed = add_face(conn, v1, 1, vector_with(rng, (powell, 0.32)))
+        confirmed = add_face(conn, v1, 1, vector_with(rng, (powell, 0.31)))  # a proposal (see above)
         probe = conn.execute("SELECT embedding FROM video_face_detections WHERE id = %s", (confirmed,)).fetchone()[0]
         probe = np.asarray(probe.to_numpy(), np.float32)
         # The same person in another video, in two frames: too far from the profile picture to be proposed...
@@ -185,8 +186,10 @@ def test_reject_is_never_proposed_again_and_revokes_a_confirmation(db, ids, rng,
         powell, chavez = random_unit(rng), random_unit(rng)
         add_embedding(conn, ids["powell"], powell)
         add_embedding(conn, ids["chavez"], chavez)
-        wrong = add_face(conn, v1, 1, vector_with(rng, (powell, 0.40), (chavez, 0.33)))
-        second = add_face(conn, v1, 2, vector_with(rng, (powell, 0.40), (chavez, 0.33)))
+        # Powell at 0.38 with Chavez close behind (0.32): two frames of ~3.5 nats each, short of ln(2 / 0.01) = 5.3;
+        # Chavez alone at 0.32 (~4.6) is short of it too.
+        wrong = add_face(conn, v1, 1, vector_with(rng, (powell, 0.38), (chavez, 0.32)))
+        second = add_face(conn, v1, 2, vector_with(rng, (powell, 0.38), (chavez, 0.32)))
         conn.commit()
     rematch(db)
     with connect(db) as conn:
