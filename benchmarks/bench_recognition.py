@@ -273,6 +273,9 @@ def tag_figures(tagged: set, proposed: set, truth_pairs: set) -> dict[str, Any]:
 
 
 def measure(conn, lib: Library) -> dict[str, Any]:
+    from face_assets.recognition.evidence import describe_model, likelihood_model
+    from face_assets.recognition_config import RecognitionConfig
+
     names = {cid: name for cid, name in conn.execute("SELECT id, name FROM creators")}
     by_name = {v: k for k, v in names.items()}
     videos = {}
@@ -295,6 +298,7 @@ def measure(conn, lib: Library) -> dict[str, Any]:
     ours = tag_figures(tagged, proposed, truth_pairs)
     base_tagged, base_proposed = baseline_tags(faces, creator_rows)
     baseline = tag_figures(base_tagged, base_proposed, truth_pairs)
+    ours["likelihood"] = describe_model(likelihood_model(conn, RecognitionConfig.load(conn, model=MODEL_NAME)))
     ours["wrong"] = sorted(f"{vid}: {names.get(c)}" for vid, c in tagged - truth_pairs)[:20]
     ours["missed"] = sorted(f"{vid}: {names.get(c)}" for vid, c in truth_pairs - tagged)[:40]
 
@@ -317,7 +321,40 @@ def measure(conn, lib: Library) -> dict[str, Any]:
                     "split_share": round(len(split) / len(unknown_seen), 4) if unknown_seen else None,
                     "unknown_not_clustered": len(unclustered),
                     "faces": len(boxes), "faces_labelled": len(person)}
-    return {"ours": ours, "baseline": baseline, "clusters": clusters_fig, "videos": len(videos)}
+    return {"ours": ours, "baseline": baseline, "clusters": clusters_fig, "videos": len(videos),
+            "likelihoods": likelihood_figures(conn, sorted(videos), truth_pairs)}
+
+
+def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str, Any]:
+    """The fusion rule re-applied to the run's stored faces with each likelihood model (evidence.video_evidence):
+    the calibration `calibration_for` finds (stored, else shipped) and DefaultsLikelihood (MODEL_DEFAULTS read as
+    two normals). Same faces, references and runner-ups, so the models differ in nothing else; references learned
+    in the run (from the pipeline's own tags) are in the similarities of both. The model the pipeline used must
+    reproduce its tags (a check of the re-application itself)."""
+    from face_assets.recognition.calibration import calibration_for
+    from face_assets.recognition.evidence import (DefaultsLikelihood, describe_model, gallery_size, target_llr,
+                                                  video_evidence)
+    from face_assets.recognition_config import RecognitionConfig
+
+    config = RecognitionConfig.load(conn, model=MODEL_NAME)
+    models = {"defaults": DefaultsLikelihood.from_config(config)}
+    cal = calibration_for(conn, MODEL_NAME)
+    if cal is not None:
+        models["calibration"] = cal
+    out = {}
+    for name, model in models.items():
+        pairs = video_evidence(conn, config, video_ids, model)
+        tagged = {(p.video_id, p.creator_id) for p in pairs if p.passes}
+        proposed = {(p.video_id, p.creator_id) for p in pairs if p.faces and not p.passes}
+        # The margin the verdicts have: the weakest fused evidence of a true pair, the strongest of a false one.
+        true_fused = [p.fused for p in pairs if p.faces and (p.video_id, p.creator_id) in truth_pairs]
+        false_fused = [p.fused for p in pairs if p.faces and (p.video_id, p.creator_id) not in truth_pairs]
+        out[name] = {"model": describe_model(model), **tag_figures(tagged, proposed, truth_pairs),
+                     "weakest_true_fused": round(min(true_fused), 2) if true_fused else None,
+                     "strongest_false_fused": round(max(false_fused), 2) if false_fused else None,
+                     "max_face_llr": round(float(np.max(model.log_likelihood_ratio(np.linspace(-1, 1, 401)))), 2),
+                     "target": round(target_llr(gallery_size(conn), config.auto_tag_max_false_rate), 2)}
+    return out
 
 
 def calibrate_accuracy(cfg: dict[str, Any], scratch: Path) -> dict[str, Any]:
@@ -395,7 +432,10 @@ def run(quick: bool = False) -> list[StageResult]:
                f"{ours['review_proposals_right']} right); baseline: precision {b['precision']}, recall {b['recall']} "
                f"({b['review_proposals']} proposals); clusters: {cl['impure_clusters']} impure of "
                f"{cl['clusters']}, {cl['unknown_split']} of {cl['unknown_people']} unknown people split; calibrate "
-               f"on lfw_dev: accuracy {figures['calibrate']['accuracy']}. Seconds = the pipeline run."),
+               f"on lfw_dev: accuracy {figures['calibrate']['accuracy']}; likelihood used: {ours.get('likelihood')}; "
+               + "".join(f"{name} re-applied: precision {f['precision']}, recall {f['recall']}; "
+                         for name, f in figures.get("likelihoods", {}).items())
+               + "Seconds = the pipeline run."),
         metrics=figures,
         ours_samples_s=[wall],
         quick=quick,
@@ -416,6 +456,13 @@ def details_markdown(r: dict) -> str:
                   f"{c.get('unknown_not_clustered')}.",
               f"- `calibrate` on lfw_dev: accuracy {cal.get('accuracy')} over {cal.get('pairs')} pairs, {cal.get('no_face')} "
               f"of {cal.get('photos')} photos without a face; thresholds {json.dumps(cal.get('thresholds'))}."]
+    for name, f in (m.get("likelihoods") or {}).items():
+        lines.append(f"- The rule re-applied to the same faces with the {name} likelihood ({f.get('model')}; largest "
+                     f"face LLR {f.get('max_face_llr')}, target {f.get('target')}): precision {f.get('precision')}, "
+                     f"recall {f.get('recall')} ({f.get('auto_tags')} auto-tags, {f.get('wrong_auto_tags')} wrong; "
+                     f"{f.get('review_proposals')} proposals, {f.get('review_proposals_right')} right); fused "
+                     f"evidence of the weakest true pair {f.get('weakest_true_fused')}, of the strongest false one "
+                     f"{f.get('strongest_false_fused')}.")
     if o.get("wrong"):
         lines.append(f"- Wrong auto-tags: {', '.join(o['wrong'])}.")
     if o.get("missed"):
