@@ -14,8 +14,9 @@ for each setting, the first of:
 3. `MODEL_DEFAULTS[model]` (models it does not name get `MODEL_DEFAULTS[FALLBACK_MODEL]`);
 4. the dataclass defaults below.
 
-The auto-tag rule that uses these values is in `face_assets.recognition.evidence`; without a stored calibration
-the match and auto-tag thresholds below are its likelihood model (evidence.DefaultsLikelihood).
+The auto-tag rule that uses these values is in `face_assets.recognition.evidence`; for a model without a calibration
+(stored with `calibrate --apply` or shipped in recognition/calibrations/) the match and auto-tag thresholds below are
+its likelihood model (evidence.DefaultsLikelihood).
 """
 
 from __future__ import annotations
