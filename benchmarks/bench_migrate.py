@@ -1,18 +1,26 @@
-"""Stage `migrate`: the project's loader (COPY into staging + set-based conversion) vs a row-by-row INSERT loop.
+"""Stage `migrate`: the project's migration vs a row-by-row INSERT loop (row `migrate`) and vs pgloader (row
+`migrate.pgloader`), on the same embedded server in the same run.
 
 Input: the fixture's empty legacy schema (legacy/schema_only.db) filled with synthetic rows carrying the real quirks
 (DATETIME in two formats, BOOLEAN as 0/1, byte sizes above 2^31, REAL stored as TEXT, the text 'unknown' in an
 INTEGER column, JSON in TEXT with a rare malformed value), 1,000,000 rows over videos, thumbnails, video_stats and
 scan_logs. Generated once and cached under benchmarks/.data/.
 
-OURS: face_assets.migration.loader.migrate_table per table (one transaction per table), as the migration assets run it.
-BASELINE: for each SQLite row, one parameterised INSERT with the same conversions done in Python (timestamps parsed to
+OURS: face_assets.migration.parallel.migrate_tables in process: every table on its own connection and transaction,
+several at a time, each migrate_table (direct COPY into the empty target, rejects, checks of the foreign keys) then
+the blocking checks' reconcile (source rows = migrated + rejected, key checksum), as the migration assets run them.
+BASELINE (row `migrate`): for each SQLite row, one parameterised INSERT with the same conversions done in Python (timestamps parsed to
 UTC datetimes, 0/1 to bool, text to int/float where it converts else NULL plus a migration_rejects row, JSON parsed,
 path prefixes mapped); one transaction per table, psycopg's automatic prepared statements. It is generous to the
 baseline: it does no orphan detection (there are no orphans in the generated data; the foreign keys would abort it)
 and no per-row jsonb copy of the source row.
 
 Both are checked to produce the same table contents (count and an order-independent hash of every row's text).
+
+PGLOADER (row `migrate.pgloader`): Debian's pgloader (installed here with apt-get when missing and root), `LOAD
+DATABASE FROM sqlite://... INTO postgresql://user@unix:<socket dir>:<port>/db` (the embedded server listens on a
+Unix socket only; pgloader's `unix:` host names the socket's directory), creating its own tables and indexes, with
+the CAST rules it needs (PGLOADER_CASTS). It converts types but records no rejects and runs no checks.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import os
 import random
 import shutil
 import sqlite3
+import subprocess
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,6 +43,7 @@ from benchmarks.harness import (
     FIXTURES,
     StageResult,
     cached_input,
+    load_average,
     median,
     require_fixtures,
     say,
@@ -204,16 +215,21 @@ def count_rows(db: Path) -> dict[str, int]:
 # --- ours ---------------------------------------------------------------------------------------------
 
 
-PHASES = ["stage_rows", "flag_unconvertible", "flag_rejected_rows", "load_kept_rows", "record_rejects",
-          "count_migrated"]
+# Loader steps timed per call; under migrate_tables the tables run in threads, so these add up time spent in
+# each step over all tables and overlap one another (their sum exceeds the wall time).
+PHASES = [("loader", "copy_into_target"), ("loader", "stage_rows"), ("loader", "flag_unconvertible"),
+          ("loader", "flag_rejected_rows"), ("loader", "upsert"), ("loader", "load_kept_rows"),
+          ("loader", "_has_orphans"), ("loader", "record_rejects"), ("loader", "count_migrated"),
+          ("parallel", "reconcile")]
 
 
 @contextlib.contextmanager
 def phase_timer(totals: dict[str, float]):
-    """Time the loader's phases (module functions migrate_table calls) while inside; a few calls per table."""
-    from face_assets.migration import loader
+    """Time the migration's steps (module functions, looked up by name at call time) while inside."""
+    import importlib
 
-    originals = {name: getattr(loader, name) for name in PHASES if hasattr(loader, name)}
+    modules = {m: importlib.import_module(f"face_assets.migration.{m}") for m, _ in PHASES}
+    originals = {(m, name): getattr(modules[m], name) for m, name in PHASES if hasattr(modules[m], name)}
 
     def wrap(name, fn):
         def timed_phase(*args, **kwargs):
@@ -224,32 +240,112 @@ def phase_timer(totals: dict[str, float]):
                 totals[name] = totals.get(name, 0.0) + time.perf_counter() - started
         return timed_phase
 
-    for name, fn in originals.items():
-        setattr(loader, name, wrap(name, fn))
+    for (m, name), fn in originals.items():
+        setattr(modules[m], name, wrap(name, fn))
     try:
         yield totals
     finally:
-        for name, fn in originals.items():
-            setattr(loader, name, fn)
+        for (m, name), fn in originals.items():
+            setattr(modules[m], name, fn)
 
 
 def migrate_ours(url: str, db: Path) -> dict[str, Any]:
     import psycopg
 
     from face_assets.migration.legacy_schema import LegacySchema
-    from face_assets.migration.loader import migrate_table
+    from face_assets.migration.parallel import migrate_tables
     from face_assets.settings import PathMap
 
     schema = LegacySchema.read(db)
     path_map = PathMap.parse(PATH_MAP_SPEC)
     out = {}
-    with psycopg.connect(url) as conn:
-        for name in [t for t in schema.load_order if t in TABLES]:
-            with conn.transaction():
-                r = migrate_table(conn, schema, name, path_map)
-            out[name] = {"migrated": r.migrated_rows, "rejected": r.rejected_rows, "nulled": r.nulled_rows,
-                         "seconds": round(r.seconds, 3)}
+    for o in migrate_tables(lambda: psycopg.connect(url), schema, [t for t in schema.load_order if t in TABLES],
+                            path_map):
+        if o.error is not None:
+            raise RuntimeError(f"{o.table}: {o.error}") from o.error
+        if not (o.check.counts_match and o.check.checksums_match):
+            raise RuntimeError(f"{o.table}: blocking check failed {o.check}")
+        out[o.table] = {"migrated": o.result.migrated_rows, "rejected": o.result.rejected_rows,
+                        "nulled": o.result.nulled_rows, "seconds": round(o.result.seconds, 3)}
     return out
+
+
+def migrate_cli(db: Path) -> tuple[Optional[float], str]:
+    """Wall seconds of `face-assets run --select group:legacy_migration` (a new process: Python and Dagster start,
+    every migration asset as today's definitions wire them) into scratch databases; (None, why) if it failed."""
+    import sys
+
+    from sqlalchemy.engine import make_url
+
+    executable = Path(sys.executable).with_name("face-assets")
+    with scratch_database("migrate_cli") as url, scratch_database("migrate_cli_dagster") as dagster_url:
+        env = {**os.environ, "DATABASE_URL": url, "FACE_ASSETS_LEGACY_DB": str(db), "FACE_ASSETS_PATH_MAP": PATH_MAP_SPEC,
+               "FACE_ASSETS_DAGSTER_DATABASE_URL": make_url(dagster_url).set(drivername="postgresql+psycopg2")
+               .render_as_string(hide_password=False)}
+        started = time.perf_counter()
+        done = subprocess.run([str(executable), "run", "--select", "group:legacy_migration"], env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        return None, f"exit {done.returncode}: {(done.stdout + done.stderr)[-500:]}"
+    return seconds, "ok"
+
+
+# --- pgloader -------------------------------------------------------------------------------------------
+
+# The CAST rules pgloader needs for this database (its other defaults kept):
+PGLOADER_CASTS = [
+    # 'unknown' in an INTEGER column: pgloader's integer-to-string raises in its reader thread and the load never
+    # ends. Kept as text: pgloader does not convert this column (ours converts it and NULLs 'unknown').
+    "column videos.width to text drop typemod",
+    # REAL as double precision, as ours (pgloader's default is real, 4 bytes); float-to-string also takes the REAL
+    # values stored as TEXT (without it a double arrives as '7086.465d0' and PostgreSQL refuses it).
+    "type real to float8 drop typemod using float-to-string",
+]
+
+
+def ensure_pgloader() -> Optional[str]:
+    """pgloader's path; installed from Debian (apt-get) when missing and running as root, else None."""
+    found = shutil.which("pgloader")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    say("[migrate] installing pgloader (apt-get install pgloader) ...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "pgloader"], env=env, capture_output=True, check=False)
+    return shutil.which("pgloader")
+
+
+def pgloader_target(url: str) -> str:
+    """pgloader's spelling of a libpq URL whose host is a Unix socket directory: postgresql://user@unix:DIR:PORT/DB."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    host = u.query.get("host") or u.host or ""
+    auth = u.username + (f":{u.password}" if u.password else "") + "@" if u.username else ""
+    netloc = f"unix:{host}" if host.startswith("/") else host
+    return f"postgresql://{auth}{netloc}:{u.port or 5432}/{u.database}"
+
+
+def pgloader_command(db: Path, url: str) -> str:
+    return (f"LOAD DATABASE\n  FROM sqlite://{db.resolve()}\n  INTO {pgloader_target(url)}\n"
+            " WITH include drop, create tables, create indexes, reset sequences\n"
+            f" CAST {(',' + chr(10) + '      ').join(PGLOADER_CASTS)};\n")
+
+
+def migrate_pgloader(url: str, db: Path, executable: str = "pgloader") -> dict[str, Any]:
+    """Run pgloader into `url`'s database; its per-table row counts afterwards."""
+    import psycopg
+
+    with tempfile.TemporaryDirectory(prefix="bench_pgloader_") as work:
+        command = Path(work) / "migrate.load"
+        command.write_text(pgloader_command(db, url))
+        done = subprocess.run([executable, "--root-dir", work, command], capture_output=True, text=True)
+        output = done.stdout + done.stderr
+        if done.returncode != 0 or "Total import time" not in output:
+            raise RuntimeError(f"pgloader failed (exit {done.returncode}): {output[-2000:]}")
+    with psycopg.connect(url) as conn:
+        return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
 
 
 # --- the baseline: one INSERT per row -----------------------------------------------------------------
@@ -380,17 +476,17 @@ def fingerprint(url: str) -> dict[str, tuple[int, int]]:
 # --- the stage ----------------------------------------------------------------------------------------
 
 
-def _one(kind: str, fn, db: Path) -> tuple[float, dict, dict]:
+def _one(kind: str, fn, db: Path, with_fingerprint: bool = True) -> tuple[float, dict, Optional[dict]]:
     """Time `fn` on a fresh database; returns (seconds, fn's result, fingerprint)."""
     with scratch_database(f"migrate_{kind}") as url:
         seconds, result = timed(lambda: fn(url, db))
-        return seconds, result, fingerprint(url)
+        return seconds, result, fingerprint(url) if with_fingerprint else None
 
 
 def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[int] = None,
         data_dir: Optional[Path] = None) -> list[StageResult]:
     total = total or (QUICK_ROWS if quick else int(os.environ.get("BENCH_MIGRATE_ROWS", FULL_ROWS)))
-    repetitions = repetitions or (2 if quick else 3)
+    repetitions = repetitions or int(os.environ.get("BENCH_MIGRATE_REPETITIONS", 2 if quick else 3))
     db = legacy_db(total, data_dir or DATA_DIR)
     sizes = count_rows(db)
     synthetic = sum(sizes[t] for t in SHARES)
@@ -413,19 +509,33 @@ def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[
 
     baseline_sizes = count_rows(baseline_db)
     baseline_synthetic = sum(baseline_sizes[t] for t in SHARES)
-    ours_s, base_s = [], []
-    ours_out = base_out = None
+    pgloader = ensure_pgloader()
+    if pgloader is None:
+        say("[migrate] pgloader not found (and not root, or no apt-get): row migrate.pgloader left out")
+    ours_s, base_s, pgl_s, loads = [], [], [], []
+    ours_out = base_out = pgl_out = None
     ours_fp = base_fp = None
     phases: dict[str, float] = {}
+    # Interleaved, so that drift on a shared machine hits all three alike.
     for i in range(repetitions):
+        loads.append(load_average())
         phases.clear()
         with phase_timer(phases):
             s, ours_out, ours_fp = _one("ours", migrate_ours, db)
         ours_s.append(s)
-        say(f"  ours      #{i + 1}: {s:.2f} s ({synthetic / s:,.0f} rows/s)")
+        say(f"  ours      #{i + 1}: {s:.2f} s ({synthetic / s:,.0f} rows/s), load {loads[-1]}")
+        if pgloader:
+            s, pgl_out, _ = _one("pgloader", lambda url, path: migrate_pgloader(url, path, pgloader), db, False)
+            pgl_s.append(s)
+            say(f"  pgloader  #{i + 1}: {s:.2f} s ({synthetic / s:,.0f} rows/s)")
         s, base_out, base_fp = _one("baseline", migrate_row_by_row, baseline_db)
         base_s.append(s)
         say(f"  baseline  #{i + 1}: {s:.2f} s ({baseline_synthetic / s:,.0f} rows/s)")
+    loads.append(load_average())
+    # Once, after the interleaved runs: today's Dagster wiring runs the tables one asset (one step) at a time.
+    cli_s, cli_note = migrate_cli(db) if not quick and pgl_s else (None, "not measured")
+    if cli_s is not None:
+        say(f"  face-assets run --select group:legacy_migration: {cli_s:.2f} s")
 
     scale = synthetic / baseline_synthetic
     baseline_measured = median(base_s)
@@ -450,7 +560,8 @@ def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[
         name=STAGE,
         sizes={"rows": synthetic, "rows_per_table": {t: sizes[t] for t in TABLES},
                "baseline_rows_measured": baseline_synthetic},
-        ours="face_assets.migration.loader.migrate_table: COPY into staging + set-based conversion, per table",
+        ours="face_assets.migration.parallel.migrate_tables in process: tables side by side, each COPYed straight "
+             "into its target (rejects staged), foreign keys checked, then the blocking checks",
         baseline="row-by-row parameterised INSERT from a Python loop over the SQLite rows, conversions in Python",
         ours_median_s=ours_median,
         baseline_median_s=baseline_median,
@@ -472,12 +583,60 @@ def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[
         baseline_samples_s=base_s,
         quick=quick,
     )
-    return [result]
+    results = [result]
+    if pgl_s:
+        results.append(_pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, loads,
+                                        cli_s, cli_note))
+    return results
+
+
+def _pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, loads, cli_s, cli_note) -> StageResult:
+    ours_median, pgl_median = median(ours_s), median(pgl_s)
+    counts = {t: (ours_out or {}).get(t, {}).get("migrated") for t in TABLES}
+    notes = (
+        "Same legacy database, same embedded server, interleaved with ours (ours, pgloader, row-by-row baseline per "
+        "repetition); wall time of each. Ours: migrate_tables in this Python process (the code path of the "
+        "migration assets, checks included), not counting interpreter start or Dagster. pgloader: the `pgloader` "
+        "command, start to exit, into an empty database, creating its own tables and indexes; target "
+        f"{pgloader_target('postgresql://postgres@/db?host=/SOCKET/DIR')} (pgloader reaches the Unix-socket-only "
+        "server through its `unix:` host). CAST rules given to it: "
+        + "; ".join(f"`{c}`" for c in PGLOADER_CASTS)
+        + ". Without the first, pgloader's integer-to-string stops on 'unknown' in videos.width and the load hangs; "
+        "without the second, REAL becomes 4-byte real (or '...d0' literals PostgreSQL refuses). What pgloader does "
+        "not do that ours does: convert videos.width (it stays text), turn JSON text into jsonb and record the "
+        "malformed ones, record rejects with reasons, check orphans, check source rows = migrated + "
+        "rejected and the key checksum. Rows pgloader loaded: "
+        + ", ".join(f"{t} {n:,}" for t, n in (pgl_out or {}).items())
+        + f". Load average (1 min) before each repetition and at the end: {loads}; 2 cores shared with other work."
+        + (f" `face-assets run --select group:legacy_migration` (new process, today's wiring: one Dagster step per "
+           f"table, one after another), once after the rest: {cli_s:.1f} s." if cli_s is not None
+           else f" `face-assets run --select group:legacy_migration`: {cli_note}.")
+    )
+    return StageResult(
+        name=f"{STAGE}.pgloader",
+        sizes={"rows": synthetic, "rows_per_table": {t: sizes[t] for t in TABLES}},
+        ours="face_assets.migration.parallel.migrate_tables in process, blocking checks included",
+        baseline="pgloader (Debian package) SQLite -> PostgreSQL with the CAST rules it needs; no rejects, no checks",
+        ours_median_s=ours_median,
+        baseline_median_s=pgl_median,
+        repetitions={"ours": len(ours_s), "baseline": len(pgl_s)},
+        target="<= pgloader's time (ratio >= 1), end to end",
+        met=bool(ours_median and pgl_median and ours_median <= pgl_median),
+        notes=notes,
+        metrics={"ours_migrated_rows": counts, "pgloader_rows": pgl_out, "load_average": loads,
+                 "pgloader_casts": PGLOADER_CASTS, "face_assets_run_s": cli_s},
+        ours_samples_s=ours_s,
+        baseline_samples_s=pgl_s,
+        quick=quick,
+    )
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
     sizes = r.get("sizes") or {}
+    if r.get("name") == f"{STAGE}.pgloader":
+        return ("Samples (s): ours " + ", ".join(f"{v:.1f}" for v in r.get("ours_samples_s") or [])
+                + "; pgloader " + ", ".join(f"{v:.1f}" for v in r.get("baseline_samples_s") or []) + ".\n")
     lines = [f"Throughput: ours {m.get('ours_rows_per_s', 0):,} rows/s, baseline {m.get('baseline_rows_per_s', 0):,} "
              f"rows/s (baseline measured on {sizes.get('baseline_rows_measured', 0):,} rows"
              f"{', extrapolated linearly' if m.get('baseline_extrapolated') else ''}).", "",
@@ -489,6 +648,7 @@ def details_markdown(r: dict) -> str:
                      f"{rj.get('rejected')} | {rj.get('nulled')} |")
     phases = m.get("ours_phase_seconds")
     if phases:
-        lines += ["", "Where ours spends its time (last run, seconds per loader phase, all tables together): "
+        lines += ["", "Where ours spends its time (last run, seconds per step summed over the tables, which run side "
+                  "by side, so the sum exceeds the wall time): "
                   + ", ".join(f"{k} {v}" for k, v in phases.items()) + "."]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import queue
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -125,20 +126,39 @@ def migrate_tables(connect: Connect, schema: LegacySchema, names: Iterable[str],
 
     weight = {n: size[n] + sum(size[d] for d in below(n, set())) for n in names}
     done = _Done(names)
-    started: set[str] = set()
-    running: dict[cf.Future, str] = {}
-    with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate") as pool:
-        while len(started) < len(names) or running:
-            ready = sorted((n for n in names if n not in started and set(parents[n]) <= started),
-                           key=lambda n: (-weight[n], n))
-            for name in ready[:max(0, workers - len(running))]:
-                started.add(name)
-                future = pool.submit(_migrate_one, connect, schema, name, path_map, check, parents[name], done)
-                running[future] = name
-            finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                name = running.pop(future)
-                try:
-                    yield future.result()
-                except Exception as exc:  # reported, not raised: the other tables go on
-                    yield TableOutcome(name, error=exc)
+    outcomes: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def schedule() -> None:
+        # In a thread of its own: tables keep starting while the caller handles an outcome (Dagster writing its
+        # events, say), instead of only when the caller asks for the next one.
+        started: set[str] = set()
+        running: dict[cf.Future, str] = {}
+        try:
+            with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate") as pool:
+                while (len(started) < len(names) and not stop.is_set()) or running:
+                    ready = [] if stop.is_set() else sorted(
+                        (n for n in names if n not in started and set(parents[n]) <= started),
+                        key=lambda n: (-weight[n], n))
+                    for name in ready[:max(0, workers - len(running))]:
+                        started.add(name)
+                        future = pool.submit(_migrate_one, connect, schema, name, path_map, check, parents[name], done)
+                        running[future] = name
+                    finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        name = running.pop(future)
+                        try:
+                            outcomes.put(future.result())
+                        except Exception as exc:  # reported, not raised: the other tables go on
+                            outcomes.put(TableOutcome(name, error=exc))
+        finally:
+            outcomes.put(None)
+
+    scheduler = threading.Thread(target=schedule, name="migrate-scheduler", daemon=True)
+    scheduler.start()
+    try:
+        while (outcome := outcomes.get()) is not None:
+            yield outcome
+    finally:  # the caller stopped early: start nothing more, let the running tables finish
+        stop.set()
+        scheduler.join()
