@@ -9,7 +9,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent  # pyproject.toml's [tool.
 
 
 def build_definitions() -> Definitions:
-    return load_from_defs_folder(project_root=PROJECT_ROOT)
+    return load_from_defs_folder(path_within_project=PROJECT_ROOT)
 
 
 defs = build_definitions()

@@ -470,6 +470,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:
     """Every creator embedding, as one matrix grouped by creator (binary COPY, parsed by numpy)."""
+    ensure_schema(conn)  # the learned-reference columns it reads (callers such as cluster proposals may come first)
     blocks = list(copy_vectors(conn, read_sql("recognition/creator_matrix.sql")))
     if not blocks:
         return CreatorMatrix(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 512), np.float32))
