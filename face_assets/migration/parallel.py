@@ -14,6 +14,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
@@ -83,14 +84,26 @@ class _Done:
             raise RuntimeError(f"not migrated: a table it references failed ({', '.join(bad)})")
 
 
+DEADLOCK_RETRIES = 3
+
+
 def _migrate_one(connect: Connect, schema: LegacySchema, name: str, path_map: PathMap, check: bool,
                  parents: list[str], done: _Done) -> TableOutcome:
     ok = False
     try:
-        with connect() as conn:
-            with conn.transaction():
-                result = migrate_table(conn, schema, name, path_map, parents_ready=lambda: done.wait(parents))
-                checked = reconcile(conn, schema, name) if check else None
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                with connect() as conn:
+                    with conn.transaction():
+                        result = migrate_table(conn, schema, name, path_map, parents_ready=lambda: done.wait(parents))
+                        checked = reconcile(conn, schema, name) if check else None
+                break
+            except psycopg.errors.DeadlockDetected:
+                # Two tables side by side can still meet on a lock their DDL takes (constraints of a table added
+                # by the legacy file, say); PostgreSQL aborts one of them, whole: load that table again.
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         ok = True
         return TableOutcome(name, result, checked)
     finally:
