@@ -11,7 +11,9 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    `cluster_similarity`; faces of the same frame are never neighbours (two faces in one frame are two people). The
    lists are kept (table face_neighbours, with the settings they were computed with): a re-run queries only new,
    changed or removed faces and the lists that held them, and nothing at all when nothing changed (see the notes
-   above `neighbour_lists`); another similarity, k, ef_search or model makes a full run. Two ways, chosen by the candidates' share of all
+   above `neighbour_lists`; "nothing changed" is one SQL statement, sql/clusters/unchanged.sql: the candidates
+   compared with the stored lists' faces and clusters, the settings, the links and the change log, no row per face
+   fetched); another similarity, k, ef_search or model makes a full run. Two ways, chosen by the candidates' share of all
    faces (`cluster_own_index_below`, see `find_neighbours`): the index of all faces filtered to the candidates
    (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when candidates are few among many
    known faces, a temporary table of the candidates with its own HNSW index;
@@ -33,11 +35,15 @@ read index pages through the OS for every face), fillfactor 45 so that every clu
 (416 s -> 1.6 s: no HNSW re-insertion), cluster statistics without a join planned on stale estimates (90 s -> 1 s),
 ef_search 20 instead of 40 (84 s -> 49 s for the neighbours). The index is on `embedding::halfvec(512)` (130 MiB
 instead of 260 MiB at 100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). Re-runs (rows clustering.rerun and
-clustering.one_percent_new, measured under load ~10 on the 2 cores, where a full run took 224 s): nothing changed
-1.3-1.9 s against 161 s for a full re-run (the candidates query is most of it: ~0.3 s on a quiet machine); 1,000 new
-faces 7.4-18.4 s (median 14.3 s, 8.6% of a full run on the same state, 166 s), 29 of 101,000 faces in another
-cluster than the full run's (the full run's ef_search-20 queries miss neighbours the re-run's wider queries find;
-with an exact search both are equal, face_assets_tests/recognition/test_incremental_clustering.py).
+clustering.one_percent_new). Nothing changed: 1.3-1.9 s under load ~10 when the candidates and the stored
+clusters (~200,000 rows) were fetched and compared in Python; 0.55-0.68 s under load ~5 with the one statement of
+sql/clusters/unchanged.sql (a full re-run: 104 s). 1,000 new faces: 5.9-6.3 s against 99.8 s for a full run on the
+same state (6.0%). Same clusters as a full run with an exact search (face_assets_tests/recognition/
+test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 41 of 101,000 faces ended in another cluster
+than the full run's. Where the kept lists of the two differ (2,326 faces), an exact search agrees with 898 of the
+incremental run's and 917 of the full run's, and the incremental lists miss fewer true neighbours (10,565 vs 12,528):
+the difference is the approximate search's (each run asks the index different questions, on a graph the new faces
+changed), not the incremental logic's, and neither run is the exact answer.
 
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
 `cluster_similarity` (cosine similarity, like every threshold), `cluster_min_faces`, `cluster_neighbours`,
@@ -53,9 +59,11 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from face_assets import settings
@@ -397,7 +405,7 @@ class _SharedIndexSearch:
 # fewer than k + 1 faces; otherwise wider queries (x4 each time) until one returns fewer than it asked for.
 # With an exact search this gives the lists of a full run exactly; the HNSW search is approximate in both (tests
 # compare incremental and full runs with an ef_search that makes it exact at their size; the benchmark counts the
-# faces clustered differently at 100,000).
+# faces clustered differently at 100,000 and checks the lists that differ against an exact search).
 
 NeighbourList = list[tuple[float, int]]  # (distance, neighbour id), nearest first
 
@@ -451,6 +459,13 @@ def _params(config: ClusteringConfig) -> dict:
     }
 
 
+@lru_cache(maxsize=None)
+def _unchanged_query() -> sql.Composed:
+    """sql/clusters/unchanged.sql with the candidates query (sql/clusters/candidates.sql) as its CTE."""
+    candidates = read_sql("clusters/candidates.sql").strip().rstrip(";")
+    return sql.SQL(read_sql("clusters/unchanged.sql")).format(candidates=sql.SQL(candidates))
+
+
 def _save_lists(conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int],
                 faces: Iterable[int]) -> None:
     with conn.cursor() as cur, cur.copy("COPY face_neighbours (face_id, neighbour_ids, distances, cluster_id)"
@@ -472,7 +487,8 @@ def cluster_faces(
     """Cluster the unknown faces and write clusters (one transaction on `conn`; the caller commits).
 
     A re-run starts from the neighbour lists the last run kept (table face_neighbours) and queries only what changed
-    (see the notes above `neighbour_lists`); nothing changed: nothing is queried or written. Another similarity, k,
+    (see the notes above `neighbour_lists`); nothing changed (one statement, sql/clusters/unchanged.sql): nothing is
+    fetched per face, queried or written. Another similarity, k,
     ef_search or model (or `full`): every list is queried again (a full run). Same clusters either way.
     `connect`: a factory of extra connections (e.g. PostgresResource.connect) to run the neighbour queries in
     parallel (`cluster_workers`); without it they run on `conn`.
@@ -487,15 +503,39 @@ def cluster_faces(
     result = ClusteringResult(config=config)
     k = config.neighbours
 
+    params = _params(config)
+    gates = {
+        "min_face_size": config.min_face_size,
+        "min_score": config.min_score,
+        "min_relative_sharpness": config.min_relative_sharpness,
+    }
+    if not full:
+        # Nothing changed: decided in one statement (sql/clusters/unchanged.sql), no row per face fetched.
+        t = time.perf_counter()
+        check = conn.execute(_unchanged_query(), {**gates, "params": Jsonb(params)}).fetchone()
+        if check is not None and check[0]:
+            _, edges, unknown, gated, sizes = check
+            # What a full run would find: the same lists, so the same clusters, each keeping its id.
+            result.mode = "unchanged"
+            result.method = "unchanged: no face, setting or link changed since the last run"
+            result.unknown_faces = int(unknown)
+            result.gated = {gate: int(n) for gate, n in gated.items()}
+            result.candidates = result.unknown_faces - sum(result.gated.values())
+            result.edges = int(edges or 0)
+            result.sizes = {int(c): int(n) for c, n in sizes}
+            result.kept_ids = sorted(result.sizes)
+            result.clusters = len(result.sizes)
+            result.clustered_faces = sum(result.sizes.values())
+            result.unclustered_faces = result.candidates - result.clustered_faces
+            result.seconds["check"] = time.perf_counter() - t
+            result.seconds["total"] = time.perf_counter() - started
+            say(f"{result.candidates} candidate faces, nothing changed since the last run: {result.clusters} "
+                f"clusters kept as they are ({result.seconds['total']:.2f} s)")
+            return result
+        result.seconds["check"] = time.perf_counter() - t
+
     changed = {r[0] for r in conn.execute(read_sql("clusters/take_changes.sql"))}
-    rows = conn.execute(
-        read_sql("clusters/candidates.sql"),
-        {
-            "min_face_size": config.min_face_size,
-            "min_score": config.min_score,
-            "min_relative_sharpness": config.min_relative_sharpness,
-        },
-    ).fetchall()
+    rows = conn.execute(read_sql("clusters/candidates.sql"), gates).fetchall()
     result.unknown_faces = len(rows)
     result.gated = dict(Counter(gate for *_, gate in rows if gate is not None))
     candidates = [face_id for face_id, _, _, _, gate in rows if gate is None]
@@ -503,34 +543,11 @@ def cluster_faces(
     old_cluster_of = {face_id: old for face_id, _, _, old, gate in rows if gate is None and old is not None}
     result.candidates = len(candidates)
     links = dict(conn.execute(read_sql("clusters/links.sql")).fetchall())
-    check = conn.execute(read_sql("clusters/state_check.sql")).fetchone()
-    open_clusters, faces_in_open, links_digest, stored_params = check[0], check[1], check[2], check[3]
-    params = _params(config)
+    links_digest, stored_params = conn.execute(read_sql("clusters/state_check.sql")).fetchone()
     result.seconds["candidates"] = time.perf_counter() - started
 
     t = time.perf_counter()
     incremental = not full and stored_params is not None and stored_params.get("lists") == params["lists"]
-    if incremental and not changed and stored_params.get("clustering") == params["clustering"] \
-            and check[4] == links_digest:
-        stored_cluster = dict(conn.execute(read_sql("clusters/stored_clusters.sql")).fetchall())
-        if (len(stored_cluster) == len(candidates) and all(stored_cluster.get(f, -1) == old_cluster_of.get(f)
-                                                           for f in candidates)):
-            kept = Counter(c for c in stored_cluster.values() if c is not None)
-            if len(kept) == open_clusters and sum(kept.values()) == faces_in_open:
-                # What a full run would find: the same lists, so the same clusters, each keeping its id.
-                result.mode = "unchanged"
-                result.method = "unchanged: no face, setting or link changed since the last run"
-                result.edges = int(stored_params.get("edges", 0))
-                result.kept_ids = sorted(kept)
-                result.sizes = dict(kept)
-                result.clusters = len(kept)
-                result.clustered_faces = sum(kept.values())
-                result.unclustered_faces = result.candidates - result.clustered_faces
-                result.seconds["neighbours"] = time.perf_counter() - t
-                result.seconds["total"] = time.perf_counter() - started
-                say(f"{len(candidates)} candidate faces, nothing changed since the last run: {result.clusters} "
-                    f"clusters kept as they are ({result.seconds['total']:.2f} s)")
-                return result
 
     stored_cluster: dict[int, Optional[int]] = {}
     lists: dict[int, NeighbourList] = {}

@@ -158,6 +158,60 @@ def test_nothing_changed_is_checked_not_recomputed(library):
         assert conn.execute("SELECT id, updated_at FROM face_clusters ORDER BY id").fetchall() == updated
 
 
+def _one_face_moved_by_hand(conn, lib):
+    _, b = (conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s", (faces_of(lib, p)[0],)).fetchone()[0]
+            for p in ("p0", "p1"))
+    conn.execute("UPDATE video_face_detections SET cluster_id = %s WHERE id = %s", (b, faces_of(lib, "p0")[1]))
+
+
+def _empty_open_cluster(conn, lib):
+    conn.execute("INSERT INTO face_clusters (status) VALUES ('open')")
+
+
+def _known_face_in_an_open_cluster(conn, lib):
+    cluster = conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s",
+                           (faces_of(lib, "p0")[0],)).fetchone()[0]
+    lib.conn = conn
+    conn.execute("UPDATE video_face_detections SET cluster_id = %s WHERE id = ANY(%s)",
+                 (cluster, lib.add("p0", 1, status="matched")))
+
+
+def _box_shrunk(conn, lib):  # gated out by a column the change-log trigger does not watch
+    conn.execute("UPDATE video_face_detections SET bbox_width = 20 WHERE id = %s", (faces_of(lib, "p2")[0],))
+
+
+def _link_made(conn, lib):
+    faces = faces_of(lib, "p0")[:2]
+    conn.execute(read_sql("review/link_faces.sql"), {"ids": faces, "link_group": faces[0]})
+
+
+def _score_changed(conn, lib):  # seen by the change log only (still a candidate, same cluster)
+    conn.execute("UPDATE video_face_detections SET quality_score = 0.85 WHERE id = %s", (faces_of(lib, "p3")[0],))
+
+
+@pytest.mark.parametrize("change", [_one_face_moved_by_hand, _empty_open_cluster, _known_face_in_an_open_cluster,
+                                   _box_shrunk, _link_made, _score_changed], ids=lambda f: f.__name__.strip("_"))
+def test_every_real_change_is_seen_by_the_unchanged_check(library, change):
+    """The one-statement check (sql/clusters/unchanged.sql) must let no change through: each of these makes the run
+    go on (incremental), with the clusters of a full run."""
+    with connect(library.url) as conn:
+        change(conn, library)
+        conn.commit()
+    _, result = full_then_incremental(library.url)
+    assert result.mode == "incremental", result.method
+    _, again = full_then_incremental(library.url)
+    assert again.mode == "unchanged"
+
+
+def test_a_new_face_gated_out_changes_nothing_but_the_counts(library):
+    with connect(library.url) as conn:
+        library.conn = conn
+        library.add("p0", 1, size=20)
+    full, result = full_then_incremental(library.url)
+    assert result.mode == "unchanged" and result.gated == full.gated == {"small": 1}
+    assert (result.unknown_faces, result.candidates) == (full.unknown_faces, full.candidates)
+
+
 def test_new_faces(library):
     with connect(library.url) as conn:
         library.conn = conn
