@@ -16,7 +16,9 @@ from typing import Any, Optional
 
 import yaml
 from dagster import Definitions, ExecutorDefinition
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 from dagster_k8s import k8s_job_executor
+from dagster_shared.record import copy
 
 VALUES = Path(os.environ.get("FACE_ASSETS_K8S_VALUES", Path(__file__).with_name("values.yaml")))
 EXECUTOR_NAME = "face_assets_k8s"
@@ -37,7 +39,17 @@ def build_k8s_definitions(values_path: Path = VALUES, local: Optional[Definition
     if local is None:
         from face_assets.definitions import defs as local
 
-    return Definitions.merge(local, Definitions(executor=k8s_executor(values_path)))
+    executor = k8s_executor(values_path)
+    # Jobs that chose their own executor (process_videos runs in process locally, to load the model once per run)
+    # take the pods too: on Kubernetes each step gets its own pod, the GPU step a GPU node.
+    jobs = [copy(job, executor_def=executor)
+            if isinstance(job, UnresolvedAssetJobDefinition) and job.executor_def is not None else job
+            for job in local.jobs or []]
+    return Definitions.merge(
+        Definitions(assets=local.assets, asset_checks=local.asset_checks, jobs=jobs, sensors=local.sensors,
+                    schedules=local.schedules, resources=local.resources),
+        Definitions(executor=executor),
+    )
 
 
 defs = build_k8s_definitions()

@@ -40,9 +40,11 @@ class Needs:
 
     @classmethod
     def for_dev(cls) -> "Needs":
-        # The UI and daemon run the sensors (library, model) at once; the migration only when someone asks for
-        # it, so the legacy file is checked only when it is configured (a wrong path is still reported).
-        return cls(legacy=False, library=True, model=True)
+        # The UI is where a new user starts: before the migration has run there are no watched directories yet,
+        # and the library sensor says in its skip reason which roots are missing. So only what is configured is
+        # checked (a wrong legacy path or FACE_ASSETS_LIBRARY entry is still reported), and the model the
+        # sensors' runs will load.
+        return cls(legacy=False, library=False, model=True)
 
     @classmethod
     def for_serve(cls) -> "Needs":
@@ -166,9 +168,11 @@ def library_roots(database_url: Optional[str] = None) -> list[tuple[str, str]]:
     return roots
 
 
-def check_library(database_url: Optional[str] = None, legacy_reported: bool = False) -> list[str]:
+def check_library(database_url: Optional[str] = None, legacy_reported: bool = False,
+                  require_root: bool = True) -> list[str]:
     """`legacy_reported`: a problem with the legacy file was already reported; before the migration the roots come
-    from that file, so "no root" would only repeat it."""
+    from that file, so "no root" would only repeat it. `require_root=False`: only what is configured is checked
+    (path map targets, FACE_ASSETS_LIBRARY entries), not that some root exists."""
     problems = []
     try:
         pairs, map_broken = settings.path_map().pairs, False
@@ -182,6 +186,8 @@ def check_library(database_url: Optional[str] = None, legacy_reported: bool = Fa
         if not root.is_dir():
             problems.append(f"FACE_ASSETS_LIBRARY: {root} is not a folder: remove it from FACE_ASSETS_LIBRARY "
                             "or mount the library there")
+    if not require_root:
+        return problems
     roots = library_roots(database_url)
     if not (problems or legacy_reported or map_broken) and not any(Path(r).is_dir() for r, _ in roots):
         if roots:
@@ -333,8 +339,7 @@ def problems(needs: Needs) -> list[str]:
         found += check_model()
     url, db_problems = check_database()
     found += db_problems
-    if needs.library:
-        found += check_library(url, legacy_reported=bool(legacy_problems))
+    found += check_library(url, legacy_reported=bool(legacy_problems), require_root=needs.library)
     return _unique(found)
 
 
