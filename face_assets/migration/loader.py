@@ -325,15 +325,29 @@ def _bulk_load(conn: psycopg.Connection, table: Table, types, has_bad: bool) -> 
     in one pass instead of one lookup per row. Orphans are already kept out, so the re-check passes; if it does
     not, the caller's savepoint restores everything.
     """
-    deferred = conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+    deferred = _deferrable_objects(conn, table)
     if any(kind == "fkey" for kind, _, _ in deferred):  # dropping a foreign key locks its parent
         lock_parents(conn, table, "ACCESS EXCLUSIVE")
+    _drop_deferred(conn, table, deferred)
+    upsert(conn, table, types, sql.SQL("true"), has_bad)
+    _restore_deferred(conn, table, deferred)
+
+
+def _deferrable_objects(conn: psycopg.Connection, table: Table) -> list[tuple[str, str, str]]:
+    """(kind 'index' or 'fkey', name, definition) of what a first load drops and rebuilds."""
+    return conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+
+
+def _drop_deferred(conn: psycopg.Connection, table: Table, deferred) -> None:
     for kind, name, _ in deferred:
         if kind == "index":
             conn.execute(sql.SQL("DROP INDEX {}").format(ident(name)))
         else:
             conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(table.name), ident(name)))
-    upsert(conn, table, types, sql.SQL("true"), has_bad)
+
+
+def _restore_deferred(conn: psycopg.Connection, table: Table, deferred) -> None:
+    """Rebuild what _drop_deferred dropped: an index built once, a foreign key re-checking every row in one pass."""
     for kind, name, definition in deferred:
         if kind == "index":
             conn.execute(definition)
@@ -537,17 +551,12 @@ def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, 
     try:
         with conn.transaction():
             trusted = _without_fk_triggers(conn)
-            deferred = [(kind, name, definition) for kind, name, definition in
-                        conn.execute(read_sql("migration/deferrable_objects.sql"), {"table": table.name}).fetchall()
+            deferred = [(kind, name, definition) for kind, name, definition in _deferrable_objects(conn, table)
                         if kind == "index" or not trusted]
             if not trusted:  # dropping a foreign key locks its parent
                 parents_ready()
                 lock_parents(conn, table, "ACCESS EXCLUSIVE")
-            for kind, name, _ in deferred:
-                if kind == "index":
-                    conn.execute(sql.SQL("DROP INDEX {}").format(ident(name)))
-                else:
-                    conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(ident(table.name), ident(name)))
+            _drop_deferred(conn, table, deferred)
             sent, copied, skipped = copy_into_target(conn, legacy_db, table, path_map)
             parents_ready()
             if trusted and _has_orphans(conn, table):
@@ -560,12 +569,7 @@ def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, 
                 inserted = upsert(conn, table, types, sql.SQL("true"), has_bad)
             if trusted:
                 conn.execute("SET LOCAL session_replication_role = DEFAULT")
-            for kind, name, definition in deferred:  # a foreign key re-added checks every row in one pass
-                if kind == "index":
-                    conn.execute(definition)
-                else:
-                    conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                        ident(table.name), ident(name), sql.SQL(definition)))
+            _restore_deferred(conn, table, deferred)
     except (_Undo, psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         message = exc.diag.message_primary if isinstance(exc, psycopg.Error) else str(exc)
         log.info("%s: direct load undone (%s); staging the whole table", table.name, message)

@@ -11,13 +11,11 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from face_assets.migration import loader
-from face_assets.migration.checks import reconcile
 from face_assets.migration.legacy_schema import LegacySchema
 from face_assets.migration.parallel import migrate_tables
 from face_assets.settings import PathMap
 from face_assets_tests.conftest import LEGACY_DB, LIBRARY, require_fixtures
-
-PATH_MAP = PathMap.parse(f"/srv/media={LIBRARY}")
+from face_assets_tests.migration.conftest import PATH_MAP, migrate_all
 
 SCHEMA = """
 CREATE TABLE shelves (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, added_at DATETIME);
@@ -62,14 +60,8 @@ def legacy_db(path: Path, orphans: bool) -> Path:
 
 
 def migrate_serial(url: str, db: Path, path_map: PathMap = PATH_MAP) -> dict:
-    schema = LegacySchema.read(db)
-    checks = {}
-    with psycopg.connect(url) as conn:
-        for name in schema.load_order:
-            with conn.transaction():
-                loader.migrate_table(conn, schema, name, path_map)
-                checks[name] = reconcile(conn, schema, name)
-    return checks
+    """The serial loader's checks per table: the outcome the direct and parallel loaders must match."""
+    return {name: result.check for name, result in migrate_all(url, db, path_map).items()}
 
 
 def fingerprint(url: str, tables) -> dict:
