@@ -190,14 +190,35 @@ def test_the_database_password_appears_in_no_config_log_metadata_or_ui(servers):
 
 
 def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
-    """The argv `face-assets dev` hands to `dagster dev` (no server started)."""
+    """The argvs `face-assets dev` hands to `dagster dev` and to the review app beside it (no server started)."""
+    import subprocess
+
     from face_assets import cli
 
     calls = []
-    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+
+    class Started:  # stands in for the child processes: records the command, "exits" at once
+        def __init__(self, argv, **kwargs):
+            calls.append(list(argv))
+
+        def wait(self, timeout=None):
+            return 0
+
+        def poll(self):
+            return 0
+
+        def terminate(self):
+            pass
+
+    monkeypatch.setattr(subprocess, "Popen", Started)
     monkeypatch.setattr("face_assets.instance.prepare", lambda: tmp_path)
+    monkeypatch.setattr("face_assets.preflight.check_or_exit", lambda *a, **k: None)  # tested in test_preflight
     cli.main(["dev"])
-    cli.main(["dev", "--host", "0.0.0.0", "--port", "3100"])
-    first, second = calls
-    assert first[first.index("-h") + 1] == "127.0.0.1" and first[first.index("-p") + 1] == "3000"
-    assert second[second.index("-h") + 1] == "0.0.0.0" and second[second.index("-p") + 1] == "3100"
+    cli.main(["dev", "--host", "0.0.0.0", "--port", "3100", "--review-port", "3101"])
+    review, dagster, review2, dagster2 = calls
+    assert dagster[1] == "dev" and dagster[dagster.index("-h") + 1] == "127.0.0.1"
+    assert dagster[dagster.index("-p") + 1] == "3000"
+    assert review[review.index("serve") + 1:] == ["--host", "127.0.0.1", "--port", "3001", "--dagster-ui",
+                                                  "http://127.0.0.1:3000"]
+    assert dagster2[dagster2.index("-h") + 1] == "0.0.0.0" and dagster2[dagster2.index("-p") + 1] == "3100"
+    assert review2[review2.index("--host") + 1] == "0.0.0.0" and review2[review2.index("--port") + 1] == "3101"
