@@ -608,8 +608,8 @@ def _pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, 
         "rejected and the key checksum. Rows pgloader loaded: "
         + ", ".join(f"{t} {n:,}" for t, n in (pgl_out or {}).items())
         + f". Load average (1 min) before each repetition and at the end: {loads}; 2 cores shared with other work."
-        + (f" `face-assets run --select group:legacy_migration` (new process, today's wiring: one Dagster step per "
-           f"table, one after another), once after the rest: {cli_s:.1f} s." if cli_s is not None
+        + (f" `face-assets run --select group:legacy_migration` (new process: one Dagster step, the tables side by side"
+           f"), once after the rest: {cli_s:.1f} s." if cli_s is not None
            else f" `face-assets run --select group:legacy_migration`: {cli_note}.")
     )
     return StageResult(

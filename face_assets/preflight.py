@@ -33,6 +33,7 @@ class Needs:
     legacy: bool = False  # the legacy SQLite file (the migration assets)
     library: bool = False  # library roots (scanning, frames)
     model: bool = False  # the InsightFace model pack (detections, creator embeddings)
+    library_root_required: bool = True  # with `library`: some root must exist, not only the configured ones be right
 
     @classmethod
     def everything(cls) -> "Needs":
@@ -44,7 +45,7 @@ class Needs:
         # and the library sensor says in its skip reason which roots are missing. So only what is configured is
         # checked (a wrong legacy path or FACE_ASSETS_LIBRARY entry is still reported), and the model the
         # sensors' runs will load.
-        return cls(legacy=False, library=False, model=True)
+        return cls(legacy=False, library=True, model=True, library_root_required=False)
 
     @classmethod
     def for_serve(cls) -> "Needs":
@@ -339,7 +340,8 @@ def problems(needs: Needs) -> list[str]:
         found += check_model()
     url, db_problems = check_database()
     found += db_problems
-    found += check_library(url, legacy_reported=bool(legacy_problems), require_root=needs.library)
+    if needs.library:
+        found += check_library(url, legacy_reported=bool(legacy_problems), require_root=needs.library_root_required)
     return _unique(found)
 
 
