@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import psycopg
 
 from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql
+from face_assets.sql_files import read_sql, with_fragments
 
 MAYBE_VIDEOS_REFS = 5    # the creator's known faces the "may contain" search starts from
 MAYBE_VIDEOS_K = 200     # nearest faces looked at per known face (HNSW; ef_search is raised to match)
@@ -146,10 +146,15 @@ def pending_groups(
     return Page(groups, _cursor(float(rows[-1][4]), rows[-1][0], rows[-1][2]) if more else None)
 
 
+def _face_query(name: str):
+    """sql/review/<name>.sql with its `{face_rows}` head: one select list for every query _face reads."""
+    return with_fragments(f"review/{name}.sql", face_rows="review/face_rows.sql")
+
+
 def faces_by_id(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, Face]:
     if not ids:
         return {}
-    return {r[0]: _face(r) for r in conn.execute(read_sql("review/faces_by_id.sql"), {"ids": list(ids)})}
+    return {r[0]: _face(r) for r in conn.execute(_face_query("faces_by_id"), {"ids": list(ids)})}
 
 
 def explain_face(conn: psycopg.Connection, detection_id: int, limit: int = CANDIDATES_SHOWN) -> Optional[dict]:
@@ -238,7 +243,7 @@ def cluster_detail(
         return None
     card = _card(row)
     after = _parse_cursor(cursor, (int,))
-    rows = conn.execute(read_sql("review/cluster_face_page.sql"), {
+    rows = conn.execute(_face_query("cluster_face_page"), {
         "cluster_id": cluster_id, "limit": limit + 1, "after_id": after[0] if after else None,
     }).fetchall()
     more = len(rows) > limit
@@ -285,7 +290,7 @@ def video_detail(conn: psycopg.Connection, video_id: int) -> Optional[dict]:
 
 
 def video_faces(conn: psycopg.Connection, video_id: int) -> list[Face]:
-    return [_face(r) for r in conn.execute(read_sql("review/video_faces.sql"), {"video_id": video_id})]
+    return [_face(r) for r in conn.execute(_face_query("video_faces"), {"video_id": video_id})]
 
 
 def video_exists(conn: psycopg.Connection, video_id: int) -> bool:

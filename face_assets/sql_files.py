@@ -22,6 +22,13 @@ def compose(name: str, **identifiers: str) -> sql.Composed:
     return sql.SQL(read_sql(name)).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
 
 
+@lru_cache(maxsize=None)
+def with_fragments(name: str, **fragments: str) -> sql.Composed:
+    """sql/<name> with `{placeholders}` filled by the text of other SQL files, e.g. a select list several queries
+    share (`{face_rows}` -> sql/review/face_rows.sql); the `%(param)s` placeholders are left to the execute."""
+    return sql.SQL(read_sql(name)).format(**{k: sql.SQL(read_sql(v)) for k, v in fragments.items()})
+
+
 def run_sql_file(conn: psycopg.Connection, name: str, params=None, **identifiers: str):
     """Execute sql/<name> on `conn` (a script of several statements is fine without params)."""
     query = compose(name, **identifiers) if identifiers else read_sql(name)

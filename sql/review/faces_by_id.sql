@@ -1,8 +1,3 @@
 -- Faces %(ids)s with what the review pages show of each (video, creator, box, frame time, cluster).
-SELECT d.id, d.video_id, COALESCE(NULLIF(v.title, ''), v.file_name), d.frame_timestamp, d.frame_index,
-       d.bbox_x, d.bbox_y, d.bbox_width, d.bbox_height, d.match_status, d.matched_creator_id, c.name,
-       d.match_confidence, d.decided_at IS NOT NULL, d.cluster_id, d.quality_score
-FROM video_face_detections d
-JOIN videos v ON v.id = d.video_id
-LEFT JOIN creators c ON c.id = d.matched_creator_id
+{face_rows}
 WHERE d.id = ANY(%(ids)s::int[]);
