@@ -95,20 +95,6 @@ def run(url: str, config: ClusteringConfig = CONFIG, full: bool = False):
     return result
 
 
-@pytest.fixture(scope="module")
-def video_ids(truth) -> list[int]:
-    return sorted(truth["legacy_video_ids"].values())
-
-
-@pytest.fixture
-def db(module_migrated_db):
-    """The migrated fixture database, with no faces or clusters left by an earlier test of this module."""
-    with psycopg.connect(module_migrated_db) as conn:
-        conn.execute("TRUNCATE video_face_detections, face_clusters, video_frames CASCADE")
-        conn.execute("DELETE FROM face_recognition_config WHERE key LIKE '%%cluster_%%'")
-    return module_migrated_db
-
-
 # --- the algorithm on plain ids ----------------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from face_assets.recognition.clustering import ClusteringConfig, cluster_faces, enter_list, neighbour_lists
 from face_assets.sql_files import read_sql
-from face_assets_tests.recognition.test_clustering import Library, connect
+from face_assets_tests.recognition.test_clustering import Library, connect, run
 
 CONFIG = ClusteringConfig(similarity=0.40, min_faces=2, neighbours=5, min_face_size=64, min_score=0.6,
                           min_relative_sharpness=0.25, ef_search=200, workers=1)
@@ -53,35 +53,20 @@ def full_then_incremental(url: str, config: ClusteringConfig = CONFIG):
     return full, incremental
 
 
-@pytest.fixture(scope="module")
-def video_ids(truth) -> list[int]:
-    return sorted(truth["legacy_video_ids"].values())
-
-
 @pytest.fixture
-def library(module_migrated_db, video_ids):
+def library(db, video_ids):
     """A library clustered once: people with 3 to 30 faces (lists of big ones are full), noise, two faces of one
     person in one frame."""
-    with psycopg.connect(module_migrated_db) as conn:
-        conn.execute("TRUNCATE video_face_detections, face_clusters, video_frames CASCADE")
-        conn.execute("DELETE FROM face_recognition_config WHERE key LIKE '%%cluster_%%'")
-    with connect(module_migrated_db) as conn:
+    with connect(db) as conn:
         lib = Library(conn, video_ids, seed=5)
         for person, n in enumerate([30, 20, 12, 8, 6, 4, 3]):
             lib.add(f"p{person}", n)
         lib.add(None, 40)
         lib.add("p1", 2, video_ids=[video_ids[0]], frame_index=777)
-    run = cluster_faces_committed(module_migrated_db)
-    assert run.mode == "full" and run.clusters >= 6
-    lib.url = module_migrated_db
+    first = run(db, CONFIG)
+    assert first.mode == "full" and first.clusters >= 6
+    lib.url = db
     return lib
-
-
-def cluster_faces_committed(url: str, config: ClusteringConfig = CONFIG, full: bool = False):
-    with connect(url) as conn:
-        result = cluster_faces(conn, config, full=full)
-        conn.commit()
-    return result
 
 
 def faces_of(lib: Library, who) -> list[int]:
@@ -253,7 +238,7 @@ def test_faces_decided_or_assigned_by_a_person(library):
         conn.execute("UPDATE video_face_detections SET matched_creator_id = %s WHERE id = ANY(%s)",
                      (creator, matched))
         conn.commit()
-    cluster_faces_committed(library.url)
+    run(library.url, CONFIG)
     with connect(library.url) as conn:
         conn.execute("UPDATE video_face_detections SET match_status = 'rejected', decided_at = now()"
                      " WHERE id = ANY(%s)", (matched,))
