@@ -63,7 +63,9 @@ FARS: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 #   thousand videos, so a face seen well must be a one-in-a-million impostor score.
 # Each is rounded UP to a multiple of 0.05: never below the measured cut, and the deep tail rests on a few dozen
 # pairs (its estimate is no finer than a few hundredths anyway).
-SETTING_FARS: dict[str, float] = {"match_threshold": 1e-4, "auto_tag_threshold": 1e-6}
+# Clustering links chain (A~B, B~C joins A and C), so a link's false-accept rate adds up along a cluster: its
+# threshold sits a decade stricter than a match's.
+SETTING_FARS: dict[str, float] = {"match_threshold": 1e-4, "cluster_similarity": 1e-5, "auto_tag_threshold": 1e-6}
 SETTING_STEP = 0.05
 
 CONFIG_KEY_SUFFIX = "calibration"  # face_recognition_config key: "<model>.calibration"

@@ -79,6 +79,9 @@ LOCK_KEY = "face_assets:face_clusters"
 # fixture slideshows ~0.5-0.8). For buffalo_l InsightFace calls a pair "the same person" from 0.28. Clustering chains
 # faces (A~B, B~C puts A and C together), so false links add up over a library: the threshold sits well above the
 # different-person tail, at the low end of the same-person range.
+# buffalo_sc's is its shipped calibration's threshold at FAR 1e-5 (0.352) rounded up to 0.05
+# (calibration.SETTING_FARS; a test keeps them in step); buffalo_l's is not calibrated yet. `face-assets calibrate
+# --apply` writes `<model>.cluster_similarity`, which wins over these.
 MODEL_SIMILARITY = {"buffalo_sc": 0.40, "buffalo_l": 0.40}
 DEFAULT_SIMILARITY = 0.40
 

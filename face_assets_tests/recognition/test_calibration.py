@@ -378,6 +378,12 @@ def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
         assert (config.match_threshold, config.auto_tag_threshold) == (0.35, 0.55)
         assert RecognitionConfig.load(conn, model="buffalo_l").match_threshold == 0.30  # other models untouched
         assert load_calibration(conn, "buffalo_sc").thresholds[1e-6] == 0.52
+        cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
+                          thresholds={1e-4: 0.33, 1e-5: 0.41, 1e-6: 0.52})
+        assert cal_mod.apply_calibration(conn, cal)["cluster_similarity"] == 0.45
+        from face_assets.recognition.clustering import ClusteringConfig
+
+        assert ClusteringConfig.load(conn, model="buffalo_sc").similarity == 0.45  # clustering follows it
 
 
 def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
@@ -385,8 +391,13 @@ def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
 
     shipped = cal_mod.shipped_calibration("buffalo_sc")
     assert shipped is not None and shipped.source == "pairs:pairs.txt" and shipped.accuracy > 0.98
-    for key, value in cal_mod.suggested_settings(shipped).items():
-        assert MODEL_DEFAULTS["buffalo_sc"][key] == value, key
+    from face_assets.recognition.clustering import MODEL_SIMILARITY
+
+    suggested = cal_mod.suggested_settings(shipped)
+    assert suggested["cluster_similarity"] == MODEL_SIMILARITY["buffalo_sc"]  # clustering's link threshold too
+    for key, value in suggested.items():
+        if key != "cluster_similarity":
+            assert MODEL_DEFAULTS["buffalo_sc"][key] == value, key
     assert "calibrate" in MODEL_DEFAULTS_SOURCE["buffalo_sc"] and "not calibrated" in MODEL_DEFAULTS_SOURCE["buffalo_l"]
     assert cal_mod.shipped_calibration("buffalo_l") is None
 
