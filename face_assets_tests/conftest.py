@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -42,6 +43,41 @@ def pytest_configure(config):
 def require_fixtures() -> None:
     if not LEGACY_DB.exists():
         pytest.skip(f"fixture data not found at {FIXTURES} (expected ../shared/fixtures beside the checkout)")
+
+
+# Debian's Chromium, driven by Playwright (web/test_browser.py, e2e/test_e2e_servers.py).
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+
+
+def browser_or_skip() -> None:
+    """Skip saying what is missing (Chromium, Playwright); with FACE_ASSETS_E2E_REQUIRE_BROWSER=1 fail instead."""
+    required = os.environ.get("FACE_ASSETS_E2E_REQUIRE_BROWSER") == "1"
+    missing = None
+    if not CHROMIUM.exists():
+        missing = f"{CHROMIUM} not found: install Debian's chromium (`make install` does as root)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the Python package playwright is not installed (test extra)"
+    if missing:
+        if required:
+            pytest.fail(f"FACE_ASSETS_E2E_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+
+
+@contextmanager
+def fixture_library_env(url: str, home: Path):
+    """The environment of a whole-pipeline run on the fixture library (`face-assets run`'s path): database `url`,
+    FACE_ASSETS_HOME `home`, the fixture legacy database and its /srv/media root mapped to the fixture library."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", url)
+        mp.setenv("FACE_ASSETS_HOME", str(home))
+        mp.setenv("FACE_ASSETS_LEGACY_DB", str(LEGACY_DB))
+        mp.setenv("FACE_ASSETS_PATH_MAP", f"/srv/media={LIBRARY}")
+        yield mp
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from nbclient import NotebookClient
 
-from face_assets_tests.conftest import FIXTURES, LEGACY_DB, LIBRARY, REPO, _create_database, require_fixtures
+from face_assets_tests.conftest import FIXTURES, LIBRARY, REPO, _create_database, fixture_library_env, require_fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -19,11 +19,7 @@ def pipeline(pg_server, module_dagster_instance, tmp_path_factory):
     require_fixtures()
     url = _create_database(pg_server, "pipe")
     home = tmp_path_factory.mktemp("pipeline_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", url)
-        mp.setenv("FACE_ASSETS_HOME", str(home))
-        mp.setenv("FACE_ASSETS_LEGACY_DB", str(LEGACY_DB))
-        mp.setenv("FACE_ASSETS_PATH_MAP", f"/srv/media={LIBRARY}")
+    with fixture_library_env(url, home):
         from face_assets.runner import run_pipeline
 
         ok = run_pipeline(module_dagster_instance)

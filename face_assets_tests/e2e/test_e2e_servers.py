@@ -31,6 +31,7 @@ from face_assets_tests.e2e.scenario import (
     tag_rows,
     timed,
 )
+from face_assets_tests.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip
 from face_assets_tests.e2e.servers import LOCATION, REPO, REPOSITORY, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -187,29 +188,11 @@ def test_the_rematch_job_runs_through_graphql(servers):
     assert "re-match" in messages.lower() or "re-matched" in messages.lower(), messages[-2000:]
 
 
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _browser_or_skip():
-    required = os.environ.get("FACE_ASSETS_E2E_REQUIRE_BROWSER") == "1"
-    missing = None
-    if not Path(CHROMIUM).exists():
-        missing = f"{CHROMIUM} not found: install Debian's chromium (`make install` does as root)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the Python package playwright is not installed (test extra)"
-    if missing:
-        if required:
-            pytest.fail(f"FACE_ASSETS_E2E_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+BROWSER_FLAGS = ["--headless", *BROWSER_ARGS]
 
 
 def test_the_ui_shows_the_asset_graph_and_the_partitions_in_a_real_browser(servers):
-    _browser_or_skip()
+    browser_or_skip()
     from playwright.sync_api import expect, sync_playwright
 
     videos = ensure_videos_processed(servers)
@@ -222,7 +205,7 @@ def test_the_ui_shows_the_asset_graph_and_the_partitions_in_a_real_browser(serve
                           if n["groupName"] == "face_recognition")
     video_assets = _video_asset_keys(servers)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_FLAGS)
         # 1920x1080: the graph of the group fits at a zoom where Dagster draws the nodes in full.
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         errors: list[str] = []

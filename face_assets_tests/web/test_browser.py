@@ -25,33 +25,23 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from face_assets_tests.conftest import FIXTURES, LEGACY_DB, LIBRARY, REPO, _create_database, require_fixtures
+from face_assets_tests.conftest import (
+    BROWSER_ARGS,
+    CHROMIUM,
+    FIXTURES,
+    REPO,
+    _create_database,
+    browser_or_skip,
+    fixture_library_env,
+    require_fixtures,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
 DOCS = REPO / "docs"
 OUTPUT = REPO / ".test_output" / "web"
 PHOTO = FIXTURES / "lfw_dev" / "images" / "George_W_Bush" / "George_W_Bush_0006.jpg"  # not the profile picture
 TIMEOUT_MS = 60_000  # a decision re-matches around it; the shared CI machine can be slow
-
-
-def browser_or_skip() -> None:
-    required = os.environ.get("FACE_ASSETS_E2E_REQUIRE_BROWSER") == "1"
-    missing = None
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} not found: install Debian's chromium (`make install` does as root)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            missing = "the Python package playwright is not installed (test extra)"
-    if missing:
-        if required:
-            pytest.fail(f"FACE_ASSETS_E2E_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
 
 
 # --- the library, the app, the browser ------------------------------------------------------------------------------
@@ -64,11 +54,7 @@ def web_library(pg_server, module_dagster_instance, tmp_path_factory) -> str:
     browser_or_skip()  # before the pipeline's minute: nothing to do here without a browser
     url = _create_database(pg_server, "web")
     home = tmp_path_factory.mktemp("web_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DATABASE_URL", url)
-        mp.setenv("FACE_ASSETS_HOME", str(home))
-        mp.setenv("FACE_ASSETS_LEGACY_DB", str(LEGACY_DB))
-        mp.setenv("FACE_ASSETS_PATH_MAP", f"/srv/media={LIBRARY}")
+    with fixture_library_env(url, home):
         from face_assets.runner import run_pipeline
 
         assert run_pipeline(module_dagster_instance), "the pipeline failed on the fixture library"
