@@ -75,15 +75,21 @@ def test_a_second_build_reuses_the_library(library):
     assert demo.build(library.root).legacy_db.stat().st_mtime_ns == before
 
 
-def test_make_demo_without_shared_runs_the_demo_command(tmp_path):
-    dry = subprocess.run(["make", "-n", "demo", f"SHARED={tmp_path / 'nothing_here'}"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+def _make_dry_run(*args: str) -> str:
+    """The last command `make -n` prints (run as a top-level make: under `make test` the parent's MAKEFLAGS and
+    MAKELEVEL would make it print its directory changes too)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    dry = subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
-    command = dry.stdout.strip().splitlines()[-1]
+    return dry.stdout.strip().splitlines()[-1]
+
+
+def test_make_demo_without_shared_runs_the_demo_command(tmp_path):
+    command = _make_dry_run("demo", f"SHARED={tmp_path / 'nothing_here'}")
     assert command.endswith("face-assets demo ") or command.endswith("face-assets demo")
     if (FIXTURES / "truth.json").exists():
-        dry = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, timeout=60)
-        assert dry.stdout.strip().splitlines()[-1].endswith(f"face-assets demo --truth {FIXTURES / 'truth.json'}")
+        assert _make_dry_run("demo").endswith(f"face-assets demo --truth {FIXTURES / 'truth.json'}")
 
 
 def _demo_env(home, **extra) -> dict:
