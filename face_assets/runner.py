@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN as PARTITIONS_PER_RUN  # the backfills' batch
 from face_assets.defs.library.partitions import video_partitions
 
-PARTITIONS_PER_RUN = 50
 LOG_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 

@@ -35,6 +35,7 @@ from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is r
     scan_and_register,
     scan_library,
 )
+from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.resources.database import PostgresResource
 
@@ -43,8 +44,8 @@ LIBRARY_SENSOR_NAME = "library_sensor"
 # Probing and hashing new files stops after this long in one tick (Dagster gives a sensor tick 60 s by default);
 # the files left over are registered by the next ticks.
 SENSOR_PROBE_BUDGET_SECONDS = 30.0
-# New videos per run: the backfills' batch size (BackfillPolicy.multi_run in the video assets).
-VIDEOS_PER_RUN = 50
+# New videos per run: the backfills' batch size (BackfillPolicy.multi_run in the video assets), one number for both.
+VIDEOS_PER_RUN = MAX_PARTITIONS_PER_RUN
 
 
 def sensor_interval_seconds() -> int:
