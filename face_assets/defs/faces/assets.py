@@ -31,11 +31,9 @@ from face_assets.defs.library.assets import (
 from face_assets.defs.migration.assets import legacy_key
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.recognition.cluster_proposals import propose
-from face_assets.recognition.clustering import cluster_faces
-from face_assets.recognition.clustering import ensure_schema as ensure_review_schema
+from face_assets.recognition.clustering import cluster_faces, ensure_schema as ensure_review_schema
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
-from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
-from face_assets.recognition.matching import match_detections
+from face_assets.recognition.matching import ensure_schema as ensure_matching_schema, match_detections
 from face_assets.recognition_config import RecognitionConfig
 from face_assets.resources.database import PostgresResource
 from face_assets.resources.face_engine import DetectedFace, FaceEngine

@@ -24,12 +24,12 @@ def _video_ids(context: AssetCheckExecutionContext) -> list[int]:
     return ids
 
 
-def _result(bad: list, what: str, **metadata) -> AssetCheckResult:
+def _result(bad: list, what: str) -> AssetCheckResult:
     return AssetCheckResult(
         passed=not bad,
         severity=AssetCheckSeverity.WARN,
         description=f"{len(bad)} {what}" if bad else None,
-        metadata={"count": len(bad), "first": [list(r) if isinstance(r, tuple) else r for r in bad[:MAX_LISTED]], **metadata},
+        metadata={"count": len(bad), "first": [list(r) if isinstance(r, tuple) else r for r in bad[:MAX_LISTED]]},
     )
 
 
