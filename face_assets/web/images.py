@@ -17,6 +17,7 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from face_assets.sql_files import read_sql
 from face_assets.web.deps import db
 
 router = APIRouter(prefix="/images", tags=["images"])
@@ -80,9 +81,10 @@ def _scaled(file: Path, side: int) -> tuple[bytes, str]:
         return out.getvalue(), "image/jpeg"
 
 
-def _lookup(request: Request, query: str, params: tuple, size: Size) -> Response:
+def _lookup(request: Request, kind: str, params: tuple, size: Size) -> Response:
+    """The image whose path sql/images/<kind>.sql finds for `params` (never a path taken from the request)."""
     with db(request) as conn:
-        row = conn.execute(query, params).fetchone()
+        row = conn.execute(read_sql(f"images/{kind}.sql"), params).fetchone()
     if row is None:
         return _placeholder_response(size, 404)
     return _serve_file(request, row[0], size)
@@ -90,38 +92,24 @@ def _lookup(request: Request, query: str, params: tuple, size: Size) -> Response
 
 @router.get("/detection/{detection_id}.jpg", summary="A face crop by detection id")
 def detection_image(request: Request, detection_id: int, size: Size = "thumb") -> Response:
-    return _lookup(request, "SELECT crop_path FROM video_face_detections WHERE id = %s", (detection_id,), size)
+    return _lookup(request, "detection", (detection_id,), size)
 
 
 @router.get("/cluster/{cluster_id}.jpg", summary="A cluster's representative face")
 def cluster_image(request: Request, cluster_id: int, size: Size = "thumb") -> Response:
-    return _lookup(
-        request,
-        "SELECT d.crop_path FROM face_clusters c LEFT JOIN video_face_detections d"
-        " ON d.id = c.representative_detection_id WHERE c.id = %s",
-        (cluster_id,), size,
-    )
+    return _lookup(request, "cluster", (cluster_id,), size)
 
 
 @router.get("/creator/{creator_id}.jpg", summary="A creator's profile picture")
 def creator_image(request: Request, creator_id: int, size: Size = "thumb") -> Response:
-    return _lookup(request, "SELECT profile_picture_path FROM creators WHERE id = %s", (creator_id,), size)
+    return _lookup(request, "creator", (creator_id,), size)
 
 
 @router.get("/reference/{embedding_id}.jpg", summary="A creator's known face (picture, reference image or crop)")
 def reference_image(request: Request, embedding_id: int, size: Size = "thumb") -> Response:
-    return _lookup(
-        request,
-        "SELECT CASE WHEN e.source_type = 'video_frame' THEN d.crop_path ELSE e.source_path END"
-        " FROM creator_face_embeddings e LEFT JOIN video_face_detections d"
-        " ON d.id = COALESCE(e.learned_from, CASE WHEN e.source_path LIKE 'detection:%%' THEN substr(e.source_path, 11)::int END)"
-        " WHERE e.id = %s",
-        (embedding_id,), size,
-    )
+    return _lookup(request, "reference", (embedding_id,), size)
 
 
 @router.get("/frame/{video_id}/{frame_index}.jpg", summary="A sampled frame of a video")
 def frame_image(request: Request, video_id: int, frame_index: int, size: Size = "medium") -> Response:
-    return _lookup(
-        request, "SELECT path FROM video_frames WHERE video_id = %s AND frame_index = %s", (video_id, frame_index), size
-    )
+    return _lookup(request, "frame", (video_id, frame_index), size)

@@ -1,0 +1,2 @@
+-- A creator's profile picture file.
+SELECT profile_picture_path FROM creators WHERE id = %s;
