@@ -33,4 +33,40 @@ def prepare() -> Path:
         .render_as_string(hide_password=False)
     )
     os.environ.setdefault("FACE_ASSETS_HOME", str(settings.home()))
+    ensure_storage(os.environ["FACE_ASSETS_DAGSTER_DATABASE_URL"])
     return Path(os.environ["DAGSTER_HOME"])
+
+
+# Dagster's storage tables (runs, event logs, schedules): when they all exist there is nothing to create.
+STORAGE_TABLES = ("runs", "event_logs", "jobs")
+# Any fixed key: every face-assets process creating the storage waits on the same lock.
+STORAGE_LOCK_KEY = 0x66615F64  # "fa_d"
+
+
+def ensure_storage(url: str) -> None:
+    """Create Dagster's storage tables once, before the webserver, the daemon and runs open it side by side.
+
+    dagster-postgres creates missing tables when an instance opens; two processes doing so at the same moment on an
+    empty database can fail with "type ... already exists" (a race its retry does not cover). A session-level
+    advisory lock makes the first process create them while the others wait, then find them there.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    missing = "SELECT count(*) FROM unnest(CAST(:tables AS text[])) AS t WHERE to_regclass(t) IS NULL"
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(text(missing), {"tables": list(STORAGE_TABLES)}).scalar():
+                return
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STORAGE_LOCK_KEY})
+            try:
+                if conn.execute(text(missing), {"tables": list(STORAGE_TABLES)}).scalar():
+                    from dagster import DagsterInstance
+
+                    with DagsterInstance.get():  # opening the instance creates every storage's tables
+                        pass
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STORAGE_LOCK_KEY})
+    finally:
+        engine.dispose()
