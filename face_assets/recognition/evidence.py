@@ -18,7 +18,10 @@ likelihood ratio: a face nearly as like another creator counts for little, one f
 Over frames (`fuse`)
 --------------------
 At most one face of a frame can be the creator (two faces in one frame are two people): each frame contributes its
-best face. Frames of one video are not independent looks at the person (same camera, light, make-up, often the same
+best face, less ln(m) for a frame with m faces. Without the creator, each of those m faces is a stranger whose
+likelihood ratio has expectation at most 1, so the best of them has expectation at most m (their sum's): taking ln m
+off keeps a crowded frame to the same false-tag bound as a frame with one face (a creator seen among two others
+loses ln 3 = 1.1, a small part of a good face's LLR). Frames of one video are not independent looks at the person (same camera, light, make-up, often the same
 shot), so their LLRs are not simply added: with an intra-video correlation rho (`evidence_frame_correlation`,
 default 0.5), n frames count as Kish's effective sample size n_eff(n) = n / (1 + (n - 1) rho) independent ones, which
 never exceeds 1/rho. The frames' LLRs, sorted strongest first, get the weights n_eff(i) - n_eff(i - 1) (1, 1/3,
@@ -174,13 +177,16 @@ def frame_weights(n: int, rho: float) -> np.ndarray:
     return np.diff(n_eff)
 
 
-def fuse(frames: Sequence[int], llrs: Sequence[float], rho: float) -> float:
-    """Fused LLR of one (video, creator): the best face per frame, frames weighted by `frame_weights`."""
+def fuse(frames: Sequence[int], llrs: Sequence[float], rho: float,
+         faces_in_frame: Optional[Sequence[int]] = None) -> float:
+    """Fused LLR of one (video, creator): the best face per frame less ln(faces in that frame), frames weighted by
+    `frame_weights`. `faces_in_frame` (per entry: how many faces its frame holds) defaults to one each."""
     if len(llrs) == 0:
         return float("-inf")
+    crowd = faces_in_frame if faces_in_frame is not None else [1] * len(llrs)
     best: dict[int, float] = {}
-    for frame, value in zip(frames, llrs):
-        value = float(value)
+    for frame, value, m in zip(frames, llrs, crowd):
+        value = float(value) - math.log(max(int(m), 1))
         if frame not in best or value > best[frame]:
             best[frame] = value
     values = np.sort(np.fromiter(best.values(), dtype=np.float64))[::-1]
@@ -206,6 +212,7 @@ class FaceEvidence:
     runner_up_similarity: Optional[float]
     llr: float          # with the runner-up's margin
     anchor_llr: float   # the same, from the anchor references only
+    faces_in_frame: int = 1  # every face detected in its frame (see `fuse`)
 
 
 @dataclass
@@ -274,7 +281,7 @@ def _face_rows_to_pairs(rows, model: Likelihood, config: RecognitionConfig, n_cr
         for r, a, b, s_anchor in zip(machine, llr, anchor_llr, anchors):
             pair = pairs.setdefault((r[0], r[1]), PairEvidence(r[0], r[1]))
             pair.faces.append(FaceEvidence(r[2], r[3], float(r[4]), float(s_anchor), r[6],
-                                           None if r[7] is None else float(r[7]), float(a), float(b)))
+                                           None if r[7] is None else float(r[7]), float(a), float(b), int(r[10])))
     for r in rows:
         if not r[9] and r[8] == "manual":
             pairs.setdefault((r[0], r[1]), PairEvidence(r[0], r[1])).manual_faces += 1
@@ -283,9 +290,9 @@ def _face_rows_to_pairs(rows, model: Likelihood, config: RecognitionConfig, n_cr
     for pair in pairs.values():
         pair.target, pair.n_creators, pair.max_false_rate, pair.rho = target, n_creators, config.auto_tag_max_false_rate, rho
         if pair.faces:
-            frames = [f.frame_index for f in pair.faces]
-            pair.fused = fuse(frames, [f.llr for f in pair.faces], rho)
-            pair.anchored = fuse(frames, [f.anchor_llr for f in pair.faces], rho)
+            frames, crowd = [f.frame_index for f in pair.faces], [f.faces_in_frame for f in pair.faces]
+            pair.fused = fuse(frames, [f.llr for f in pair.faces], rho, crowd)
+            pair.anchored = fuse(frames, [f.anchor_llr for f in pair.faces], rho, crowd)
     return [pairs[k] for k in sorted(pairs)]
 
 
@@ -333,8 +340,10 @@ def explain(
         for f in sorted(p.faces, key=lambda f: -f.llr)[:10]:
             runner = ("" if f.runner_up_similarity is None else
                       f", runner-up creator {f.runner_up_creator_id} at {f.runner_up_similarity:.3f}")
+            crowd = f", one of {f.faces_in_frame} faces in its frame (-{math.log(f.faces_in_frame):.2f})" \
+                if f.faces_in_frame > 1 else ""
             out.append(f"    face {f.detection_id} frame {f.frame_index}: similarity {f.similarity:.3f} "
-                       f"(anchors {f.anchor_similarity:.3f}){runner}: LLR {f.llr:.2f}")
+                       f"(anchors {f.anchor_similarity:.3f}){runner}: LLR {f.llr:.2f}{crowd}")
     return out
 
 

@@ -42,6 +42,26 @@ def test_correlated_frames_count_as_fewer_looks():
     assert fuse(list(range(10)), [4.0] * 10, 0.5) == pytest.approx(4.0 * 10 / 5.5)
 
 
+def test_a_crowded_frame_keeps_the_false_tag_bound():
+    # One face per frame: unchanged. m faces in a frame: its best face counts ln m less.
+    assert fuse([0, 1], [9.0, 3.0], 0.5, [1, 1]) == fuse([0, 1], [9.0, 3.0], 0.5)
+    assert fuse([0, 0, 1], [5.0, 9.0, 3.0], 0.5, [2, 2, 1]) == pytest.approx(9.0 - math.log(2) + 3.0 / 3)
+    # The penalty can reorder frames: frame 0 (9 among 20 faces) is weaker than frame 1 (7 alone).
+    assert fuse([0, 1], [9.0, 7.0], 0.5, [20, 1]) == pytest.approx(7.0 + (9.0 - math.log(20)) / 3)
+
+    # Markov's extreme case: without the creator, each face's likelihood ratio is T with probability 1/T, else 0
+    # (expectation 1). One face per frame reaches ln T at rate 1/T; the best of m strangers would reach it at about
+    # m/T if the crowd were not counted.
+    rng = np.random.default_rng(7)
+    target, m = 50.0, 8
+    hits = rng.random((20_000, m)) < 1.0 / target
+    llrs = np.where(hits, math.log(target), -30.0)
+    uncounted = np.mean([fuse([0] * m, row, 0.5) >= math.log(target) for row in llrs])
+    counted = np.mean([fuse([0] * m, row, 0.5, [m] * m) >= math.log(target) for row in llrs])
+    assert uncounted > 4.0 / target  # the bound broken (about 1 - (1 - 1/T)^m = 0.15 here)
+    assert counted <= 1.0 / target
+
+
 def test_runner_up_margin_and_target():
     model = Linear()
     assert face_llr(model, [0.6], [np.nan])[0] == pytest.approx(6.0)
