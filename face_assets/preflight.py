@@ -230,8 +230,40 @@ def check_model() -> list[str]:
         problems.append(f"model pack {name} not found in {folder}, and InsightFace only downloads "
                         f"{', '.join(DOWNLOADABLE_PACKS)}: set FACE_ASSETS_MODEL to one of those, or "
                         f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/")
+    else:
+        host, port = download_site()
+        error = unreachable(host, port)
+        if error:
+            problems.append(f"model pack {name} not found in {folder}, and InsightFace cannot download it: its "
+                            f"download site {host} is not reachable from this machine ({error}): set "
+                            f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/ (e.g. "
+                            "../shared/fixtures with FACE_ASSETS_MODEL=buffalo_sc), or run where it can be reached")
     problems += check_providers()
     return problems
+
+
+def download_site() -> tuple[str, int]:
+    """Host and port InsightFace downloads model packs from (its own constant, so the two never disagree)."""
+    from urllib.parse import urlsplit
+
+    from insightface.utils.storage import BASE_REPO_URL
+
+    url = urlsplit(BASE_REPO_URL)
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def unreachable(host: str, port: int, timeout: float = 5.0) -> Optional[str]:
+    """Why a TCP connection to host:port fails (None when it opens). Behind a proxy the download goes through the
+    proxy, which this cannot judge: then nothing is reported."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def check_providers() -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
+import socket
 import subprocess
 import sys
 
@@ -154,8 +155,27 @@ def test_model_download_allowed_for_a_published_pack_passes(good, monkeypatch, t
     monkeypatch.setenv("FACE_ASSETS_MODEL", "buffalo_l")
     monkeypatch.setenv("FACE_ASSETS_MODEL_ROOT", str(tmp_path))
     monkeypatch.setenv("FACE_ASSETS_ALLOW_MODEL_DOWNLOAD", "1")
-    assert preflight.check_model() == []
+    # The download site itself is not contacted here (test machines are offline): a local listener stands in.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        monkeypatch.setattr(preflight, "download_site", lambda: listener.getsockname()[:2])
+        assert preflight.check_model() == []
     assert not (tmp_path / "models").exists()
+
+
+def test_a_pack_to_download_from_an_unreachable_site_is_a_problem_before_the_run(good, monkeypatch, tmp_path):
+    monkeypatch.setenv("FACE_ASSETS_MODEL", "buffalo_l")
+    monkeypatch.setenv("FACE_ASSETS_MODEL_ROOT", str(tmp_path))
+    monkeypatch.setenv("FACE_ASSETS_ALLOW_MODEL_DOWNLOAD", "1")
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+    monkeypatch.setattr(preflight, "download_site", lambda: ("face-assets.invalid", 443))  # .invalid never resolves
+    problems = preflight.check_model()
+    assert len(problems) == 1
+    assert problems[0].startswith(f"model pack buffalo_l not found in {tmp_path / 'models' / 'buffalo_l'}, and "
+                                  "InsightFace cannot download it: its download site face-assets.invalid is not "
+                                  "reachable")
+    assert not (tmp_path / "models").exists()
+    assert preflight.download_site()[0]  # the real site comes from InsightFace's own constant
 
 
 def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
