@@ -18,7 +18,7 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when candidates are few among many
    known faces, a temporary table of the candidates with its own HNSW index;
 2. core faces have >= `cluster_min_faces` neighbours; clusters are the connected components of core faces
-   (union-find), a border face joins the cluster of its most similar core neighbour, faces a person linked
+   (numpy arrays, scipy's connected components), a border face joins the cluster of its most similar core neighbour, faces a person linked
    (`review cluster merge`, table face_cluster_links) stay together; everything else stays unclustered (NULL);
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
@@ -38,11 +38,13 @@ instead of 260 MiB at 100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). R
 clustering.one_percent_new). Nothing changed: 1.3-1.9 s under load ~10 when the candidates and the stored
 clusters (~200,000 rows) were fetched and compared in Python; 0.55-0.68 s under load ~5 with the one statement of
 sql/clusters/unchanged.sql (a full re-run: 104 s). 1,000 new faces: 5.9-6.3 s against 99.8 s for a full run on the
-same state (6.0%). Same clusters as a full run with an exact search (face_assets_tests/recognition/
-test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 41 of 101,000 faces ended in another cluster
-than the full run's. Where the kept lists of the two differ (2,326 faces), an exact search agrees with 898 of the
-incremental run's and 917 of the full run's, and the incremental lists miss fewer true neighbours (10,565 vs 12,528):
-the difference is the approximate search's (each run asks the index different questions, on a graph the new faces
+same state (6.0%, load ~5); on a quiet machine where the full run took 28.6 s the same code took 3.65 s (12.8%), then
+2.86 s against 32.0 s (8.9%) once the clusters were formed on arrays and the new faces' first query asked for
+2 (k + 1) faces. Same clusters as a full run with an exact search (face_assets_tests/recognition/
+test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 33-41 of 101,000 faces end in another cluster
+than the full run's. Where the kept lists of the two differ (~1,900-2,300 faces), the incremental lists miss fewer
+true neighbours of an exact search than the full run's (8,998 vs 10,690; 10,565 vs 12,528 in another run): the
+difference is the approximate search's (each run asks the index different questions, on a graph the new faces
 changed), not the incremental logic's, and neither run is the exact answer.
 
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
@@ -54,16 +56,20 @@ Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; ab
 from __future__ import annotations
 
 import bisect
+import itertools
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
+import numpy as np
 import psycopg
 from psycopg import sql
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from psycopg.types.json import Jsonb
 
 from face_assets import settings
@@ -166,26 +172,25 @@ class ClusteringResult:
 # --- the algorithm, on plain ids (no database) ----------------------------------------------------------------------
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
+def _positions(face_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each value in the sorted `face_ids`, and whether it is there at all."""
+    index = np.searchsorted(face_ids, values)
+    found = index < face_ids.size
+    found[found] = face_ids[index[found]] == values[found]
+    return index, found
 
-    def find(self, x: int) -> int:
-        parent = self.parent
-        root = parent.setdefault(x, x)
-        while root != parent[root]:
-            root = parent[root]
-        while x != root:  # path compression
-            parent[x], x = root, parent[x]
-        return root
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            if ra < rb:
-                self.parent[rb] = ra
-            else:
-                self.parent[ra] = rb
+def _link_pairs(face_ids: np.ndarray, links: Mapping[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(first face of its group, face) as indexes into `face_ids`, for each link group with two or more of them."""
+    linked = np.array(list(links.items()), dtype=np.int64).reshape(-1, 2)
+    index, found = _positions(face_ids, linked[:, 0])
+    index, group = index[found], linked[found, 1]
+    order = np.lexsort((index, group))
+    index, group = index[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]][:group.size])
+    sizes = np.diff(np.r_[starts, group.size])
+    several = np.repeat(sizes > 1, sizes)
+    return np.repeat(index[starts], sizes)[several], index[several]
 
 
 def density_clusters(
@@ -199,58 +204,57 @@ def density_clusters(
     `edges`: (face, neighbour, similarity) from each face's own k-nearest list, already cut at the similarity
     threshold. A face with >= `min_faces` distinct neighbours is a core face; core faces that are neighbours (in either
     direction) are in one cluster; a border face (not core, with a core neighbour in either direction) joins its most
-    similar core neighbour's cluster. `links`: face id -> link group; faces of one group are kept together.
-    Clusters have at least two faces; other faces are unclustered.
-    """
-    ids = set(ids)
-    neighbours: dict[int, dict[int, float]] = defaultdict(dict)
-    for a, b, sim in edges:
-        if a == b or a not in ids or b not in ids:
-            continue
-        neighbours[a][b] = max(sim, neighbours[a].get(b, sim))
-    core = {a for a, ns in neighbours.items() if len(ns) >= max(min_faces, 0)}
-    if min_faces <= 0:
-        core = set(ids)
+    similar core neighbour's cluster (ties: the smaller id). `links`: face id -> link group; faces of one group are
+    kept together. Clusters have at least two faces; other faces are unclustered.
 
-    uf = _UnionFind()
-    for a in core:
-        uf.find(a)
-        for b in neighbours.get(a, ()):
-            if b in core:
-                uf.union(a, b)
+    Array work (numpy; scipy's connected components): every re-run clusters all the kept lists again, ~700,000 edges
+    at 100,000 faces, so this is on the path of a re-run that queried only 1% of them.
+    """
+    face_ids = np.unique(np.fromiter(ids, dtype=np.int64))  # sorted: index order is id order
+    n = face_ids.size
+    if n == 0:
+        return []
+    flat = np.fromiter(itertools.chain.from_iterable(edges), dtype=np.float64)
+    a_id, b_id, sim = flat[0::3].astype(np.int64), flat[1::3].astype(np.int64), flat[2::3]
+    (a, a_found), (b, b_found) = _positions(face_ids, a_id), _positions(face_ids, b_id)
+    keep = a_found & b_found & (a_id != b_id)
+    a, b, sim = a[keep], b[keep], sim[keep]
+    order = np.lexsort((-sim, b, a))  # each directed pair once, with its highest similarity
+    a, b, sim = a[order], b[order], sim[order]
+    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])][:a.size]
+    a, b, sim = a[first], b[first], sim[first]
+
+    core = np.bincount(a, minlength=n) >= min_faces if min_faces > 0 else np.ones(n, dtype=bool)
+    members = core.copy()
+    both_core = core[a] & core[b]
+    src, dst = [a[both_core]], [b[both_core]]
 
     # Border faces: the most similar core neighbour, looking both ways (b in a's list, or a in b's list).
-    best: dict[int, tuple[float, int]] = {}
-    for a, ns in neighbours.items():
-        for b, sim in ns.items():
-            if a in core and b not in core:
-                pair = (sim, -a)
-                if b not in best or pair > best[b]:
-                    best[b] = pair
-            if b in core and a not in core:
-                pair = (sim, -b)
-                if a not in best or pair > best[a]:
-                    best[a] = pair
-    members = set(core)
-    for face, (_, neg_core) in best.items():
-        uf.union(face, -neg_core)
-        members.add(face)
+    to_core, from_core = ~core[a] & core[b], core[a] & ~core[b]
+    border = np.concatenate([a[to_core], b[from_core]])
+    partner = np.concatenate([b[to_core], a[from_core]])
+    strength = np.concatenate([sim[to_core], sim[from_core]])
+    order = np.lexsort((partner, -strength, border))
+    border, partner = border[order], partner[order]
+    best = np.r_[True, border[1:] != border[:-1]][:border.size]
+    src.append(border[best])
+    dst.append(partner[best])
+    members[border[best]] = True
 
     if links:
-        groups: dict[int, list[int]] = defaultdict(list)
-        for face, group in links.items():
-            if face in ids:
-                groups[group].append(face)
-        for faces in groups.values():
-            if len(faces) > 1:
-                for other in faces[1:]:
-                    uf.union(faces[0], other)
-                members.update(faces)
+        head, face = _link_pairs(face_ids, links)
+        src.append(head)
+        dst.append(face)
+        members[face] = True
 
-    components: dict[int, list[int]] = defaultdict(list)
-    for face in members:
-        components[uf.find(face)].append(face)
-    clusters = [sorted(c) for c in components.values() if len(c) >= 2]
+    src_all, dst_all = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src_all.size, dtype=np.int8), (src_all, dst_all)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    member_index = np.flatnonzero(members)
+    order = np.argsort(label[member_index], kind="stable")  # ids stay ascending within a component
+    grouped, labels = face_ids[member_index[order]], label[member_index[order]]
+    parts = np.split(grouped, np.flatnonzero(labels[1:] != labels[:-1]) + 1)
+    clusters = [part.tolist() for part in parts if part.size >= 2]
     clusters.sort(key=lambda c: c[0])
     return clusters
 
@@ -417,6 +421,9 @@ NEIGHBOUR_LISTS_VERSION = 1
 # A re-run that would query more than this share of the candidates' lists runs as a full run (same result, and a
 # full run may use the candidates' own index).
 FULL_RUN_ABOVE = 0.5
+# A re-run's first query asks for this many times k + 1 faces: enough for most new faces to show every face within
+# the threshold (their own list is its first k), so few need the wider rounds.
+FIRST_REACH = 2
 
 
 def neighbour_lists(rows: Iterable[tuple[int, int, float]], faces: Iterable[int], k: int) -> dict[int, NeighbourList]:
@@ -557,20 +564,20 @@ def cluster_faces(
     touched: set[int] = set()  # faces whose stored row is rewritten
     gone: list[int] = []  # stored rows of faces that are no longer candidates (or changed)
     if incremental:
-        candidate_set = set(candidates)
+        valid = set(candidates).difference(changed)  # faces whose kept list (and place in others') still holds
         requery: list[int] = []
         with conn.cursor(binary=True) as cur:
             stored = cur.execute(read_sql("clusters/stored_lists.sql")).fetchall()
         for face, ids, distances, cluster in stored:
             stored_cluster[face] = cluster
-            if face not in candidate_set or face in changed:
+            if face not in valid:
                 gone.append(face)
-            elif all(b in candidate_set and b not in changed for b in ids):
+            elif valid.issuperset(ids):
                 lists[face] = list(zip(distances, ids))
             elif len(ids) >= k:
                 requery.append(face)  # a full list lost a face: its next nearest is not known
             else:
-                lists[face] = [(d, b) for d, b in zip(distances, ids) if b in candidate_set and b not in changed]
+                lists[face] = [(d, b) for d, b in zip(distances, ids) if b in valid]
                 touched.add(face)
         requeried = set(requery)
         new = [face for face in candidates if face not in lists and face not in requeried]  # new or changed
@@ -584,13 +591,13 @@ def cluster_faces(
         ranges = 0
         with ExitStack() as stack:
             search = _SharedIndexSearch(conn, candidates, config, connect, stack, len(query)) if query else None
-            found = search(query, k + 1) if query else []
+            found = search(query, FIRST_REACH * (k + 1)) if query else []
             lists.update(neighbour_lists(found, query, k))
             touched.update(query)
             # The kept lists a new face enters: those within the threshold of it (see the notes above).
             reach: dict[tuple[int, int], float] = {(f, a): d for f, a, d in found if f in new_set}
             hits = Counter(f for f, _ in reach)
-            pending, limit = [f for f in new if hits[f] >= k + 1], 4 * (k + 1)
+            pending, limit = [f for f in new if hits[f] >= FIRST_REACH * (k + 1)], 4 * FIRST_REACH * (k + 1)
             while pending:
                 ranges += len(pending)
                 wider = search(pending, limit)

@@ -117,6 +117,68 @@ def test_density_clusters_core_border_noise_and_links():
     assert density_clusters([1, 2], [(1, 2, .9), (1, 50, .9), (50, 2, .9)], min_faces=2) == []
 
 
+def _clusters_by_definition(ids, edges, min_faces, links=None):
+    """density_clusters' docstring, written the slow and obvious way (sets and a flood fill), as an oracle."""
+    ids = set(ids)
+    out: dict[int, dict[int, float]] = {a: {} for a in ids}
+    for a, b, sim in edges:
+        if a != b and a in ids and b in ids:
+            out[a][b] = max(sim, out[a].get(b, sim))
+    core = {a for a in ids if min_faces <= 0 or len(out[a]) >= min_faces}
+    adjacent: dict[int, set[int]] = {a: set() for a in ids}
+    for a in core:
+        for b in out[a]:
+            if b in core:
+                adjacent[a].add(b)
+                adjacent[b].add(a)
+    members = set(core)
+    for x in ids - core:
+        options = [(out[c][x], -c) for c in core if x in out[c]] + [(sim, -c) for c, sim in out[x].items() if c in core]
+        if options:
+            c = -max(options)[1]
+            adjacent[x].add(c)
+            adjacent[c].add(x)
+            members.add(x)
+    groups: dict[int, list[int]] = {}
+    for face, group in (links or {}).items():
+        if face in ids:
+            groups.setdefault(group, []).append(face)
+    for faces in groups.values():
+        if len(faces) > 1:
+            members.update(faces)
+            for other in faces[1:]:
+                adjacent[faces[0]].add(other)
+                adjacent[other].add(faces[0])
+    seen: set[int] = set()
+    clusters = []
+    for start in sorted(members):
+        if start not in seen:
+            seen.add(start)
+            stack, component = [start], []
+            while stack:
+                face = stack.pop()
+                component.append(face)
+                for nxt in adjacent[face]:
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append(nxt)
+            if len(component) >= 2:
+                clusters.append(sorted(component))
+    return sorted(clusters)
+
+
+def test_density_clusters_agrees_with_its_definition_on_random_graphs():
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        ids = rng.choice(np.arange(1, 120), size=int(rng.integers(0, 40)), replace=False).tolist()
+        pool = ids + rng.integers(1, 150, 3).tolist()  # some edges reach faces that are not candidates
+        edges = [(int(rng.choice(pool)), int(rng.choice(pool)), float(rng.choice([0.5, 0.6, rng.random()])))
+                 for _ in range(int(rng.integers(0, 80)))]
+        links = {int(rng.choice(pool)): int(rng.integers(1, 4)) for _ in range(int(rng.integers(0, 5)))}
+        min_faces = int(rng.integers(-1, 4))
+        assert density_clusters(ids, edges, min_faces, links) == _clusters_by_definition(ids, edges, min_faces, links)
+
+
 def test_carry_over_ids_greedy_majority_overlap():
     old = {1: 10, 2: 10, 3: 10, 4: 11, 5: 11, 6: 12, 7: None}
     # [1,2,3,4] shares 3 faces with 10 and 1 with 11; [5,6] shares 1 with 11 and 1 with 12; [7,8] nothing.
