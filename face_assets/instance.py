@@ -48,15 +48,22 @@ def ensure_storage(url: str) -> None:
 
     dagster-postgres creates missing tables when an instance opens; two processes doing so at the same moment on an
     empty database can fail with "type ... already exists" (a race its retry does not cover). A session-level
-    advisory lock makes the first process create them while the others wait, then find them there.
+    advisory lock makes the first process create them while the others wait, then find them there. A storage that
+    cannot be reached is left alone: commands that need no Dagster (review, summary, serve) still work, and those
+    that do get Dagster's own error when they open it.
     """
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     missing = "SELECT count(*) FROM unnest(CAST(:tables AS text[])) AS t WHERE to_regclass(t) IS NULL"
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except OperationalError:
+            return
+        with conn:
             if not conn.execute(text(missing), {"tables": list(STORAGE_TABLES)}).scalar():
                 return
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STORAGE_LOCK_KEY})

@@ -63,3 +63,8 @@ def test_processes_opening_an_empty_storage_together_all_start_and_it_is_created
     again = _open_together(env, url, 1)[0]
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "False"
+
+
+def test_a_storage_that_cannot_be_reached_is_left_to_dagster():
+    # Nothing listens on port 1: commands that need no Dagster (review, summary) are not stopped by it.
+    instance.ensure_storage("postgresql+psycopg2://nobody:secret@127.0.0.1:1/dagster?connect_timeout=2")
