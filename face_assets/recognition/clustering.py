@@ -40,10 +40,10 @@ clusters (~200,000 rows) were fetched and compared in Python; 0.55-0.68 s under 
 sql/clusters/unchanged.sql (a full re-run: 104 s). 1,000 new faces: 5.9-6.3 s against 99.8 s for a full run on the
 same state (6.0%, load ~5); on a quiet machine where the full run took 28.6 s the same code took 3.65 s (12.8%), then
 2.86 s against 32.0 s (8.9%) once the clusters were formed on arrays and the new faces' first query asked for
-2 (k + 1) faces. Same clusters as a full run with an exact search (face_assets_tests/recognition/
-test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 33-41 of 101,000 faces end in another cluster
-than the full run's. Where the kept lists of the two differ (~1,900-2,300 faces), the incremental lists miss fewer
-true neighbours of an exact search than the full run's (8,998 vs 10,690; 10,565 vs 12,528 in another run): the
+2 (k + 1) faces, and 2.24 s against 33.8 s (6.6%) with the kept lists read and used as arrays. Same clusters as a full run with an exact search (face_assets_tests/recognition/
+test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 20-41 of 101,000 faces end in another cluster
+than the full run's. Where the kept lists of the two differ (~1,500-2,300 faces), the incremental lists miss fewer
+true neighbours of an exact search than the full run's (7,670 vs 8,579; 10,565 vs 12,528 in another run): the
 difference is the approximate search's (each run asks the index different questions, on a graph the new faces
 changed), not the incremental logic's, and neither run is the exact answer.
 
@@ -210,12 +210,18 @@ def density_clusters(
     Array work (numpy; scipy's connected components): every re-run clusters all the kept lists again, ~700,000 edges
     at 100,000 faces, so this is on the path of a re-run that queried only 1% of them.
     """
-    face_ids = np.unique(np.fromiter(ids, dtype=np.int64))  # sorted: index order is id order
+    flat = np.fromiter(itertools.chain.from_iterable(edges), dtype=np.float64)
+    return _density_clusters(np.fromiter(ids, dtype=np.int64), flat[0::3].astype(np.int64),
+                             flat[1::3].astype(np.int64), flat[2::3], min_faces, links)
+
+
+def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: np.ndarray, min_faces: int,
+                      links: Optional[Mapping[int, int]]) -> list[list[int]]:
+    """density_clusters on arrays: the faces, and the edges as three arrays (face, neighbour, similarity)."""
+    face_ids = np.unique(ids)  # sorted: index order is id order
     n = face_ids.size
     if n == 0:
         return []
-    flat = np.fromiter(itertools.chain.from_iterable(edges), dtype=np.float64)
-    a_id, b_id, sim = flat[0::3].astype(np.int64), flat[1::3].astype(np.int64), flat[2::3]
     (a, a_found), (b, b_found) = _positions(face_ids, a_id), _positions(face_ids, b_id)
     keep = a_found & b_found & (a_id != b_id)
     a, b, sim = a[keep], b[keep], sim[keep]
@@ -458,6 +464,69 @@ def list_edges(lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[
     return edges
 
 
+def _unpack(packed: Optional[bytes], kind: str) -> np.ndarray:
+    """A packed big-endian array from SQL (`string_agg(int4send(...))`, NULL for none) as native int64/float64."""
+    values = np.frombuffer(packed or b"", dtype=kind)
+    return values.astype(np.float64 if kind.endswith("f8") else np.int64)
+
+
+def _all_edges(kept: "_KeptLists", as_is: np.ndarray, lists: Mapping[int, NeighbourList],
+               frame_of: Mapping[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The edges (face, neighbour, similarity arrays) of the kept lists used as they are and of `lists`; faces of one
+    frame are never neighbours."""
+    use = np.repeat(as_is, kept.counts)
+    a, b, sim = np.repeat(kept.faces, kept.counts)[use], kept.neighbours[use], 1.0 - kept.distances[use]
+    if a.size:
+        faces = np.fromiter(frame_of, dtype=np.int64, count=len(frame_of))
+        frames = np.array(list(frame_of.values()), dtype=np.int64).reshape(-1, 2)
+        order = np.argsort(faces)
+        faces, key = faces[order], (frames[order, 0] << 32) | frames[order, 1]
+        apart = key[np.searchsorted(faces, a)] != key[np.searchsorted(faces, b)]  # both are candidates
+        a, b, sim = a[apart], b[apart], sim[apart]
+    more = list_edges(lists, frame_of)
+    flat = np.fromiter(itertools.chain.from_iterable(more), dtype=np.float64, count=3 * len(more))
+    return (np.concatenate([a, flat[0::3].astype(np.int64)]), np.concatenate([b, flat[1::3].astype(np.int64)]),
+            np.concatenate([sim, flat[2::3]]))
+
+
+@dataclass(frozen=True)
+class _KeptLists:
+    """The lists the last run kept (table face_neighbours) as arrays: faces ascending, face i's entries (nearest first)
+    at starts[i]:starts[i + 1] of `neighbours` and `distances`. Read as packed arrays (~700,000 entries at 100,000
+    faces, no Python object per entry): a face's entries become a NeighbourList only when a re-run changes or
+    rewrites that list; the others go to the clustering as arrays."""
+
+    faces: np.ndarray
+    clusters: np.ndarray  # the open cluster each face was left in, -1: none
+    counts: np.ndarray
+    starts: np.ndarray
+    neighbours: np.ndarray
+    distances: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "_KeptLists":
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none, none, np.zeros(1, dtype=np.int64), none, np.zeros(0))
+
+    @classmethod
+    def read(cls, conn: psycopg.Connection) -> "_KeptLists":
+        with conn.cursor(binary=True) as cur:
+            faces, clusters, counts = (_unpack(v, ">i4") for v in cur.execute(
+                read_sql("clusters/stored_faces.sql")).fetchone())
+            neighbours, distances = cur.execute(read_sql("clusters/stored_entries.sql")).fetchone()
+        neighbours, distances = _unpack(neighbours, ">i4"), _unpack(distances, ">f8")
+        if not (faces.size == clusters.size == counts.size and neighbours.size == distances.size == counts.sum()):
+            raise RuntimeError("face_neighbours changed between reading its faces and its entries")
+        return cls(faces, clusters, counts, np.r_[0, np.cumsum(counts)], neighbours, distances)
+
+    def entries(self, index: int) -> NeighbourList:
+        start, end = self.starts[index], self.starts[index + 1]
+        return list(zip(self.distances[start:end].tolist(), self.neighbours[start:end].tolist()))
+
+    def index(self, face: int) -> int:
+        return int(np.searchsorted(self.faces, face))
+
+
 def _params(config: ClusteringConfig) -> dict:
     """What the stored state depends on: 'lists' (another value: a full run), 'clustering' (another value: the
     kept lists are clustered again)."""
@@ -560,31 +629,35 @@ def cluster_faces(
     incremental = not full and stored_params is not None and stored_params.get("lists") == params["lists"]
 
     stored_cluster: dict[int, Optional[int]] = {}
+    # Every candidate's list is either a kept one used as it is (`kept`, where `kept_as_is`) or in `lists` (queried,
+    # trimmed or entered by this run, or read out of `kept` to be rewritten).
+    kept, kept_as_is = _KeptLists.empty(), np.zeros(0, dtype=bool)
     lists: dict[int, NeighbourList] = {}
     touched: set[int] = set()  # faces whose stored row is rewritten
     gone: list[int] = []  # stored rows of faces that are no longer candidates (or changed)
     if incremental:
         valid = set(candidates).difference(changed)  # faces whose kept list (and place in others') still holds
-        requery: list[int] = []
-        with conn.cursor(binary=True) as cur:
-            stored = cur.execute(read_sql("clusters/stored_lists.sql")).fetchall()
-        for face, ids, distances, cluster in stored:
-            stored_cluster[face] = cluster
-            if face not in valid:
-                gone.append(face)
-            elif valid.issuperset(ids):
-                lists[face] = list(zip(distances, ids))
-            elif len(ids) >= k:
-                requery.append(face)  # a full list lost a face: its next nearest is not known
-            else:
-                lists[face] = [(d, b) for d, b in zip(distances, ids) if b in valid]
-                touched.add(face)
-        requeried = set(requery)
-        new = [face for face in candidates if face not in lists and face not in requeried]  # new or changed
+        kept = _KeptLists.read(conn)
+        valid_ids = np.fromiter(sorted(valid), dtype=np.int64, count=len(valid))
+        face_valid = _positions(valid_ids, kept.faces)[1]
+        owner = np.repeat(np.arange(kept.faces.size), kept.counts)
+        lost = np.bincount(owner[~_positions(valid_ids, kept.neighbours)[1]], minlength=kept.faces.size)
+        gone = kept.faces[~face_valid].tolist()
+        # a full list that lost a face is queried again (its next nearest is not known); a shorter one is trimmed
+        requery = kept.faces[face_valid & (lost > 0) & (kept.counts >= k)].tolist()
+        for i in np.flatnonzero(face_valid & (lost > 0) & (kept.counts < k)).tolist():
+            face = int(kept.faces[i])
+            lists[face] = [(d, b) for d, b in kept.entries(i) if b in valid]
+            touched.add(face)
+        kept_as_is = face_valid & (lost == 0)
+        stored_cluster = {f: (c if c >= 0 else None) for f, c in zip(kept.faces.tolist(), kept.clusters.tolist())}
+        listed = set(kept.faces[kept_as_is].tolist()) | set(lists) | set(requery)
+        new = [face for face in candidates if face not in listed]  # new or changed
         query = new + requery
         if len(query) > FULL_RUN_ABOVE * max(1, len(candidates)):
             say(f"{len(query)} of {len(candidates)} lists to query: a full run")
             incremental = False
+            kept, kept_as_is = _KeptLists.empty(), np.zeros(0, dtype=bool)
     if incremental:
         result.mode = "incremental"
         new_set, query_set = set(new), set(query)
@@ -607,9 +680,12 @@ def cluster_faces(
             method = search.method if search else "no query"
         entered = 0
         for (f, a), d in reach.items():
-            if a != f and a not in query_set and enter_list(lists[a], d, f, k):
-                touched.add(a)
-                entered += 1
+            if a != f and a not in query_set:
+                if a not in lists:
+                    lists[a] = kept.entries(kept.index(a))
+                if enter_list(lists[a], d, f, k):
+                    touched.add(a)
+                    entered += 1
         result.queried = len(query)
         result.method = (f"incremental: {len(query)} lists queried ({len(new)} new or changed faces, {len(requery)} "
                          f"full lists that lost a face), {ranges} wider ranges, {entered} kept lists entered, "
@@ -622,13 +698,15 @@ def cluster_faces(
         result.queried = len(candidates)
         result.method = method
     result.seconds["neighbours"] = time.perf_counter() - t
-    edges = list_edges(lists, frame_of)
-    result.edges = len(edges)
-    say(f"{len(candidates)} candidate faces ({result.gated or 'none'} gated out): {len(edges)} neighbour pairs in "
+    kept_as_is &= ~_positions(np.fromiter(sorted(lists), dtype=np.int64, count=len(lists)), kept.faces)[1]
+    a_id, b_id, sim = _all_edges(kept, kept_as_is, lists, frame_of)
+    result.edges = int(a_id.size)
+    say(f"{len(candidates)} candidate faces ({result.gated or 'none'} gated out): {result.edges} neighbour pairs in "
         f"{result.seconds['neighbours']:.1f} s ({result.method})")
 
     t = time.perf_counter()
-    clusters = density_clusters(candidates, edges, config.min_faces, links)
+    clusters = _density_clusters(np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim,
+                                 config.min_faces, links)
     carried = carry_over_ids(clusters, old_cluster_of)
     result.seconds["clustering"] = time.perf_counter() - t
 
@@ -682,12 +760,21 @@ def cluster_faces(
         conn.execute("TRUNCATE face_neighbours")
         rewrite = candidates
     else:
+        # kept lists used as they are whose face is now in another cluster: read out to be rewritten
+        clustered = np.fromiter(cluster_of.keys(), dtype=np.int64, count=len(cluster_of))
+        cluster_now = np.fromiter(cluster_of.values(), dtype=np.int64, count=len(cluster_of))
+        order = np.argsort(clustered)
+        index, found = _positions(clustered[order], kept.faces)
+        now = np.full(kept.faces.size, -1, dtype=np.int64)
+        now[found] = cluster_now[order][index[found]]
+        for i in np.flatnonzero(kept_as_is & (now != kept.clusters)).tolist():
+            lists[int(kept.faces[i])] = kept.entries(i)
         rewrite = sorted(touched | {f for f in lists if stored_cluster.get(f, -1) != cluster_of.get(f)})
         if gone or rewrite:
             conn.execute(read_sql("clusters/drop_lists.sql"), {"ids": gone + rewrite})
     _save_lists(conn, lists, cluster_of, rewrite)
     conn.execute(read_sql("clusters/save_state.sql"),
-                 {"params": Jsonb({**params, "edges": len(edges)}), "links": links_digest})
+                 {"params": Jsonb({**params, "edges": result.edges}), "links": links_digest})
     result.seconds["write_lists"] = time.perf_counter() - lists_started
     result.lists_written = len(rewrite)
 
