@@ -18,8 +18,9 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when candidates are few among many
    known faces, a temporary table of the candidates with its own HNSW index;
 2. core faces have >= `cluster_min_faces` neighbours; clusters are the connected components of core faces
-   (numpy arrays, scipy's connected components), a border face joins the cluster of its most similar core neighbour, faces a person linked
-   (`review cluster merge`, table face_cluster_links) stay together; everything else stays unclustered (NULL);
+   (numpy arrays, scipy's connected components), a border face joins the cluster of its most similar core
+   neighbour, faces a person linked (`review cluster merge`, table face_cluster_links) stay together; everything
+   else stays unclustered (NULL);
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
    'dissolved' with size 0. Ids are never reused.
@@ -27,25 +28,26 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    updates, see the fillfactor in sql/face/schema.sql), then size, n_videos and representative face of
    every touched cluster (sql/clusters/update_stats.sql).
 
-Measured (benchmarks/bench_clustering.py, 2 cores, embedded PostgreSQL 18 with shared_buffers 1GB, pgvector
-0.8.5): 100,000 unknown faces (8,000 people x 10 + 20,000 noise) clustered in ~53 s on a first run (neighbours 49 s
-on 2 connections, writing 80,000 cluster_ids 3 s), every person but 4 recovered, no cluster mixing people, no
-noise face clustered. What it took (from 829 s): shared_buffers above the HNSW index's size (the 128MB default
-read index pages through the OS for every face), fillfactor 45 so that every cluster_id write is a HOT update
-(416 s -> 1.6 s: no HNSW re-insertion), cluster statistics without a join planned on stale estimates (90 s -> 1 s),
-ef_search 20 instead of 40 (84 s -> 49 s for the neighbours). The index is on `embedding::halfvec(512)` (130 MiB
-instead of 260 MiB at 100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). Re-runs (rows clustering.rerun and
-clustering.one_percent_new). Nothing changed: 1.3-1.9 s under load ~10 when the candidates and the stored
-clusters (~200,000 rows) were fetched and compared in Python; 0.55-0.68 s under load ~5 with the one statement of
+Measured (benchmarks/bench_clustering.py, 2 cores, embedded PostgreSQL 18 with shared_buffers 1GB, pgvector 0.8.5):
+100,000 unknown faces (8,000 people x 10 + 20,000 noise) clustered in ~53 s on a first run (neighbours 49 s on 2
+connections, writing 80,000 cluster_ids 3 s), every person but 4 recovered, no cluster mixing people, no noise face
+clustered. What it took (from 829 s): shared_buffers above the HNSW index's size (the 128MB default read index pages
+through the OS for every face), fillfactor 45 so that every cluster_id write is a HOT update (416 s -> 1.6 s: no
+HNSW re-insertion), cluster statistics without a join planned on stale estimates (90 s -> 1 s), ef_search 20 instead
+of 40 (84 s -> 49 s for the neighbours). The index is on `embedding::halfvec(512)` (130 MiB instead of 260 MiB at
+100,000 faces; 51.5 s, 7,999 of 8,000 people recovered). Re-runs (rows clustering.rerun and
+clustering.one_percent_new). Nothing changed: 1.3-1.9 s under load ~10 when the candidates and the stored clusters
+(~200,000 rows) were fetched and compared in Python; 0.55-0.68 s under load ~5 with the one statement of
 sql/clusters/unchanged.sql (a full re-run: 104 s). 1,000 new faces: 5.9-6.3 s against 99.8 s for a full run on the
-same state (6.0%, load ~5); on a quiet machine where the full run took 28.6 s the same code took 3.65 s (12.8%), then
-2.86 s against 32.0 s (8.9%) once the clusters were formed on arrays and the new faces' first query asked for
-2 (k + 1) faces, and 2.24 s against 33.8 s (6.6%) with the kept lists read and used as arrays. Same clusters as a full run with an exact search (face_assets_tests/recognition/
-test_incremental_clustering.py); with ef_search 20 at 100,000 faces, 20-41 of 101,000 faces end in another cluster
-than the full run's. Where the kept lists of the two differ (~1,500-2,300 faces), the incremental lists miss fewer
-true neighbours of an exact search than the full run's (7,670 vs 8,579; 10,565 vs 12,528 in another run): the
-difference is the approximate search's (each run asks the index different questions, on a graph the new faces
-changed), not the incremental logic's, and neither run is the exact answer.
+same state (6.0%, load ~5); on a quiet machine where the full run took 28.6 s the same code took 3.65 s (12.8%),
+then 2.86 s against 32.0 s (8.9%) once the clusters were formed on arrays and the new faces' first query asked for 2
+(k + 1) faces, and 2.24 s against 33.8 s (6.6%) with the kept lists read and used as arrays. Same clusters as a full
+run with an exact search (face_assets_tests/recognition/test_incremental_clustering.py); with ef_search 20 at
+100,000 faces, 20-41 of 101,000 faces end in another cluster than the full run's. Where the kept lists of the two
+differ (~1,500-2,300 faces), the incremental lists miss fewer true neighbours of an exact search than the full run's
+(7,670 vs 8,579; 10,565 vs 12,528 in another run): the difference is the approximate search's (each run asks the
+index different questions, on a graph the new faces changed), not the incremental logic's, and neither run is the
+exact answer.
 
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
 `cluster_similarity` (cosine similarity, like every threshold), `cluster_min_faces`, `cluster_neighbours`,
@@ -62,19 +64,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import psycopg
-from psycopg import sql
+from psycopg.types.json import Jsonb
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from psycopg.types.json import Jsonb
 
 from face_assets import settings
 from face_assets.recognition_config import RecognitionConfig, model_key
-from face_assets.sql_files import read_sql
+from face_assets.sql_files import read_sql, with_fragments
 
 # One clustering (or cluster edit by review) at a time: transaction-level advisory lock on this key.
 LOCK_KEY = "face_assets:face_clusters"
@@ -538,13 +538,6 @@ def _params(config: ClusteringConfig) -> dict:
     }
 
 
-@lru_cache(maxsize=None)
-def _unchanged_query() -> sql.Composed:
-    """sql/clusters/unchanged.sql with the candidates query (sql/clusters/candidates.sql) as its CTE."""
-    candidates = read_sql("clusters/candidates.sql").strip().rstrip(";")
-    return sql.SQL(read_sql("clusters/unchanged.sql")).format(candidates=sql.SQL(candidates))
-
-
 def _save_lists(conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int],
                 faces: Iterable[int]) -> None:
     with conn.cursor() as cur, cur.copy("COPY face_neighbours (face_id, neighbour_ids, distances, cluster_id)"
@@ -591,7 +584,8 @@ def cluster_faces(
     if not full:
         # Nothing changed: decided in one statement (sql/clusters/unchanged.sql), no row per face fetched.
         t = time.perf_counter()
-        check = conn.execute(_unchanged_query(), {**gates, "params": Jsonb(params)}).fetchone()
+        unchanged = with_fragments("clusters/unchanged.sql", candidates="clusters/candidates.sql")
+        check = conn.execute(unchanged, {**gates, "params": Jsonb(params)}).fetchone()
         if check is not None and check[0]:
             _, edges, unknown, gated, sizes = check
             # What a full run would find: the same lists, so the same clusters, each keeping its id.

@@ -21,11 +21,12 @@ At most one face of a frame can be the creator (two faces in one frame are two p
 best face, less ln(m) for a frame with m faces. Without the creator, each of those m faces is a stranger whose
 likelihood ratio has expectation at most 1, so the best of them has expectation at most m (their sum's): taking ln m
 off keeps a crowded frame to the same false-tag bound as a frame with one face (a creator seen among two others
-loses ln 3 = 1.1, a small part of a good face's LLR). Frames of one video are not independent looks at the person (same camera, light, make-up, often the same
-shot), so their LLRs are not simply added: with an intra-video correlation rho (`evidence_frame_correlation`,
-default 0.5), n frames count as Kish's effective sample size n_eff(n) = n / (1 + (n - 1) rho) independent ones, which
-never exceeds 1/rho. The frames' LLRs, sorted strongest first, get the weights n_eff(i) - n_eff(i - 1) (1, 1/3,
-1/6, ... at rho 0.5): n equal frames give n_eff x their LLR, one strong frame is never weakened by a weaker one added.
+loses ln 3 = 1.1, a small part of a good face's LLR). Frames of one video are not independent looks at the person
+(same camera, light, make-up, often the same shot), so their LLRs are not simply added: with an intra-video
+correlation rho (`evidence_frame_correlation`, default 0.5), n frames count as Kish's effective sample size n_eff(n)
+= n / (1 + (n - 1) rho) independent ones, which never exceeds 1/rho. The frames' LLRs, sorted strongest first, get
+the weights n_eff(i) - n_eff(i - 1) (1, 1/3, 1/6, ... at rho 0.5): n equal frames give n_eff x their LLR, one strong
+frame is never weakened by a weaker one added.
 
 The target (`target_llr`)
 -------------------------
