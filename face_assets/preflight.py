@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Optional, TextIO
 
 from face_assets import settings
+from face_assets.migration.legacy_schema import read_only
 
 EXIT_CONFIG = 2
 
@@ -115,9 +116,8 @@ def check_legacy(required: bool) -> list[str]:
     if header != SQLITE_HEADER:
         return [f"{where}: not an SQLite database: set FACE_ASSETS_LEGACY_DB to the legacy app's SQLite file"]
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with read_only(path) as conn:
             tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        conn.close()
     except sqlite3.Error as exc:
         return [f"{where}: SQLite cannot read it ({exc}): set FACE_ASSETS_LEGACY_DB to an intact copy"]
     missing = [t for t in REQUIRED_LEGACY_TABLES if t not in tables]
@@ -134,9 +134,8 @@ def legacy_watched_directories() -> list[tuple[str, bool]]:
         return []
     try:
         mapping = settings.path_map()
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        with read_only(path) as conn:
             rows = conn.execute("SELECT path, coalesce(is_active, 1) FROM watched_directories").fetchall()
-        conn.close()
     except (sqlite3.Error, ValueError):
         return []
     return [(mapping.apply(p), bool(active)) for p, active in rows if p]

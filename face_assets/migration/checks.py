@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
 
-from face_assets.migration.legacy_schema import LegacySchema
+from face_assets.migration.legacy_schema import LegacySchema, read_only, sqlite_quote
 
 
 @dataclass
@@ -46,18 +45,15 @@ def _source_keys(schema: LegacySchema, name: str, key_cols: list[str]) -> list[s
     which it writes exactly as str() does; a row with another type (REAL, BLOB) comes back NULL and the table's keys
     are then written by Python.
     """
-    quoted = ['"' + c.replace('"', '""') + '"' for c in key_cols]
-    table = '"' + name.replace('"', '""') + '"'
+    quoted = [sqlite_quote(c) for c in key_cols]
+    table = sqlite_quote(name)
     text = " || char(31) || ".join(
         f"CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) WHEN 'text' THEN {c} WHEN 'null' THEN '' END"
         for c in quoted)
-    source = sqlite3.connect(f"file:{schema.path}?mode=ro", uri=True)
-    try:
+    with read_only(schema.path) as source:
         keys = [k for (k,) in source.execute(f"SELECT {text} FROM {table}")]
         if None in keys:
             keys = [_key_text(row) for row in source.execute(f"SELECT {', '.join(quoted)} FROM {table}")]
-    finally:
-        source.close()
     return keys
 
 

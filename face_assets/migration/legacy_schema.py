@@ -6,13 +6,30 @@ legacy database migrates too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import sqlalchemy as sa
+
+
+@contextlib.contextmanager
+def read_only(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """The legacy file, read-only, closed afterwards (sqlite3's own context manager only ends a transaction)."""
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def sqlite_quote(name: str) -> str:
+    """`name` as an SQLite identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class LegacySchema:
 
     def sequence_values(self) -> dict[str, int]:
         """sqlite_sequence: the last id AUTOINCREMENT handed out per table (may exceed max(id) after deletes)."""
-        with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:
+        with read_only(self.path) as conn:
             try:
                 return {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM sqlite_sequence")}
             except sqlite3.OperationalError:

@@ -17,7 +17,6 @@ Two ways, same outcome:
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import logging
 import re
@@ -31,7 +30,7 @@ import psycopg
 from psycopg import sql
 
 from face_assets.migration import ddl
-from face_assets.migration.legacy_schema import LegacySchema, Table
+from face_assets.migration.legacy_schema import LegacySchema, Table, read_only, sqlite_quote
 from face_assets.settings import PathMap
 from face_assets.sql_files import SQL_DIR, read_sql
 
@@ -103,9 +102,9 @@ def _is_path_column(name: str) -> bool:
 
 
 def _has_rowid(legacy_db: Path, table: str) -> bool:
-    with _sqlite(legacy_db) as source:
+    with read_only(legacy_db) as source:
         try:
-            source.execute(f"SELECT rowid FROM {_sqlite_quote(table)} LIMIT 0")
+            source.execute(f"SELECT rowid FROM {sqlite_quote(table)} LIMIT 0")
             return True
         except sqlite3.OperationalError:  # a WITHOUT ROWID table
             return False
@@ -137,14 +136,14 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
     path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
     target = ["_n", *columns] + ([] if with_rowid else ["_row"])
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(ident(STAGE), sql.SQL(", ").join(ident(c) for c in target))
-    names = ", ".join(_sqlite_quote(c) for c in columns)
-    select = f"SELECT {'rowid, ' if with_rowid else ''}{names} FROM {_sqlite_quote(table.name)}"
+    names = ", ".join(sqlite_quote(c) for c in columns)
+    select = f"SELECT {'rowid, ' if with_rowid else ''}{names} FROM {sqlite_quote(table.name)}"
     params: tuple = ()
     if rowids is not None:  # one parameter whatever the count (SQLite caps the number of parameters)
         select += " WHERE rowid IN (SELECT value FROM json_each(?))"
         params = (json.dumps(list(rowids)),)
     n = 0
-    with _sqlite(legacy_db) as source, conn.cursor().copy(copy_sql) as copy:
+    with read_only(legacy_db) as source, conn.cursor().copy(copy_sql) as copy:
         cursor = source.execute(select, params)
         while batch := cursor.fetchmany(READ_BATCH):
             for raw in batch:
@@ -164,20 +163,6 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
     # the orphan anti-joins, the load, the count) is planned for a guessed size.
     conn.execute(sql.SQL("ANALYZE {}").format(ident(STAGE)))
     return n
-
-
-def _sqlite_quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@contextlib.contextmanager
-def _sqlite(legacy_db: Path):
-    """The legacy file, read-only, closed afterwards (sqlite3's own context manager only ends a transaction)."""
-    source = sqlite3.connect(f"file:{legacy_db}?mode=ro", uri=True)
-    try:
-        yield source
-    finally:
-        source.close()
 
 
 def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, bool]], columns: list[str]) -> bool:
@@ -390,12 +375,12 @@ def record_rejects(conn: psycopg.Connection, legacy_db: Path, table: Table, stag
         "SELECT _n FROM {} WHERE _row IS NULL AND (_reason IS NOT NULL OR cardinality(_bad) > 0)").format(ident(STAGE)))]
     if rowids:  # read those rows back from SQLite, whole and with their original types
         columns = table.column_names
-        names = ", ".join(_sqlite_quote(c) for c in columns)
-        with _sqlite(legacy_db) as source:
+        names = ", ".join(sqlite_quote(c) for c in columns)
+        with read_only(legacy_db) as source:
             rows = []
             for i in range(0, len(rowids), 500):
                 chunk = rowids[i:i + 500]
-                rows += source.execute(f"SELECT rowid, {names} FROM {_sqlite_quote(table.name)}"
+                rows += source.execute(f"SELECT rowid, {names} FROM {sqlite_quote(table.name)}"
                                        f" WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
         _index_stage(conn)
         conn.cursor().executemany(
@@ -502,7 +487,7 @@ def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, pa
     path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (ON_ERROR ignore, LOG_VERBOSITY verbose)").format(
         ident(table.name), sql.SQL(", ").join(ident(c) for c in columns))
-    quoted = _sqlite_quote(table.name)
+    quoted = sqlite_quote(table.name)
     notices: list[str] = []
 
     def on_notice(diag) -> None:
@@ -511,11 +496,11 @@ def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, pa
     sent = 0
     conn.add_notice_handler(on_notice)
     try:
-        with _sqlite(legacy_db) as source:
+        with read_only(legacy_db) as source:
             source.execute("BEGIN")  # one snapshot for the rows and for the rowids looked up below
             cursor = conn.cursor()
             with cursor.copy(copy_sql) as copy:
-                rows = source.execute(f"SELECT {', '.join(_sqlite_quote(c) for c in columns)} FROM {quoted} ORDER BY rowid")
+                rows = source.execute(f"SELECT {', '.join(sqlite_quote(c) for c in columns)} FROM {quoted} ORDER BY rowid")
                 while batch := rows.fetchmany(READ_BATCH):
                     if path_columns:
                         for raw in batch:

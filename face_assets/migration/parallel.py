@@ -10,7 +10,6 @@ overlaps another's PostgreSQL work (COPY, index builds, checks).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import queue
 import sqlite3
 import threading
@@ -21,7 +20,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, Optional
 import psycopg
 
 from face_assets.migration.checks import Reconciliation, reconcile
-from face_assets.migration.legacy_schema import LegacySchema
+from face_assets.migration.legacy_schema import LegacySchema, read_only, sqlite_quote
 from face_assets.migration.loader import TableResult, ensure_rejects_table, ensure_target_table, migrate_table
 from face_assets.settings import PathMap
 
@@ -42,10 +41,10 @@ class TableOutcome:
 def _estimated_rows(schema: LegacySchema, names: Iterable[str]) -> dict[str, int]:
     """max(rowid) per table (one B-tree descent, no count): enough to start the big tables first."""
     sizes = {}
-    with contextlib.closing(sqlite3.connect(f"file:{schema.path}?mode=ro", uri=True)) as source:
+    with read_only(schema.path) as source:
         for name in names:
             try:
-                sizes[name] = source.execute(f'SELECT max(rowid) FROM "{name.replace(chr(34), chr(34) * 2)}"').fetchone()[0] or 0
+                sizes[name] = source.execute(f"SELECT max(rowid) FROM {sqlite_quote(name)}").fetchone()[0] or 0
             except sqlite3.OperationalError:  # WITHOUT ROWID
                 sizes[name] = 0
     return sizes
