@@ -133,7 +133,7 @@ def clone_of(template_url: str, file_copy: bool = False) -> Iterator[str]:
     from psycopg import sql
     from sqlalchemy.engine import make_url
 
-    from face_assets.embedded_postgres import with_database
+    from face_assets.db.embedded_postgres import with_database
 
     template = make_url(template_url).database
     name = f"{template[:40]}_c{uuid.uuid4().hex[:6]}"
@@ -165,7 +165,7 @@ def cluster_once(url: str, config, label: str, full: bool = False) -> tuple[floa
     from pgvector.psycopg import register_vector
 
     from face_assets.recognition.clustering import cluster_faces
-    from face_assets.resources.database import PostgresResource
+    from face_assets.defs.resources import PostgresResource
 
     resource = PostgresResource(url=url)
     with psycopg.connect(url) as conn:
@@ -182,7 +182,7 @@ def explain_neighbours(url: str, config, batch: int) -> dict[str, Any]:
     import psycopg
 
     from face_assets.recognition.clustering import _prepare_session
-    from face_assets.sql_files import read_sql
+    from face_assets.db.sql_files import read_sql
 
     with psycopg.connect(url) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM video_face_detections ORDER BY id")]

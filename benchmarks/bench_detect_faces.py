@@ -75,7 +75,7 @@ def decode_frames(videos: Sequence[Path], per_video: int = FRAMES_PER_VIDEO) -> 
 
 
 def face_engine(intra_op_threads: int = 0, det_size: int = DET_SIZE, frame_workers: int = 1):
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
 
     engine = FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
                         det_size=det_size, intra_op_threads=intra_op_threads, frame_workers=frame_workers)
@@ -102,7 +102,7 @@ def face_analysis():
 def engine_with_spinning(intra_op_threads: int = 0, det_size: int = DET_SIZE):
     """FaceEngine with ONNX Runtime's default busy-waiting threads (allow_spinning=True): the setting before
     FaceEngine turned spinning off, measured beside it."""
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
 
     return FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
                       det_size=det_size, intra_op_threads=intra_op_threads, allow_spinning=True, frame_workers=1)
@@ -130,7 +130,7 @@ def ours_aspect_input(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]
     longer side det_size) instead of a det_size square. Mirrors FaceEngine.detect otherwise."""
     from insightface.utils import face_align
 
-    from face_assets.resources.face_engine import DetectedFace, _as_bgr
+    from face_assets.engine.face_engine import DetectedFace, _as_bgr
 
     models = engine._models()
     detector, size = models.detector, engine.det_size

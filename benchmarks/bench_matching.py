@@ -89,7 +89,7 @@ def create_real_schema(conn) -> None:
     """The project's tables: the legacy tables the face schema refers to, then sql/face/schema.sql."""
     from pgvector.psycopg import register_vector
 
-    from face_assets.sql_files import run_sql_file
+    from face_assets.db.sql_files import run_sql_file
 
     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     for name in REAL_TABLES:

@@ -409,7 +409,7 @@ def migrate_row_by_row(url: str, db: Path) -> dict[str, Any]:
     from face_assets.migration.legacy_schema import LegacySchema
     from face_assets.migration.loader import ensure_target_table, set_sequence, target_columns
     from face_assets.settings import PathMap
-    from face_assets.sql_files import read_sql
+    from face_assets.db.sql_files import read_sql
 
     schema = LegacySchema.read(db)
     path_map = PathMap.parse(PATH_MAP_SPEC)

@@ -274,7 +274,7 @@ def tag_figures(tagged: set, proposed: set, truth_pairs: set) -> dict[str, Any]:
 
 def measure(conn, lib: Library) -> dict[str, Any]:
     from face_assets.recognition.evidence import describe_model, likelihood_model
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     names = {cid: name for cid, name in conn.execute("SELECT id, name FROM creators")}
     by_name = {v: k for k, v in names.items()}
@@ -334,7 +334,7 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
     from face_assets.recognition.calibration import calibration_for
     from face_assets.recognition.evidence import (DefaultsLikelihood, describe_model, gallery_size, target_llr,
                                                   video_evidence)
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     config = RecognitionConfig.load(conn, model=MODEL_NAME)
     models = {"defaults": DefaultsLikelihood.from_config(config)}
@@ -361,7 +361,7 @@ def calibrate_accuracy(cfg: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """`calibrate` on lfw_dev through FaceEngine (embeddings cached under $FACE_ASSETS_HOME/calibration_cache, so
     only the first run embeds the photos); a quick run writes its small pair file to `scratch`."""
     from face_assets.recognition.calibration import calibrate_pairs
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
 
     lfw = FIXTURES / "lfw_dev"
     pairs = lfw / "pairs.txt"
@@ -396,7 +396,7 @@ def run(quick: bool = False) -> list[StageResult]:
 
     import psycopg
 
-    from face_assets.resources.database import _register_vector
+    from face_assets.defs.resources import _register_vector
 
     with tempfile.TemporaryDirectory(prefix="bench_recognition_") as home, \
             scratch_database("recognition_app") as app_url, scratch_database("recognition_dagster") as dagster_url:

@@ -37,7 +37,7 @@ def _load(url: str, n: dict[str, int]) -> None:
 
     from face_assets.recognition.clustering import ensure_schema as ensure_review_schema, update_cluster_stats
     from face_assets.recognition.matching import ensure_schema
-    from face_assets.sql_files import run_sql_file
+    from face_assets.db.sql_files import run_sql_file
 
     with psycopg.connect(url) as conn:
         _legacy_tables(conn)
@@ -82,7 +82,7 @@ def _legacy_tables(conn) -> None:
     """The legacy schema (sql/legacy/*.sql), each table once the tables it references exist."""
     import psycopg
 
-    from face_assets.sql_files import SQL_DIR, read_sql
+    from face_assets.db.sql_files import SQL_DIR, read_sql
 
     left = sorted(p.name for p in (SQL_DIR / "legacy").glob("*.sql"))
     while left:
@@ -113,8 +113,8 @@ def _walk(conn, listing, limit: int) -> tuple[list[float], list[Optional[str]]]:
 
 def _offsets(conn, query: str, params: dict, limit: int, pages: int, samples: bool = False) -> list[float]:
     """The OFFSET listing at every page; with `samples`, the cluster cards' sample faces too, as clusters_page."""
-    from face_assets import review_queries
-    from face_assets.sql_files import read_sql
+    from face_assets.review import queries as review_queries
+    from face_assets.db.sql_files import read_sql
 
     times = []
     for page in range(pages):
@@ -145,7 +145,7 @@ def run(quick: bool = False) -> list[StageResult]:
     import psycopg
     from fastapi.testclient import TestClient
 
-    from face_assets import review_queries
+    from face_assets.review import queries as review_queries
     from face_assets.web.app import create_app
 
     n = QUICK if quick else FULL

@@ -163,7 +163,7 @@ def model_root() -> str:
 
 def server_url() -> str:
     """Maintenance URL of the embedded PostgreSQL under $FACE_ASSETS_HOME (started if needed)."""
-    from face_assets import embedded_postgres
+    from face_assets.db import embedded_postgres
 
     return embedded_postgres.start()
 
@@ -174,7 +174,7 @@ def scratch_database(prefix: str) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    from face_assets.embedded_postgres import with_database
+    from face_assets.db.embedded_postgres import with_database
 
     server = server_url()
     name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"

@@ -89,13 +89,13 @@ def truth() -> dict:
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """URL of the embedded server's maintenance database."""
-    from face_assets import embedded_postgres
+    from face_assets.db import embedded_postgres
 
     return embedded_postgres.start()
 
 
 def _create_database(server_url: str, prefix: str) -> str:
-    from face_assets.embedded_postgres import with_database
+    from face_assets.db.embedded_postgres import with_database
 
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -128,7 +128,7 @@ def module_db(pg_server):
 
 @pytest.fixture
 def database(fresh_db):
-    from face_assets.resources.database import PostgresResource
+    from face_assets.defs.resources import PostgresResource
 
     return PostgresResource(url=fresh_db)
 
@@ -155,7 +155,7 @@ def migrate_fixture_legacy_db(url: str, legacy_db: Path = LEGACY_DB, path_map: s
     from face_assets.migration.legacy_schema import LegacySchema
     from face_assets.migration.loader import migrate_table
     from face_assets.settings import PathMap
-    from face_assets.sql_files import run_sql_file
+    from face_assets.db.sql_files import run_sql_file
 
     schema = LegacySchema.read(legacy_db)
     mapping = PathMap.parse(path_map if path_map is not None else f"/srv/media={LIBRARY}")

@@ -33,7 +33,7 @@ def library(demo_home):
 def test_legacy_schema_is_the_committed_one(library):
     from face_assets.migration.ddl import table_script
     from face_assets.migration.legacy_schema import LegacySchema
-    from face_assets.sql_files import SQL_DIR
+    from face_assets.db.sql_files import SQL_DIR
 
     schema = LegacySchema.read(library.legacy_db)
     committed = {f.stem: f.read_text() for f in (SQL_DIR / "legacy").glob("*.sql")}

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from face_assets import doctor
+from face_assets.cli import doctor
 from face_assets_tests.conftest import MODEL_ROOT, REPO
 
 

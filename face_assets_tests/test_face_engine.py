@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face_assets.resources.face_engine import (
+from face_assets.engine.face_engine import (
     CPU,
     CUDA,
     MIGRAPHX,

@@ -10,7 +10,7 @@ import time
 import psycopg
 from sqlalchemy.engine import make_url
 
-from face_assets import instance
+from face_assets.db import instance
 
 OPENERS = 4  # the webserver, the daemon, a run and the review app, starting together on an empty database
 
@@ -20,7 +20,7 @@ import sys, time
 if float(sys.argv[2]):
     import dagster, dagster_postgres
     time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
-from face_assets.instance import ensure_storage
+from face_assets.db.instance import ensure_storage
 ensure_storage(sys.argv[1])
 print("dagster" in sys.modules)
 """

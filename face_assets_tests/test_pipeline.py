@@ -20,14 +20,14 @@ def pipeline(pg_server, module_dagster_instance, tmp_path_factory):
     url = _create_database(pg_server, "pipe")
     home = tmp_path_factory.mktemp("pipeline_home")
     with fixture_library_env(url, home):
-        from face_assets.runner import run_pipeline
+        from face_assets.cli.runner import run_pipeline
 
         ok = run_pipeline(module_dagster_instance)
     return ok, url, home
 
 
 def test_whole_pipeline_tags_right_and_clusters_the_unknown(pipeline, truth):
-    from face_assets.evaluation import evaluate
+    from face_assets.cli.evaluation import evaluate
 
     ok, url, _ = pipeline
     assert ok

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
-from face_assets import preflight
-from face_assets.preflight import Needs
-from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY, is_transient, transient_only
+from face_assets.cli import preflight
+from face_assets.cli.preflight import Needs
+from face_assets.defs.resources import PostgresResource
+from face_assets.db.retries import DATABASE_RETRY, is_transient, transient_only
 from face_assets_tests.conftest import MODEL_ROOT, REPO
 
 FOOTER = "nothing was started"
@@ -236,7 +236,7 @@ def _serialization_failure_on_first_attempt(context, database):
 
 
 def _configuration_error(context, database):
-    from face_assets.resources.legacy_database import LegacyDatabase
+    from face_assets.defs.migration.resources import LegacyDatabase
 
     LegacyDatabase(path=None).schema()  # "no legacy database configured: set FACE_ASSETS_LEGACY_DB ..."
 

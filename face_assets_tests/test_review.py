@@ -9,10 +9,10 @@ import numpy as np
 import psycopg
 import pytest
 
-from face_assets.cli import main
+from face_assets.cli.main import main
 from face_assets.recognition.clustering import ClusteringConfig, cluster_faces
 from face_assets.recognition.matching import match_detections
-from face_assets.recognition_config import RecognitionConfig
+from face_assets.recognition.config import RecognitionConfig
 from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
@@ -20,7 +20,7 @@ CLUSTERING = ClusteringConfig(similarity=0.40, min_faces=1, workers=1)
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.resources.database import _register_vector
+    from face_assets.defs.resources import _register_vector
 
     conn = psycopg.connect(url)
     _register_vector(conn)
@@ -387,7 +387,7 @@ def test_cluster_merge_moves_faces_and_is_kept_by_clustering(db, ids, rng, capsy
 
 
 def test_faces_near_a_decision_are_found_through_the_hnsw_index(db, ids, rng):
-    from face_assets.sql_files import read_sql
+    from face_assets.db.sql_files import read_sql
 
     with connect(db) as conn:
         faces = [add_face(conn, ids["v"][0], k, random_unit(rng)) for k in range(50)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from dagster import DefaultScheduleStatus, RunRequest, build_schedule_context
 
-from face_assets.resources.database import PostgresResource
+from face_assets.defs.resources import PostgresResource
 from face_assets.defs.faces.schedules import rematch_cron, rematch_job, rematch_schedule
 
 DEFAULT_REMATCH_CRON = "0 3 * * *"

@@ -20,7 +20,7 @@ from dagster import (
 )
 
 from face_assets.defs.library.partitions import video_partitions
-from face_assets.resources.database import PostgresResource
+from face_assets.defs.resources import PostgresResource
 from face_assets.library.scanner import scan_and_register
 from face_assets.defs.library.sensors import (
     VIDEO_JOB_NAME,

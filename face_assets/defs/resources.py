@@ -1,8 +1,47 @@
-"""The application database, shared by every domain."""
+"""The application database, shared by every domain: PostgresResource."""
 
-from dagster import Definitions, definitions
+from __future__ import annotations
 
-from face_assets.resources.database import PostgresResource
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import psycopg
+from dagster import ConfigurableResource, Definitions, definitions
+from pydantic import PrivateAttr
+
+from face_assets.db import connection, embedded_postgres
+from face_assets.db.sql_files import run_sql_file
+
+
+class PostgresResource(ConfigurableResource):
+    """Connections to the application database.
+
+    `url` defaults to DATABASE_URL; when that is unset too, the embedded server is started on first use.
+    Connections have pgvector's types registered once the `vector` extension exists.
+    """
+
+    url: Optional[str] = None
+    application_name: str = "face_assets"
+
+    _resolved: Optional[str] = PrivateAttr(default=None)
+
+    def resolved_url(self) -> str:
+        if self._resolved is None:
+            self._resolved = self.url or embedded_postgres.app_database_url()
+        return self._resolved
+
+    @contextmanager
+    def connect(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """A connection; without autocommit the block is one transaction, committed on success."""
+        with connection.connect(
+            self.resolved_url(), autocommit=autocommit, application_name=self.application_name
+        ) as conn:
+            yield conn
+
+    def run_sql_file(self, name: str, params=None) -> None:
+        """Run sql/<name> in one transaction."""
+        with self.connect() as conn:
+            run_sql_file(conn, name, params)
 
 
 @definitions

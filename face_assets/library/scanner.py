@@ -31,7 +31,7 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 import psycopg
 
 from face_assets import settings
-from face_assets.sql_files import read_sql, run_sql_file
+from face_assets.db.sql_files import read_sql, run_sql_file
 from face_assets.video.probe import VideoError, VideoInfo, content_hash, probe
 
 _LOG_LIMIT = 20  # paths listed per kind of finding in one log

@@ -32,7 +32,7 @@ from psycopg import sql
 from face_assets.migration import ddl
 from face_assets.migration.legacy_schema import LegacySchema, Table, read_only, sqlite_quote
 from face_assets.settings import PathMap
-from face_assets.sql_files import SQL_DIR, read_sql
+from face_assets.db.sql_files import SQL_DIR, read_sql
 
 log = logging.getLogger(__name__)
 

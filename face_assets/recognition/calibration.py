@@ -369,7 +369,7 @@ def _dense(sparse: dict[str, int] | Sequence[int]) -> np.ndarray:
 
 
 def config_key(model: str) -> str:
-    from face_assets.recognition_config import model_key
+    from face_assets.recognition.config import model_key
 
     return f"{model_key(model)}.{CONFIG_KEY_SUFFIX}"
 
@@ -388,7 +388,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations"
 def shipped_calibration(model: str) -> Optional[Calibration]:
     """The calibration shipped with the code for `model` (face_assets/recognition/calibrations/<model>.json), or
     None (e.g. buffalo_l: nobody measured it here yet)."""
-    from face_assets.recognition_config import model_key
+    from face_assets.recognition.config import model_key
 
     return _read_shipped(model_key(model))
 
@@ -421,7 +421,7 @@ def suggested_settings(cal: Calibration) -> dict[str, float]:
 def apply_calibration(conn, cal: Calibration) -> dict[str, float]:
     """Store `cal` and its suggested settings as per-model rows `<model>.<key>` (face_assets.recognition_config:
     a per-model row wins over MODEL_DEFAULTS). Returns the settings written."""
-    from face_assets.sql_files import read_sql
+    from face_assets.db.sql_files import read_sql
 
     settings = suggested_settings(cal)
     with conn.transaction():
@@ -434,7 +434,7 @@ def apply_calibration(conn, cal: Calibration) -> dict[str, float]:
 
 def store_calibration(conn, cal: Calibration) -> None:
     """Store `cal` as its model's calibration (replacing the previous one), in one statement."""
-    from face_assets.sql_files import read_sql
+    from face_assets.db.sql_files import read_sql
 
     conn.execute(read_sql("recognition/store_calibration.sql"), {"key": config_key(cal.model), "value": cal.to_json()})
 
@@ -546,7 +546,7 @@ def engine_fingerprint(engine) -> str:
 
 def cache_dir(engine) -> Path:
     from face_assets import settings
-    from face_assets.recognition_config import model_key
+    from face_assets.recognition.config import model_key
 
     return settings.home() / "calibration_cache" / f"{model_key(engine.model_name)}-{engine_fingerprint(engine)}"
 
@@ -744,7 +744,7 @@ def max_gallery(cal: Calibration, frame_correlation: float, max_false_rate: floa
 
 def evidence_ceiling_lines(cal: Calibration) -> list[str]:
     """What the calibration's largest LLR allows the auto-tag rule, at the default rule settings."""
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     rule = RecognitionConfig()
     if cal.n_genuine == 0 or cal.n_impostor == 0:
@@ -791,7 +791,7 @@ def calibrate_pairs(
     """
     import time
 
-    from face_assets.recognition_config import model_key
+    from face_assets.recognition.config import model_key
 
     started = time.monotonic()
     pair_set = parse_pairs(pairs_file)
@@ -896,8 +896,8 @@ def calibrate_library(conn, model: str, *, chunk: int = 2048) -> Calibration:
     the thresholds are used in. Rejected faces are the hard cases (they were proposed), so they weigh on the
     impostor tail as they should.
     """
-    from face_assets.recognition_config import model_key
-    from face_assets.sql_files import read_sql
+    from face_assets.recognition.config import model_key
+    from face_assets.db.sql_files import read_sql
 
     with conn.cursor(binary=True) as cur:
         confirmed = cur.execute(read_sql("recognition/calibration_confirmed.sql")).fetchall()
@@ -1008,7 +1008,7 @@ def run(args) -> int:
         if args.images is None:
             print("error: --pairs needs --images (the folder of <name>/<name>_<NNNN>.jpg photos)")
             return 2
-        from face_assets.resources.face_engine import FaceEngine
+        from face_assets.engine.face_engine import FaceEngine
 
         engine = FaceEngine()
         print(f"embedding the photos with {engine.model_name} (cached under {settings.home() / 'calibration_cache'})",
@@ -1028,8 +1028,8 @@ def run(args) -> int:
     else:
         cal = None
     if args.apply or args.from_library:
-        from face_assets import instance as instance_env
-        from face_assets.resources.database import PostgresResource
+        from face_assets.db import instance as instance_env
+        from face_assets.defs.resources import PostgresResource
 
         instance_env.prepare()
         import psycopg

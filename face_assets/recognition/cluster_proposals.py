@@ -23,8 +23,8 @@ import psycopg
 from face_assets.recognition.evidence import face_llr, fuse, likelihood_model
 from face_assets.recognition.matching import creator_similarities, load_creator_matrix
 from face_assets.recognition.vector_copy import copy_vectors
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.db.sql_files import read_sql
 
 MERGE_CANDIDATES = 3  # nearest clusters by centroid examined per cluster
 

@@ -73,8 +73,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from face_assets import settings
-from face_assets.recognition_config import RecognitionConfig, model_key
-from face_assets.sql_files import read_sql, with_fragments
+from face_assets.recognition.config import RecognitionConfig, model_key
+from face_assets.db.sql_files import read_sql, with_fragments
 
 # One clustering (or cluster edit by review) at a time: transaction-level advisory lock on this key.
 LOCK_KEY = "face_assets:face_clusters"

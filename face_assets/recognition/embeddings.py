@@ -36,8 +36,8 @@ import psycopg
 
 from face_assets import settings
 from face_assets.recognition.matching import ensure_schema
-from face_assets.recognition_config import model_key
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import model_key
+from face_assets.db.sql_files import read_sql
 
 PROFILE_PICTURE = "profile_picture"
 MANUAL = "manual"

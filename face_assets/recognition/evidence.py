@@ -59,8 +59,8 @@ from typing import Iterable, Optional, Protocol, Sequence
 import numpy as np
 import psycopg
 
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.db.sql_files import read_sql
 
 NO_ANCHOR = -1.0           # anchor_confidence of a face whose creator has no anchor reference
 DUPLICATE_SIMILARITY = 0.95  # a candidate this close to a reference is the same shot again: never learned

@@ -63,8 +63,8 @@ import psycopg
 from face_assets.recognition import evidence
 from face_assets.recognition.evidence import NO_ANCHOR, PairEvidence
 from face_assets.recognition.vector_copy import copy_vectors, read_ahead
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.db.sql_files import read_sql
 
 UNDECIDED_STATUSES: tuple[str, ...] = ("pending", "matched", "unmatched")
 REMATCH_STATUSES: tuple[str, ...] = ("pending", "unmatched")

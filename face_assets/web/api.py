@@ -15,7 +15,9 @@ from typing import Annotated, Any, Optional
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from face_assets import config_store, review, review_queries
+from face_assets.review import config_store
+from face_assets.review import decisions as review
+from face_assets.review import queries as review_queries
 from face_assets.web.deps import db, state
 
 router = APIRouter(prefix="/api/face-recognition", tags=["face recognition"])
@@ -221,7 +223,7 @@ def video(request: Request, video_id: int) -> dict:
 
 @router.post("/process/{video_id}", summary="Queue a process_videos run for this video (the daemon runs it)")
 def process(request: Request, video_id: int) -> dict:
-    from face_assets.run_queue import NotAPartition, submit_process_run
+    from face_assets.db.run_queue import NotAPartition, submit_process_run
 
     with db(request) as conn:
         if not review_queries.video_exists(conn, video_id):
@@ -269,7 +271,7 @@ def creator(request: Request, creator_id: int) -> dict:
 
 @router.post("/creator/{creator_id}/train", summary="Re-embed the creator's pictures and re-match")
 def train(request: Request, creator_id: int) -> dict:
-    from face_assets.recognize import train_creator
+    from face_assets.review.recognize import train_creator
 
     web = state(request)
     with db(request, vectors=True) as conn:
@@ -280,7 +282,7 @@ def train(request: Request, creator_id: int) -> dict:
 
 @router.post("/creator/{creator_id}/references", summary="Upload a photo as a new reference face (re-matches)")
 def add_reference(request: Request, creator_id: int, photo: UploadFile = File(...)) -> dict:
-    from face_assets.recognize import add_reference as add
+    from face_assets.review.recognize import add_reference as add
     from face_assets.web.uploads import decode_photo, encode_jpeg, read_limited
 
     content = read_limited(photo.file)
@@ -294,7 +296,7 @@ def add_reference(request: Request, creator_id: int, photo: UploadFile = File(..
 
 @router.post("/creator/{creator_id}/references/{embedding_id}/remove", summary="Remove a known face of the creator")
 def remove_reference(request: Request, creator_id: int, embedding_id: int) -> dict:
-    from face_assets.recognize import remove_reference as remove
+    from face_assets.review.recognize import remove_reference as remove
 
     with db(request, vectors=True) as conn:
         return _outcome(remove(conn, creator_id, embedding_id))
@@ -303,7 +305,7 @@ def remove_reference(request: Request, creator_id: int, embedding_id: int) -> di
 @router.post("/recognize", summary="Who is in this photo, and in which videos (optional scope: a path prefix)")
 def recognize(request: Request, photo: UploadFile = File(...),
               scope: Annotated[Optional[str], Form(max_length=4096)] = None) -> dict:
-    from face_assets.recognize import recognize as find
+    from face_assets.review.recognize import recognize as find
     from face_assets.web.uploads import decode_photo, read_limited
 
     content = read_limited(photo.file)

@@ -29,8 +29,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from face_assets import review
-from face_assets.review_queries import BadCursor
+from face_assets.review import decisions as review
+from face_assets.review.queries import BadCursor
 from face_assets.web.deps import DatabaseUnavailable, WebState, is_loopback
 from face_assets.web.uploads import UploadError
 
@@ -75,7 +75,8 @@ def create_app(
     token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
     check_binding(host, token)
     if database_url is None:
-        from face_assets import embedded_postgres, settings
+        from face_assets import settings
+        from face_assets.db import embedded_postgres
 
         database_url = settings.database_url() or embedded_postgres.app_database_url()
 

@@ -47,7 +47,7 @@ class WebState:
                 if self.engine_factory is not None:
                     self._engine = self.engine_factory()
                 else:
-                    from face_assets.resources.face_engine import FaceEngine
+                    from face_assets.engine.face_engine import FaceEngine
 
                     self._engine = FaceEngine()
                     self._engine.load()

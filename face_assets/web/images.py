@@ -17,7 +17,7 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from face_assets.sql_files import read_sql
+from face_assets.db.sql_files import read_sql
 from face_assets.web.deps import db
 
 router = APIRouter(prefix="/images", tags=["images"])

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import psycopg
 from psycopg.rows import dict_row
 
-from face_assets.sql_files import read_sql
+from face_assets.db.sql_files import read_sql
 
 REFERENCES_SHOWN = 6  # reference faces shown beside a proposal
 MERGE_CANDIDATES = 12  # clusters offered for a merge on a cluster's page

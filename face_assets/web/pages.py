@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from face_assets import review_queries as rq
+from face_assets.review import queries as rq
 from face_assets.web import page_queries as pq
 from face_assets.web.deps import db
 
@@ -193,7 +193,7 @@ def cluster(request: Request, cluster_id: int, after: Optional[str] = Query(None
 
 @router.get("/creators/{creator_id}", response_class=HTMLResponse)
 def creator(request: Request, creator_id: int) -> HTMLResponse:
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     with connection(request) as conn:
         config = RecognitionConfig.load(conn)

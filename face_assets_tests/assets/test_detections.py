@@ -27,8 +27,8 @@ FRAMES_KEY = AssetKey("sampled_frames")
 
 
 def make_resources(url: str) -> dict:
-    from face_assets.resources.database import PostgresResource
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.engine.face_engine import FaceEngine
 
     return {"database": PostgresResource(url=url), "face_engine": FaceEngine()}
 
@@ -87,7 +87,7 @@ def test_the_library_run_finds_faces_in_every_video_with_people(library_run, tru
 
 
 def test_detections_are_stored_as_specified(library_run):
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     with psycopg.connect(library_run.url) as conn:
         config = RecognitionConfig.load(conn)

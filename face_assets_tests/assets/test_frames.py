@@ -65,7 +65,7 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def resources(migrated_db):
-    from face_assets.resources.database import PostgresResource
+    from face_assets.defs.resources import PostgresResource
 
     return {"database": PostgresResource(url=migrated_db)}
 

@@ -5,7 +5,7 @@ import psycopg
 from dagster import materialize
 
 from face_assets.defs.review.assets import SECTIONS, face_recognition_stats, recognition_stats
-from face_assets.resources.database import PostgresResource
+from face_assets.defs.resources import PostgresResource
 
 
 def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
@@ -13,7 +13,7 @@ def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
     videos = sorted(truth["legacy_video_ids"].values())
     powell, chavez = truth["legacy_creator_ids"]["Colin Powell"], truth["legacy_creator_ids"]["Hugo Chavez"]
     with psycopg.connect(migrated_db) as conn:
-        from face_assets.resources.database import _register_vector
+        from face_assets.defs.resources import _register_vector
 
         _register_vector(conn)
         n_videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]

@@ -113,7 +113,7 @@ def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 60
 
 
 def prepared_environment(env: dict[str, str], log: Path) -> dict[str, str]:
-    """face_assets.instance.prepare() in a subprocess with `env`; the variables it exported."""
+    """face_assets.db.instance.prepare() in a subprocess with `env`; the variables it exported."""
     code = (
         "import json, os\n"
         "from face_assets import instance\n"
@@ -379,7 +379,7 @@ def password_role(server_url: str, role: str, database: str, extensions: tuple[s
     password (scram-sha-256). Extensions that need a superuser are created beforehand, as a DBA would."""
     from sqlalchemy.engine import make_url
 
-    from face_assets.embedded_postgres import ensure_database, with_database
+    from face_assets.db.embedded_postgres import ensure_database, with_database
 
     ensure_database(with_database(server_url, database))
     with psycopg.connect(server_url, autocommit=True) as conn:

@@ -60,7 +60,7 @@ def _home_of(proc) -> str | None:
 
 def test_face_assets_dev_binds_127_0_0_1_unless_told_otherwise(servers, tmp_path):
     # Its own empty databases on the storage server: its daemon must not tick the shared instance's sensors.
-    from face_assets.embedded_postgres import ensure_database, with_database
+    from face_assets.db.embedded_postgres import ensure_database, with_database
 
     storage = servers.dagster_url
     port = free_port()
@@ -193,7 +193,7 @@ def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
     """The argvs `face-assets dev` hands to `dagster dev` and to the review app beside it (no server started)."""
     import subprocess
 
-    from face_assets import cli
+    from face_assets.cli import main as cli
 
     calls = []
 
@@ -211,8 +211,8 @@ def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
             pass
 
     monkeypatch.setattr(subprocess, "Popen", Started)
-    monkeypatch.setattr("face_assets.instance.prepare", lambda: tmp_path)
-    monkeypatch.setattr("face_assets.preflight.check_or_exit", lambda *a, **k: None)  # tested in test_preflight
+    monkeypatch.setattr("face_assets.db.instance.prepare", lambda: tmp_path)
+    monkeypatch.setattr("face_assets.cli.preflight.check_or_exit", lambda *a, **k: None)  # tested in test_preflight
     cli.main(["dev"])
     cli.main(["dev", "--host", "0.0.0.0", "--port", "3100", "--review-port", "3101"])
     review, dagster, review2, dagster2 = calls

@@ -58,8 +58,8 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
     from face_assets.defs.faces.assets import face_matches
     from face_assets.defs.library.assets import sampled_frames
     from face_assets.library.scanner import scan_and_register, scan_library
-    from face_assets.resources.database import PostgresResource
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.engine.face_engine import FaceEngine
 
     base = tmp_path_factory.mktemp("bad input")
     lib_a, lib_b = base / "lib a", base / "lib b"
@@ -185,7 +185,7 @@ def test_the_run_fails_only_the_bad_partitions_and_processes_the_rest(bad_librar
 
 def test_a_profile_picture_that_is_not_an_image_is_an_issue_and_the_others_are_embedded(bad_library, truth):
     from face_assets.defs.faces.assets import creator_embeddings
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
 
     url = bad_library["url"]
     creator_id = truth["legacy_creator_ids"]["Ariel Sharon"]

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from face_assets.migration import ddl
 from face_assets.migration.legacy_schema import Column, LegacySchema, Table
-from face_assets.sql_files import SQL_DIR
+from face_assets.db.sql_files import SQL_DIR
 from face_assets_tests.conftest import SCHEMA_ONLY_DB, require_fixtures
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from face_assets.cli import main
+from face_assets.cli.main import main
 from face_assets.recognition import calibration as cal_mod
 from face_assets.recognition.calibration import (
     BIN_EDGES,
@@ -170,7 +170,7 @@ def test_likelihood_ratio_is_monotone_finite_and_survives_storage():
 
 
 def _connect(url: str) -> psycopg.Connection:
-    from face_assets.resources.database import _register_vector
+    from face_assets.defs.resources import _register_vector
 
     conn = psycopg.connect(url)
     _register_vector(conn)
@@ -211,7 +211,7 @@ def test_calibrate_apply_round_trip(migrated_db, tmp_path, monkeypatch, capsys):
         # A second store replaces the first; the matching settings are untouched.
         store_calibration(conn, Calibration.from_scores("buffalo_sc", "test", [0.7], [0.0] * 200))
         assert load_calibration(conn, "buffalo_sc").source == "test"
-        from face_assets.recognition_config import RecognitionConfig
+        from face_assets.recognition.config import RecognitionConfig
 
         assert RecognitionConfig.load(conn, model="buffalo_sc").match_threshold == pytest.approx(
             RecognitionConfig().for_model("buffalo_sc").match_threshold)
@@ -292,8 +292,8 @@ def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_
     """The real pipeline over the fixture library, then a person's decisions, then --from-library."""
     from dagster import instance_for_test
 
-    from face_assets import review
-    from face_assets.runner import run_pipeline
+    from face_assets.review import decisions as review
+    from face_assets.cli.runner import run_pipeline
     from face_assets_tests.conftest import LEGACY_DB, LIBRARY, _create_database, _drop_database
 
     require_fixtures()
@@ -330,7 +330,7 @@ def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_
 
 
 def test_real_run_over_a_few_lfw_dev_pairs(tmp_path):
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
 
     if not (LFW_DEV / "pairs.txt").exists():
         pytest.skip(f"lfw_dev not found at {LFW_DEV}")
@@ -363,7 +363,7 @@ def test_shipped_calibration_loads_when_present():
 
 
 def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
                       thresholds={1e-2: 0.18, 1e-4: 0.2998, 1e-6: 0.401})
@@ -387,7 +387,7 @@ def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
 
 
 def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
-    from face_assets.recognition_config import MODEL_DEFAULTS, MODEL_DEFAULTS_SOURCE
+    from face_assets.recognition.config import MODEL_DEFAULTS, MODEL_DEFAULTS_SOURCE
 
     shipped = cal_mod.shipped_calibration("buffalo_sc")
     assert shipped is not None and shipped.source == "pairs:pairs.txt" and shipped.accuracy > 0.98

@@ -14,7 +14,7 @@ from face_assets.recognition.clustering import (
     cluster_faces,
     density_clusters,
 )
-from face_assets.sql_files import read_sql
+from face_assets.db.sql_files import read_sql
 from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
@@ -36,7 +36,7 @@ def identity_samples(rng: np.random.Generator, centre: np.ndarray, n: int, sprea
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.resources.database import _register_vector
+    from face_assets.defs.resources import _register_vector
 
     conn = psycopg.connect(url)
     _register_vector(conn)
@@ -389,7 +389,7 @@ def test_neighbour_queries_go_through_an_hnsw_index(db, video_ids):
 
 
 def test_an_index_from_before_on_the_full_vector_is_replaced_by_the_halfvec_one(db):
-    from face_assets.sql_files import run_sql_file
+    from face_assets.db.sql_files import run_sql_file
 
     definition = "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_video_faces_embedding'"
     with psycopg.connect(db) as conn:
@@ -425,7 +425,7 @@ def test_own_index_and_shared_index_give_the_same_clusters(db, video_ids):
 
 def test_parallel_neighbour_queries_and_timing(db, video_ids):
     """The neighbour queries can run on several connections; same clusters as on one."""
-    from face_assets.resources.database import PostgresResource
+    from face_assets.defs.resources import PostgresResource
 
     with connect(db) as conn:
         lib = Library(conn, video_ids, seed=11)
@@ -448,7 +448,7 @@ def test_face_clusters_asset_materializes(db, video_ids):
     from dagster import materialize
 
     from face_assets.defs.faces.assets import face_clusters
-    from face_assets.resources.database import PostgresResource
+    from face_assets.defs.resources import PostgresResource
 
     with connect(db) as conn:
         lib = Library(conn, video_ids)
@@ -478,8 +478,8 @@ def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_ins
     from face_assets.defs.faces.assets import creator_embeddings
     from face_assets.defs.library.assets import sampled_frames
     from face_assets.defs.faces.assets import face_matches
-    from face_assets.resources.database import PostgresResource
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.engine.face_engine import FaceEngine
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     resources = {"database": PostgresResource(url=migrated_db), "face_engine": FaceEngine()}

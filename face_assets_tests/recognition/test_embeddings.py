@@ -23,8 +23,8 @@ PICTURES = LIBRARY / "profile-pictures"
 
 
 def resources(url: str) -> dict:
-    from face_assets.resources.database import PostgresResource
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.engine.face_engine import FaceEngine
 
     return {"database": PostgresResource(url=url), "face_engine": FaceEngine()}
 

@@ -17,7 +17,7 @@ from face_assets.recognition.evidence import (
     target_llr,
 )
 from face_assets.recognition.matching import match_detections
-from face_assets.recognition_config import RecognitionConfig
+from face_assets.recognition.config import RecognitionConfig
 from face_assets_tests.recognition.test_matching import (
     CONFIG, add_embedding, add_face, at_similarity, connect, face, setup_schema, tags, unit)
 
@@ -146,7 +146,7 @@ def test_fused_evidence_tags_and_explains(fresh_db):
         # The same through the CLI: face-assets review why VIDEO [CREATOR]
         import argparse
 
-        from face_assets import review
+        from face_assets.review import decisions as review
 
         parser = argparse.ArgumentParser()
         review.add_arguments(parser)

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from face_assets.recognition.clustering import ClusteringConfig, cluster_faces, enter_list, neighbour_lists
-from face_assets.sql_files import read_sql
+from face_assets.db.sql_files import read_sql
 from face_assets_tests.recognition.test_clustering import Library, connect, run
 
 CONFIG = ClusteringConfig(similarity=0.40, min_faces=2, neighbours=5, min_face_size=64, min_score=0.6,

@@ -102,7 +102,7 @@ def test_a_tight_picture_is_retried_and_references_average_the_mirror_image():
     import pytest
 
     from face_assets.recognition.embeddings import picture_embeddings
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.engine.face_engine import FaceEngine
     from face_assets_tests.conftest import LIBRARY, require_fixtures
 
     require_fixtures()

@@ -16,8 +16,8 @@ from face_assets.recognition.matching import (
     reject_match,
     same_different_similarities,
 )
-from face_assets.recognition_config import MODEL_DEFAULTS, SCHEMA_SEEDS, RecognitionConfig
-from face_assets.sql_files import read_sql, run_sql_file
+from face_assets.recognition.config import MODEL_DEFAULTS, SCHEMA_SEEDS, RecognitionConfig
+from face_assets.db.sql_files import read_sql, run_sql_file
 
 # Round numbers for the synthetic tests; the rule's shape is what is tested, not the fixture model's values.
 # No learned references here (they would change later matches on purpose): face_assets_tests/recognition/test_learning.py.
@@ -45,7 +45,7 @@ def setup_schema(url: str, creators: int = 8, videos: int = 4) -> None:
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.resources.database import _register_vector
+    from face_assets.defs.resources import _register_vector
 
     conn = psycopg.connect(url)
     _register_vector(conn)
@@ -474,8 +474,8 @@ def test_fixture_library_every_auto_tag_is_right(migrated_db, dagster_instance, 
     from face_assets.defs.library.assets import sampled_frames
     from face_assets.defs.faces.assets import face_matches
     from face_assets.recognition.matching import fixture_similarities
-    from face_assets.resources.database import PostgresResource
-    from face_assets.resources.face_engine import FaceEngine
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.engine.face_engine import FaceEngine
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     url = migrated_db

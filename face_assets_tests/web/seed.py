@@ -68,7 +68,7 @@ def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int =
     0.33-0.37, with 'Api Gamma' 0.02 behind: proposed for review, below auto-tagging), and `clusters` clusters of unknown faces."""
     from face_assets.recognition.clustering import ensure_schema as ensure_cluster_schema, update_cluster_stats
     from face_assets.recognition.matching import ensure_schema, match_detections
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     rng = np.random.default_rng(rng_seed)
     with connect(url) as conn:

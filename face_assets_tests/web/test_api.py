@@ -271,7 +271,7 @@ def test_config_validation_writes_nothing(migrated_db, body, says):
 
 
 def test_config_change_is_what_matching_reads(migrated_db):
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
     from face_assets.web.app import create_app
 
     with TestClient(create_app(database_url=migrated_db), base_url=BASE) as client:
@@ -294,7 +294,7 @@ def test_a_decision_made_while_face_matches_writes_the_same_video_is_kept(seeded
     """A face_matches run holds the video's rows in its transaction; a confirmation of one of them waits for it, then
     lands, and the run (which keeps decided rows) does not overwrite it."""
     from face_assets.recognition.matching import match_detections
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     url, data = seeded
     video = data.videos[4]

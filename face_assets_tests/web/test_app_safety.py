@@ -63,7 +63,7 @@ def test_only_loopback_host_names_without_a_token(seeded):
 
 
 def test_a_non_loopback_host_needs_a_token(seeded, monkeypatch, capsys):
-    from face_assets import cli
+    from face_assets.cli import main as cli
     from face_assets.web.app import UnsafeBinding
 
     url, _ = seeded

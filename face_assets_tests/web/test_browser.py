@@ -55,7 +55,7 @@ def web_library(pg_server, module_dagster_instance, tmp_path_factory) -> str:
     url = _create_database(pg_server, "web")
     home = tmp_path_factory.mktemp("web_home")
     with fixture_library_env(url, home):
-        from face_assets.runner import run_pipeline
+        from face_assets.cli.runner import run_pipeline
 
         assert run_pipeline(module_dagster_instance), "the pipeline failed on the fixture library"
         _queue_for_review(url)
@@ -68,7 +68,7 @@ def _queue_for_review(url: str) -> None:
     from pgvector.psycopg import register_vector
 
     from face_assets.recognition.matching import match_detections
-    from face_assets.recognition_config import RecognitionConfig
+    from face_assets.recognition.config import RecognitionConfig
 
     with psycopg.connect(url) as conn:
         register_vector(conn)

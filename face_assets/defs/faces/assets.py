@@ -34,11 +34,11 @@ from face_assets.recognition.cluster_proposals import propose
 from face_assets.recognition.clustering import cluster_faces, ensure_schema as ensure_review_schema
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
 from face_assets.recognition.matching import ensure_schema as ensure_matching_schema, match_detections
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.resources.database import PostgresResource
-from face_assets.resources.face_engine import DetectedFace, FaceEngine
-from face_assets.retries import DATABASE_RETRY, transient_only
-from face_assets.sql_files import read_sql, run_sql_file
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.defs.resources import PostgresResource
+from face_assets.engine.face_engine import DetectedFace, FaceEngine
+from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.db.sql_files import read_sql, run_sql_file
 from face_assets.video.frames import draw_boxes, save_jpeg
 
 # ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from face_assets.defs.faces.assets import face_clusters, face_detections, face_matches
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.defs.library.assets import parse_video_id
-from face_assets.resources.database import PostgresResource
-from face_assets.sql_files import read_sql
+from face_assets.defs.resources import PostgresResource
+from face_assets.db.sql_files import read_sql
 
 UNIT_NORM_TOLERANCE = 1e-3  # float32 embeddings normalised by the engine are within ~1e-6 of 1
 MAX_LISTED = 20

@@ -2,7 +2,7 @@
 
 from dagster import Definitions, definitions
 
-from face_assets.resources.face_engine import FaceEngine
+from face_assets.engine.face_engine import FaceEngine
 
 
 @definitions

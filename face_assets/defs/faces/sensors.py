@@ -19,8 +19,8 @@ from dagster import (
 )
 
 from face_assets.recognition.embeddings import picture_changes
-from face_assets.resources.database import PostgresResource
-from face_assets.resources.face_engine import FaceEngine
+from face_assets.defs.resources import PostgresResource
+from face_assets.engine.face_engine import FaceEngine
 
 CREATOR_EMBEDDINGS = AssetKey("creator_embeddings")
 MAX_CHANGES_IN_TAGS = 5

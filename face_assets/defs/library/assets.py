@@ -31,10 +31,10 @@ from dagster import (
 
 from face_assets import settings
 from face_assets.defs.library.partitions import video_partitions
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY, transient_only
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.defs.resources import PostgresResource
+from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.db.sql_files import read_sql
 from face_assets.video.frames import SampledFrame, read_frames, sample_timestamps, save_jpeg
 from face_assets.video.probe import VideoError, probe
 

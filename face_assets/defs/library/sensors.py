@@ -37,7 +37,7 @@ from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is r
 )
 from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
 from face_assets.defs.library.partitions import video_partitions
-from face_assets.resources.database import PostgresResource
+from face_assets.defs.resources import PostgresResource
 
 VIDEO_JOB_NAME = "process_videos"
 LIBRARY_SENSOR_NAME = "library_sensor"

@@ -4,9 +4,9 @@ from dagster import AssetExecutionContext, AssetKey, MaterializeResult, Metadata
 from psycopg.rows import dict_row
 
 from face_assets.defs.automation import refresh_after_new_matches
-from face_assets.resources.database import PostgresResource
-from face_assets.retries import DATABASE_RETRY, transient_only
-from face_assets.sql_files import read_sql
+from face_assets.defs.resources import PostgresResource
+from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.db.sql_files import read_sql
 
 # (section, figure, label) in the order of the Markdown table.
 SECTIONS = [

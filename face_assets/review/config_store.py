@@ -13,7 +13,7 @@ from typing import Any, Mapping, Optional
 
 import psycopg
 
-from face_assets.recognition_config import FALLBACK_MODEL, MODEL_DEFAULTS, RecognitionConfig
+from face_assets.recognition.config import FALLBACK_MODEL, MODEL_DEFAULTS, RecognitionConfig
 
 EDITABLE = ("match_threshold", "auto_tag_threshold", "auto_tag_min_frames", "auto_tag_margin", "frames_per_video",
             "min_face_size", "min_detection_score", "enabled")

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from face_assets import embedded_postgres
+from face_assets.db import embedded_postgres
 
 
 def migration_counts(conn: psycopg.Connection) -> list[tuple[str, int, int, int]]:
@@ -57,7 +57,7 @@ def print_summary(truth: Path | None = None) -> None:
         for section, key, label in SECTIONS:
             print(f"  {section:<9}{label:<52}{stats[key]:>8}")
         if truth is not None and truth.exists():
-            from face_assets.evaluation import evaluate
+            from face_assets.cli.evaluation import evaluate
 
             print(f"\ncompared with {truth}")
             for line in evaluate(conn, truth).lines():

@@ -24,9 +24,9 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import psycopg
 
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.review import Outcome, ReviewError, ReviewNotFound
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.review.decisions import Outcome, ReviewError, ReviewNotFound
+from face_assets.db.sql_files import read_sql
 
 CREATORS_SHOWN = 5
 FACES_K = 100            # nearest stored faces looked at per photo face
@@ -173,7 +173,7 @@ def remove_reference(
     root: Optional[Path] = None,
 ) -> Outcome:
     """Known face `embedding_id` of the creator goes (see the module docstring)."""
-    from face_assets import review
+    from face_assets.review import decisions as review
     from face_assets.recognition.embeddings import reference_root
 
     row = conn.execute(

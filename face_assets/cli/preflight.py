@@ -268,7 +268,7 @@ def unreachable(host: str, port: int, timeout: float = 5.0) -> Optional[str]:
 def check_providers() -> list[str]:
     import onnxruntime
 
-    from face_assets.resources.face_engine import select_providers
+    from face_assets.engine.face_engine import select_providers
 
     available = onnxruntime.get_available_providers()
     try:
@@ -321,7 +321,7 @@ def app_database_url() -> tuple[Optional[str], list[str]]:
     url = settings.database_url()
     if url:
         return url, []
-    from face_assets import embedded_postgres
+    from face_assets.db import embedded_postgres
 
     try:
         return embedded_postgres.app_database_url(), []

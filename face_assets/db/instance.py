@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from face_assets import embedded_postgres, settings
+from face_assets import settings
+from face_assets.db import embedded_postgres
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 
 
 def prepare() -> Path:

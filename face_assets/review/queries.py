@@ -12,8 +12,8 @@ from typing import Any, Optional, Sequence
 
 import psycopg
 
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql, with_fragments
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.db.sql_files import read_sql, with_fragments
 
 MAYBE_VIDEOS_REFS = 5    # the creator's known faces the "may contain" search starts from
 MAYBE_VIDEOS_K = 200     # nearest faces looked at per known face (HNSW; ef_search is raised to match)

@@ -1,6 +1,7 @@
 """Review: a person confirms, rejects or assigns face matches and names or merges clusters of unknown faces.
 
-The logic behind `face-assets review ...` (face_assets.cli only parses arguments). Every function takes a connection
+The logic behind `face-assets review ...` (face_assets.cli.review parses arguments and prints) and the review
+app's decisions. Every function takes a connection
 and works in its transaction; the caller commits. Every decision re-matches the affected faces at once (the faces
 of the affected videos and the undecided faces near the decided ones, through the HNSW index) with
 face_assets.recognition.matching.match_detections, which also refreshes the auto-tags, so one correction spreads;
@@ -24,16 +25,14 @@ How decisions are stored (the contract with matching, see sql/review/schema.sql)
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 import psycopg
 
 from face_assets.recognition.clustering import ensure_schema, lock_clusters, update_cluster_stats
-from face_assets.recognition_config import RecognitionConfig
-from face_assets.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.db.sql_files import read_sql
 
 NEAR_FACES = 100  # undecided faces looked at around each decided face (HNSW k nearest)
 MAX_FACE_LINES = 30  # face changes printed one by one; the rest are counted
@@ -653,126 +652,3 @@ def remove_from_cluster(conn: psycopg.Connection, cluster_id: int, detection_ids
         f"removed {len(removed)} face(s) from cluster {cluster_id}: " + ", ".join(str(r[0]) for r in removed),
         f"cluster {cluster_id} now has {size[0]} face(s) in {size[1]} video(s)",
     ])
-
-
-# --- the command line (face-assets review ...) ---------------------------------------------------------------------------
-
-
-def add_arguments(review: argparse.ArgumentParser) -> None:
-    """The `review` subcommands, on the `face-assets review` parser."""
-    sub = review.add_subparsers(dest="review_command", required=True, metavar="COMMAND")
-    pending = sub.add_parser("pending", help="list matches waiting for review")
-    pending.add_argument("--limit", type=int, default=50)
-    confirm_p = sub.add_parser("confirm", help="the proposed creator is right (face becomes a known face)")
-    confirm_p.add_argument("detections", nargs="+", type=int, metavar="DETECTION")
-    reject_p = sub.add_parser("reject", help="the proposed creator is wrong (never proposed again for the face)")
-    reject_p.add_argument("detections", nargs="+", type=int, metavar="DETECTION")
-    reject_p.add_argument("--repropose", action="store_true", help="reopen the face for its next-best creator")
-    assign_p = sub.add_parser("assign", help="the face is this creator (id or name)")
-    assign_p.add_argument("detection", type=int, metavar="DETECTION")
-    assign_p.add_argument("creator", metavar="CREATOR")
-    why = sub.add_parser("why", help="why a video was or was not tagged (with a creator, or each one it has evidence for)")
-    why.add_argument("video", type=int, metavar="VIDEO")
-    why.add_argument("creator", nargs="?", metavar="CREATOR")
-    unlearn = sub.add_parser("unlearn", help="remove references learned automatically, for good")
-    unlearn.add_argument("embeddings", nargs="+", type=int, metavar="EMBEDDING")
-    sub.add_parser("proposals", help="open cluster proposals: is this cluster a creator, are two clusters one person")
-    clusters = sub.add_parser("clusters", help="list clusters of unknown faces")
-    clusters.add_argument("--status", default="open", help="open, named, merged, dissolved or all (default open)")
-    clusters.add_argument("--limit", type=int, default=50)
-    cluster = sub.add_parser("cluster", help="name or merge clusters")
-    csub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
-    name = csub.add_parser("name", help="make a creator of a cluster")
-    name.add_argument("cluster", type=int, metavar="CLUSTER")
-    name.add_argument("name", metavar="NAME")
-    name.add_argument("--existing", action="store_true", help="the creator exists already: use it")
-    merge = csub.add_parser("merge", help="cluster B is the same person as cluster A: B goes into A")
-    merge.add_argument("into", type=int, metavar="A")
-    merge.add_argument("other", type=int, metavar="B")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run a parsed `face-assets review ...` on DATABASE_URL (set by face_assets.instance.prepare)."""
-    from face_assets.resources.database import PostgresResource
-
-    database = PostgresResource(url=os.environ.get("DATABASE_URL") or None)
-    try:
-        with database.connect() as conn:
-            lines = _dispatch(conn, args)
-    except ReviewError as exc:
-        print(f"error: {exc}")
-        return 2
-    except psycopg.errors.UndefinedTable as exc:
-        print(f"error: {exc.diag.message_primary}: the face tables are not there yet (run `face-assets run` first)")
-        return 2
-    for line in lines:
-        print(line)
-    return 0
-
-
-def _dispatch(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
-    command = args.review_command
-    if command == "pending":
-        rows = pending_matches(conn, args.limit)
-        if not rows:
-            return ["no match waiting for review"]
-        out = [f"{'detection':>9}  {'video':>6}  {'video title / file':<32}  {'creator':>7}  {'creator name':<24}  "
-               f"{'conf.':>5}  crop"]
-        for r in rows:
-            conf = "" if r.confidence is None else f"{r.confidence:.2f}"
-            out.append(f"{r.detection_id:>9}  {r.video_id:>6}  {_cut(r.video, 32):<32}  {r.creator_id:>7}  "
-                       f"{_cut(r.creator or '?', 24):<24}  {conf:>5}  {r.crop_path or ''}")
-        out.append(f"{len(rows)} pending match(es) shown (review confirm|reject DETECTION..., review assign DETECTION CREATOR)")
-        return out
-    if command == "clusters":
-        statuses = ("open", "named", "merged", "dissolved") if args.status == "all" else tuple(args.status.split(","))
-        rows = list_clusters(conn, statuses, args.limit)
-        if not rows:
-            return [f"no cluster ({'/'.join(statuses)})"]
-        out = [f"{'cluster':>7}  {'status':<9}  {'faces':>5}  {'videos':>6}  {'creator':<24}  representative crop"]
-        for r in rows:
-            who = r.creator or (f"-> cluster {r.merged_into}" if r.merged_into else "")
-            out.append(f"{r.id:>7}  {r.status:<9}  {r.size:>5}  {r.n_videos:>6}  {_cut(who, 24):<24}  {r.crop_path or ''}")
-        return out
-    if command == "confirm":
-        return confirm(conn, args.detections).lines()
-    if command == "reject":
-        return reject(conn, args.detections, repropose=args.repropose).lines()
-    if command == "assign":
-        return assign(conn, args.detection, args.creator).lines()
-    if command == "cluster" and args.cluster_command == "name":
-        return name_cluster(conn, args.cluster, args.name, existing=args.existing).lines()
-    if command == "cluster" and args.cluster_command == "merge":
-        return merge_clusters(conn, args.into, args.other).lines()
-    if command in ("why", "unlearn", "proposals"):
-        return _recognition_command(conn, args)
-    raise ReviewError(f"unknown review command {command}")
-
-
-def _recognition_command(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
-    """`review why|unlearn|proposals`: the fusion rule's explanation, learned references, cluster proposals."""
-    from face_assets.recognition import evidence
-    from face_assets.recognition.cluster_proposals import open_proposals
-    from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
-
-    config = RecognitionConfig.load(conn)
-    if args.review_command == "why":
-        creator = find_creator(conn, args.creator)[0] if args.creator else None
-        return evidence.explain(conn, config, args.video, creator)
-    if args.review_command == "unlearn":
-        ensure_matching_schema(conn)
-        removed = evidence.forget_references(conn, args.embeddings)
-        if not removed:
-            raise ReviewError("none of these is a learned reference: " + ", ".join(map(str, args.embeddings)))
-        return [f"removed learned reference {e} of creator {c}; that face is never learned for it again"
-                for e, c in removed]
-    rows = open_proposals(conn)
-    if not rows:
-        return ["no open cluster proposal"]
-    return [f"{pid:>6}  cluster {cluster}: is this creator {creator}? (evidence {value:.1f})" if kind == "creator"
-            else f"{pid:>6}  clusters {cluster} and {other}: one person? (evidence {value:.1f})"
-            for pid, kind, cluster, creator, other, value in rows]
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

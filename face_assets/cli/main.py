@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _dagster_executable(name: str = "dagster") -> str:
@@ -17,7 +17,8 @@ def _dagster_executable(name: str = "dagster") -> str:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from face_assets import embedded_postgres, settings
+    from face_assets import settings
+    from face_assets.db import embedded_postgres
 
     if settings.database_url() and args.action != "url":
         print(f"DATABASE_URL is set: the embedded server is not used ({args.action} does nothing)")
@@ -37,19 +38,20 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env, preflight
+    from face_assets.db import instance as instance_env
+    from face_assets.cli import preflight
 
     needs, selection_problems = preflight.needs_for_selection(args.select)
     preflight.check_or_exit(needs, selection_problems)  # exit 2 with one line per problem, before anything starts
     instance_env.prepare()
     from dagster import DagsterInstance
 
-    from face_assets.runner import run_pipeline
+    from face_assets.cli.runner import run_pipeline
 
     with DagsterInstance.get() as instance:
         ok = run_pipeline(instance, selection=args.select, scan=True if args.scan else None)
     if ok:
-        from face_assets.summary import print_summary
+        from face_assets.cli.summary import print_summary
 
         print_summary(args.truth)
     return 0 if ok else 1
@@ -72,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             data += f", paths mapped by FACE_ASSETS_PATH_MAP={settings.path_map_spec()}"
     # Through the parser, so `run`'s other options keep their defaults.
     status = cmd_run(build_parser().parse_args(["run", *(["--truth", str(truth)] if truth else [])]))
-    from face_assets import preflight
+    from face_assets.cli import preflight
 
     print(f"\ndemo data: {data}")
     print(f"model: {settings.model_name()} in {preflight.model_folder()}")
@@ -80,16 +82,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from face_assets import doctor
+    from face_assets.cli import doctor
 
     return doctor.run()
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env
+    from face_assets.db import instance as instance_env
 
     instance_env.prepare()
-    from face_assets.summary import print_summary
+    from face_assets.cli.summary import print_summary
 
     print_summary(args.truth)
     return 0
@@ -103,7 +105,8 @@ def _default_sigint() -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env, preflight
+    from face_assets.db import instance as instance_env
+    from face_assets.cli import preflight
 
     preflight.check_or_exit(preflight.Needs.for_dev())
     instance_env.prepare()
@@ -139,7 +142,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_dagster(args: argparse.Namespace) -> int:
     """Any dagster CLI command, with the instance's environment (DAGSTER_HOME, storage URL) prepared."""
-    from face_assets import instance as instance_env
+    from face_assets.db import instance as instance_env
 
     instance_env.prepare()
     os.execv(_dagster_executable(), ["dagster", *args.dagster_args])
@@ -147,7 +150,7 @@ def cmd_dagster(args: argparse.Namespace) -> int:
 
 def cmd_dg(args: argparse.Namespace) -> int:
     """Any dg CLI command (e.g. `check defs`), from the repository root, with the instance's environment prepared."""
-    from face_assets import instance as instance_env
+    from face_assets.db import instance as instance_env
 
     instance_env.prepare()
     os.chdir(REPO)
@@ -170,8 +173,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except UnsafeBinding as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from face_assets import instance as instance_env
-    from face_assets import preflight
+    from face_assets.db import instance as instance_env
+    from face_assets.cli import preflight
 
     instance_env.prepare()
     preflight.check_or_exit(preflight.Needs.for_serve())  # the database only: pages need no model or legacy file
@@ -194,10 +197,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from face_assets import instance as instance_env
+    from face_assets.db import instance as instance_env
 
     instance_env.prepare()
-    from face_assets import review
+    from face_assets.cli import review
 
     return review.run(args)
 
@@ -232,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.set_defaults(func=cmd_summary)
 
     review = sub.add_parser("review", help="confirm, reject or assign face matches; name or merge clusters")
-    from face_assets.review import add_arguments as add_review_arguments
+    from face_assets.cli.review import add_arguments as add_review_arguments
 
     add_review_arguments(review)
     review.set_defaults(func=cmd_review)
@@ -275,6 +278,3 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args) or 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional, TextIO
 
-from face_assets import preflight, settings
+from face_assets import settings
+from face_assets.cli import preflight
 
 WEB_APP = ("127.0.0.1", 3001)  # `face-assets serve`
 DAGSTER_UI = ("127.0.0.1", 3000)  # `face-assets dev` / `make dev`
@@ -73,7 +74,7 @@ def provider_rows() -> list[Row]:
         import onnxruntime
     except ImportError:
         return [Row("ONNX Runtime providers", "ONNX Runtime is not installed", MISSING)]
-    from face_assets.resources.face_engine import AUTO_ORDER, CPU, CUDA, MIGRAPHX, ROCM, select_providers
+    from face_assets.engine.face_engine import AUTO_ORDER, CPU, CUDA, MIGRAPHX, ROCM, select_providers
 
     available = onnxruntime.get_available_providers()
     rows = [Row("ONNX Runtime providers", ", ".join(available))]
@@ -137,7 +138,7 @@ def database_rows(url: Optional[str], problems: list[str]) -> tuple[list[Row], b
     if storage:
         storage_text = f"{preflight.hide_password(storage)} (FACE_ASSETS_DAGSTER_DATABASE_URL)"
     elif url:
-        from face_assets.embedded_postgres import DAGSTER_DATABASE, with_database
+        from face_assets.db.embedded_postgres import DAGSTER_DATABASE, with_database
 
         storage_text = f"{preflight.hide_password(with_database(url, DAGSTER_DATABASE))} (database `dagster` on the same server)"
     else:

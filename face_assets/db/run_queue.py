@@ -12,7 +12,7 @@ from typing import Optional
 
 JOB_NAME = "process_videos"
 PARTITIONS = "videos"  # face_assets.defs.library.partitions.video_partitions
-WORKSPACE = Path(__file__).resolve().parent.parent / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
 class NotAPartition(LookupError):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from face_assets.sql_files import read_sql
+from face_assets.db.sql_files import read_sql
 
 
 @dataclass
