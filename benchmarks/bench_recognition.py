@@ -396,13 +396,13 @@ def run(quick: bool = False) -> list[StageResult]:
 
     import psycopg
 
-    from face_assets.defs.resources import _register_vector
+    from face_assets.db.connection import register_vector
 
     with tempfile.TemporaryDirectory(prefix="bench_recognition_") as home, \
             scratch_database("recognition_app") as app_url, scratch_database("recognition_dagster") as dagster_url:
         wall = run_pipeline(lib, Path(home), app_url, dagster_url)
         with psycopg.connect(app_url) as conn:
-            _register_vector(conn)
+            register_vector(conn)
             figures = measure(conn, lib)
     say(f"[{STAGE}] pipeline {wall:.1f} s; ours {json.dumps({k: v for k, v in figures['ours'].items() if k not in ('wrong', 'missed')})}")
     say(f"[{STAGE}] baseline {json.dumps(figures['baseline'])}; clusters {json.dumps(figures['clusters'])}")

@@ -5,6 +5,7 @@ Values are read when asked for (not at import), so tests and the CLI can set the
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,3 +147,47 @@ def embedded_pg_settings() -> dict[str, str]:
         "shared_buffers": os.environ.get("FACE_ASSETS_PG_SHARED_BUFFERS", "").strip() or "1GB",
         "maintenance_work_mem": os.environ.get("FACE_ASSETS_PG_MAINTENANCE_WORK_MEM", "").strip() or "1GB",
     }
+
+
+# --- serving (face-assets serve, dev) ---------------------------------------------------------------------------------
+
+WEB_TOKEN_ENV = "FACE_ASSETS_WEB_TOKEN"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def web_token() -> str | None:
+    """FACE_ASSETS_WEB_TOKEN [unset]: the review app's token; without it the app serves this machine only."""
+    return os.environ.get(WEB_TOKEN_ENV) or None
+
+
+def web_host() -> str:
+    """FACE_ASSETS_WEB_HOST [127.0.0.1]: the address `face-assets serve` binds (another one needs the token)."""
+    return os.environ.get("FACE_ASSETS_WEB_HOST", "").strip() or "127.0.0.1"
+
+
+def dagster_ui_url() -> str:
+    """FACE_ASSETS_DAGSTER_UI [http://127.0.0.1:3000]: the Dagster UI the review app's pages link to."""
+    return (os.environ.get("FACE_ASSETS_DAGSTER_UI", "").strip() or "http://127.0.0.1:3000").rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip().strip("[]")
+    if host.lower() in LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class UnsafeBinding(ValueError):
+    """A non-loopback address without FACE_ASSETS_WEB_TOKEN."""
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve beyond this machine without a token (every page and API call then needs it)."""
+    if not is_loopback(host) and not token:
+        raise UnsafeBinding(
+            f"refusing to serve on {host}: only 127.0.0.1 (this machine) is served without a token; set "
+            f"{WEB_TOKEN_ENV} to serve on another address (every page and API call then needs the token)"
+        )

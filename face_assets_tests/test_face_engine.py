@@ -9,16 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from face_assets.engine.face_engine import (
-    CPU,
-    CUDA,
-    MIGRAPHX,
-    ROCM,
-    FaceEngine,
-    FaceEngineError,
-    provider_options,
-    select_providers,
-)
+from face_assets.defs.faces.resources import FaceEngineResource
+from face_assets.engine.face_engine import FaceEngine
+from face_assets.engine.models import FaceEngineError
+from face_assets.engine.providers import CPU, CUDA, MIGRAPHX, ROCM, provider_options, select_providers
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 PACK = FIXTURES / "models" / "buffalo_sc"
@@ -305,16 +299,18 @@ def test_assets_share_the_process_wide_models(engine, pictures):
     seen = []
 
     @dg.asset
-    def faces_in_sharon(face_engine: FaceEngine) -> int:
+    def faces_in_sharon(face_engine: FaceEngineResource) -> int:
         seen.append(face_engine._models())
         return len(face_engine.detect([pictures["ariel_sharon"]])[0])
 
     @dg.asset
-    def faces_in_powell(face_engine: FaceEngine) -> int:
+    def faces_in_powell(face_engine: FaceEngineResource) -> int:
         seen.append(face_engine._models())
         return len(face_engine.detect([pictures["colin_powell"]])[0])
 
-    resource = FaceEngine(model_name="buffalo_sc", model_root=str(FIXTURES), providers="auto", migraphx_cache_path=None)
+    resource = FaceEngineResource(
+        model_name="buffalo_sc", model_root=str(FIXTURES), providers="auto", migraphx_cache_path=None
+    )
     result = dg.materialize([faces_in_sharon, faces_in_powell], resources={"face_engine": resource})
     assert result.success
     assert result.output_for_node("faces_in_sharon") == 1 and result.output_for_node("faces_in_powell") == 1

@@ -20,10 +20,10 @@ CLUSTERING = ClusteringConfig(similarity=0.40, min_faces=1, workers=1)
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.defs.resources import _register_vector
+    from face_assets.db.connection import register_vector
 
     conn = psycopg.connect(url)
-    _register_vector(conn)
+    register_vector(conn)
     return conn
 
 

@@ -74,7 +74,7 @@ def provider_rows() -> list[Row]:
         import onnxruntime
     except ImportError:
         return [Row("ONNX Runtime providers", "ONNX Runtime is not installed", MISSING)]
-    from face_assets.engine.face_engine import AUTO_ORDER, CPU, CUDA, MIGRAPHX, ROCM, select_providers
+    from face_assets.engine.providers import AUTO_ORDER, CPU, CUDA, MIGRAPHX, ROCM, select_providers
 
     available = onnxruntime.get_available_providers()
     rows = [Row("ONNX Runtime providers", ", ".join(available))]

@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from face_assets import settings
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -17,7 +19,6 @@ def _dagster_executable(name: str = "dagster") -> str:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from face_assets import settings
     from face_assets.db import embedded_postgres
 
     if settings.database_url() and args.action != "url":
@@ -59,7 +60,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`make demo`: the configured legacy database (the fixtures, via the Makefile), else the demo library."""
-    from face_assets import settings
 
     truth, data = args.truth, None
     if settings.legacy_db() is None:
@@ -166,33 +166,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The review web app (uvicorn). Refuses a non-loopback address unless FACE_ASSETS_WEB_TOKEN is set."""
-    from face_assets.web.app import TOKEN_ENV, UnsafeBinding, check_binding
 
     try:
-        check_binding(args.host, os.environ.get(TOKEN_ENV) or None)
-    except UnsafeBinding as exc:
+        settings.check_binding(args.host, settings.web_token())
+    except settings.UnsafeBinding as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from face_assets.db import instance as instance_env
     from face_assets.cli import preflight
+    from face_assets.db import instance as instance_env
 
     instance_env.prepare()
     preflight.check_or_exit(preflight.Needs.for_serve())  # the database only: pages need no model or legacy file
     import uvicorn
-    from dagster import DagsterInstance
 
-    from face_assets.web.app import create_app
-
-    instance_holder: list = []
-
-    def instance():
-        if not instance_holder:  # created on first use: serving pages needs no Dagster
-            instance_holder.append(DagsterInstance.get())
-        return instance_holder[0]
-
-    app = create_app(host=args.host, instance_factory=instance, dagster_ui=args.dagster_ui)
+    # The app reads its address and the Dagster UI from the environment (face_assets.web.app.serve_app).
+    os.environ["FACE_ASSETS_WEB_HOST"] = args.host
+    os.environ["FACE_ASSETS_DAGSTER_UI"] = args.dagster_ui
     print(f"face_assets review app on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
+    uvicorn.run("face_assets.web.app:serve_app", factory=True, host=args.host, port=args.port, log_level="info",
+                server_header=False)
     return 0
 
 
@@ -249,10 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser("serve", help="start the review web app (pages and the HTTP API)")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to bind (default 127.0.0.1; another needs FACE_ASSETS_WEB_TOKEN)")
+    serve.add_argument("--host", default=settings.web_host(),
+                       help="address to bind (FACE_ASSETS_WEB_HOST, default 127.0.0.1; another needs FACE_ASSETS_WEB_TOKEN)")
     serve.add_argument("--port", type=int, default=3001)
-    serve.add_argument("--dagster-ui", default="http://127.0.0.1:3000", help="the Dagster UI the pages link to")
+    serve.add_argument("--dagster-ui", default=settings.dagster_ui_url(),
+                       help="the Dagster UI the pages link to (FACE_ASSETS_DAGSTER_UI, default http://127.0.0.1:3000)")
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev) and the review app beside them")

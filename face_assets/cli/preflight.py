@@ -268,7 +268,7 @@ def unreachable(host: str, port: int, timeout: float = 5.0) -> Optional[str]:
 def check_providers() -> list[str]:
     import onnxruntime
 
-    from face_assets.engine.face_engine import select_providers
+    from face_assets.engine.providers import select_providers
 
     available = onnxruntime.get_available_providers()
     try:

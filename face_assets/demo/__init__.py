@@ -10,6 +10,8 @@ scikit-image's astronaut when installed):
     truth.json                who is in which video, in the fixture truth's format (the summary compares with it)
 
 Legacy paths start with /srv/media (FACE_ASSETS_PATH_MAP=/srv/media=<demo>/library), as in the fixture library.
+
+May import face_assets.migration (the legacy schema), face_assets.db and face_assets.settings.
 """
 
 from __future__ import annotations

@@ -1,61 +1,28 @@
-"""FaceEngine: InsightFace face detection + ArcFace embeddings as a Dagster resource.
+"""FaceEngine: InsightFace face detection (SCRFD) + ArcFace embeddings, plain code the assets and the web app share.
 
-The ONNX sessions are built once per process and shared by every asset and partition that uses
-an engine with the same configuration (see `_load_models`), because building them is the slow part:
-seconds on CPU, and minutes on an AMD GPU where MIGraphX compiles the graph.
+Its settings are a pydantic model whose defaults come from the environment; face_assets.defs.faces.resources wraps it
+as the Dagster resource. The ONNX sessions behind it are built once per process (face_assets.engine.models).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
-from dagster import ConfigurableResource, get_dagster_logger
-from pydantic import Field, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from face_assets import settings
-
-log = get_dagster_logger(__name__)
-
-CPU = "CPUExecutionProvider"
-ROCM = "ROCMExecutionProvider"
-MIGRAPHX = "MIGraphXExecutionProvider"
-CUDA = "CUDAExecutionProvider"
-
-# `auto` tries these in order; CPU is always appended last so unsupported nodes (and machines) still run.
-AUTO_ORDER: tuple[str, ...] = (ROCM, MIGRAPHX, CUDA)
-
-# Short names accepted in FACE_ASSETS_PROVIDERS besides ONNX Runtime's full names.
-_ALIASES = {"rocm": ROCM, "migraphx": MIGRAPHX, "cuda": CUDA, "cpu": CPU}
-
-# The only InsightFace tasks this project needs; the landmark and gender/age models of a pack are skipped.
-ALLOWED_MODULES: tuple[str, ...] = ("detection", "recognition")
-
-# Ops whose quantisation scale is computed over the whole input tensor, batch axis included: with them a
-# face's embedding depends on the other faces in its batch (measured on the int8 fixture pack: cosine
-# down to ~0.89 against the same face alone), so such models must be run one face at a time.
-_BATCH_COUPLED_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "DynamicQuantizeLSTM"})
-
-# ONNX Runtime 1.23 replaced the MIGraphX EP's per-file save/load options by one cache directory.
-_MIGRAPHX_CACHE_DIR_SINCE = (1, 23)
-
-ALLOW_DOWNLOAD_ENV = "FACE_ASSETS_ALLOW_MODEL_DOWNLOAD"
+from face_assets.engine.models import FaceEngineError, ModelKey, Models, load_models, resolve_model_dir
+from face_assets.engine.providers import onnxruntime_version, provider_options, select_providers
 
 # A portrait with no face at the default detector size is tried again, in this order, as (border added around the
 # image as a share of its longer side, detector input size): a border first (a face cropped tight to the picture
 # lacks the context the detector's anchors expect), then smaller sizes (a large face fits them) and a larger one.
 PICTURE_RETRIES: tuple[tuple[float, int], ...] = ((0.25, 640), (0.0, 320), (0.25, 320), (0.0, 480), (0.0, 960))
-
-
-class FaceEngineError(RuntimeError):
-    """The engine cannot be built: missing model pack, unusable pack, bad provider list."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,235 +35,7 @@ class DetectedFace:
     embedding: np.ndarray  # (512,) float32, L2-normalised: cosine similarity is a dot product
 
 
-# --- execution providers -------------------------------------------------------------------------
-
-
-def select_providers(requested: str, available: Sequence[str]) -> list[str]:
-    """The ONNX Runtime providers to use, best first.
-
-    `auto` (or empty): ROCm, MIGraphX, CUDA — those in `available` — then CPU.
-    Otherwise a comma-separated list, kept in the user's order; entries not in `available` are dropped with a
-    warning, and a ValueError is raised when none is left. Short names (rocm, migraphx, cuda, cpu) are accepted.
-    """
-    spec = (requested or "auto").strip()
-    if spec.lower() == "auto":
-        return [p for p in AUTO_ORDER if p in available] + [CPU]
-
-    wanted: list[str] = []
-    for item in spec.split(","):
-        name = _ALIASES.get(item.strip().lower(), item.strip())
-        if name and name not in wanted:
-            wanted.append(name)
-    chosen = [p for p in wanted if p in available]
-    dropped = [p for p in wanted if p not in available]
-    if dropped:
-        log.warning(f"Execution providers {dropped} are not in this onnxruntime build (available: {list(available)}); skipping them")
-    if not chosen:
-        raise ValueError(
-            f"None of the requested execution providers {wanted} is available; this onnxruntime build has "
-            f"{list(available)}. Set FACE_ASSETS_PROVIDERS to `auto` or to some of those, or install the "
-            "matching onnxruntime package (onnxruntime-rocm / onnxruntime-gpu)."
-        )
-    return chosen
-
-
-def provider_options(
-    providers: Sequence[str],
-    *,
-    device_id: int = 0,
-    migraphx_fp16: bool = True,
-    migraphx_cache_path: Optional[str] = None,
-    ort_version: Optional[str] = None,
-) -> list[dict[str, str]]:
-    """One option dict per provider, in the same order, as `onnxruntime.InferenceSession` takes them.
-
-    Values are strings because that is what ONNX Runtime parses (booleans as "1"/"0").
-    - ROCm, CUDA: `device_id`.
-    - MIGraphX: `device_id`, `migraphx_fp16_enable`, and, on ONNX Runtime >= 1.23, `migraphx_model_cache_dir`
-      so compiled programs are reused across processes. Older releases only have per-file
-      `migraphx_save/load_compiled_model` options whose saved program ignores later input shapes, which would be
-      wrong for our variable recognition batches, so no cache is configured there (compilation then happens
-      once per process). The cache gets a sub-folder per precision so fp16 and fp32 programs never mix.
-    - CPU and anything else: no options.
-    """
-    version = _version_tuple(ort_version if ort_version is not None else _ort_version())
-    options: list[dict[str, str]] = []
-    for provider in providers:
-        if provider in (ROCM, CUDA):
-            options.append({"device_id": str(device_id)})
-        elif provider == MIGRAPHX:
-            opts = {"device_id": str(device_id), "migraphx_fp16_enable": "1" if migraphx_fp16 else "0"}
-            if migraphx_cache_path and version >= _MIGRAPHX_CACHE_DIR_SINCE:
-                opts["migraphx_model_cache_dir"] = str(Path(migraphx_cache_path).expanduser() / ("fp16" if migraphx_fp16 else "fp32"))
-            options.append(opts)
-        else:
-            options.append({})
-    return options
-
-
-def _ort_version() -> str:
-    import onnxruntime
-
-    return onnxruntime.__version__
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    parts = []
-    for piece in version.split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-# --- model pack ----------------------------------------------------------------------------------
-
-
-def resolve_model_dir(name: str, root: str) -> Path:
-    """The folder holding the pack's .onnx files: `<root>/models/<name>`, or `name` itself when it is a path.
-
-    InsightFace would silently download a missing pack from GitHub; we refuse unless
-    FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0 (machines without internet access, and the tests): then a missing pack is a
-    clear error instead of a hanging download.
-    """
-    if os.sep in name or name.startswith("~"):
-        candidate = Path(name).expanduser()
-    else:
-        candidate = Path(root).expanduser() / "models" / name
-    if candidate.is_dir():
-        return candidate.resolve()
-    if settings.allow_model_download() and os.sep not in name:
-        from insightface.utils import ensure_available
-
-        log.info(f"Downloading InsightFace model pack {name!r} into {candidate} (set {ALLOW_DOWNLOAD_ENV}=0 to forbid)")
-        return Path(ensure_available("models", name, root=str(Path(root).expanduser()))).resolve()
-    raise FaceEngineError(
-        f"InsightFace model pack {name!r} not found: looked for the folder {candidate}. "
-        "Set FACE_ASSETS_MODEL to the pack name (e.g. buffalo_l) and FACE_ASSETS_MODEL_ROOT to the folder that "
-        "contains models/<name>/ (default ~/.insightface), or FACE_ASSETS_MODEL to the pack folder itself. "
-        f"Downloads are off ({ALLOW_DOWNLOAD_ENV}=0); set it to 1 to let InsightFace download the pack."
-    )
-
-
-@dataclass(frozen=True)
-class _ModelKey:
-    model_dir: str
-    providers: tuple[str, ...]
-    options: tuple[tuple[tuple[str, str], ...], ...]
-    intra_op_threads: int
-    allow_spinning: bool
-    det_size: int
-    det_threshold: float
-
-
-@dataclass
-class _Models:
-    detector: Any  # insightface.model_zoo.RetinaFace (SCRFD)
-    recognizer: Any  # insightface.model_zoo.ArcFaceONNX
-    batch_coupled: bool
-    active_providers: list[str]
-
-
-_CACHE: dict[_ModelKey, _Models] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _load_models(key: _ModelKey) -> _Models:
-    """The sessions for `key`, built on first use in this process and shared afterwards."""
-    with _CACHE_LOCK:
-        models = _CACHE.get(key)
-        if models is None:
-            models = _build_models(key)
-            _CACHE[key] = models
-        return models
-
-
-def _build_models(key: _ModelKey) -> _Models:
-    # FaceAnalysis builds sessions for every .onnx in the pack and takes no SessionOptions, so we route the
-    # files ourselves with InsightFace's ModelRouter (same model classes FaceAnalysis uses), which forwards
-    # sess_options, providers and provider_options to onnxruntime.InferenceSession.
-    onnx_files = sorted(Path(key.model_dir).glob("*.onnx"))
-    if not onnx_files:
-        raise FaceEngineError(f"Model pack folder {key.model_dir} holds no .onnx files")
-
-    import onnxruntime
-    from insightface.model_zoo.model_zoo import ModelRouter  # slow (seconds): insightface imports its whole app
-
-    onnxruntime.set_default_logger_severity(3)
-
-    session_options = onnxruntime.SessionOptions()
-    session_options.log_severity_level = 3
-    if key.intra_op_threads > 0:
-        session_options.intra_op_num_threads = key.intra_op_threads
-    if not key.allow_spinning:  # idle intra-op threads sleep instead of busy-waiting for the next operator
-        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options = [dict(o) for o in key.options]
-
-    found: dict[str, Any] = {}
-    quiet = contextlib.redirect_stdout(io.StringIO())  # InsightFace prints every session it opens
-    for onnx_file in onnx_files:
-        task = _task_of(onnx_file)
-        if task not in ALLOWED_MODULES or task in found:
-            continue  # like FaceAnalysis: other tasks skipped, the first file of each task wins
-        with quiet:
-            found[task] = ModelRouter(str(onnx_file)).get_model(
-                sess_options=session_options, providers=list(key.providers), provider_options=options
-            )
-    missing = [t for t in ALLOWED_MODULES if t not in found]
-    if missing:
-        raise FaceEngineError(f"Model pack folder {key.model_dir} has no {' or '.join(missing)} model")
-
-    detector, recognizer = found["detection"], found["recognition"]
-    # ctx_id >= 0 leaves the sessions' providers as we chose them (ctx_id < 0 would force CPU).
-    with quiet:
-        detector.prepare(0, input_size=(key.det_size, key.det_size), det_thresh=key.det_threshold)
-        recognizer.prepare(0)
-    if not detector.use_kps:
-        raise FaceEngineError(f"Detector {detector.model_file} gives no landmarks; recognition needs them to align faces")
-
-    active: list[str] = []
-    for model in (detector, recognizer):
-        active += [p for p in model.session.get_providers() if p not in active]
-    lost = [p for p in key.providers if p != CPU and p not in active]
-    if lost:
-        log.warning(f"ONNX Runtime could not start {lost} (see its log above); running on {active}")
-    batch_coupled = _is_batch_coupled(recognizer.model_file)
-    log.info(
-        f"Loaded face models from {key.model_dir}: detector {Path(detector.model_file).name}, recognizer "
-        f"{Path(recognizer.model_file).name} on {active}"
-        + ("; recognizer is dynamically quantised, so faces are embedded one at a time" if batch_coupled else "")
-    )
-    return _Models(detector, recognizer, batch_coupled, active)
-
-
-def _task_of(onnx_file: Path) -> Optional[str]:
-    """InsightFace's task name for a model file, found with a cheap unoptimised CPU session.
-
-    This avoids building (and, on MIGraphX, compiling) accelerator sessions for models we then throw away.
-    """
-    import onnxruntime
-    from insightface.model_zoo.model_zoo import ModelRouter
-
-    probe_options = onnxruntime.SessionOptions()
-    probe_options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    probe_options.log_severity_level = 3
-    with contextlib.redirect_stdout(io.StringIO()):
-        model = ModelRouter(str(onnx_file)).get_model(sess_options=probe_options, providers=[CPU])
-    return getattr(model, "taskname", None)
-
-
-def _is_batch_coupled(onnx_file: str) -> bool:
-    import onnx
-
-    graph = onnx.load(onnx_file, load_external_data=False).graph
-    return any(node.op_type in _BATCH_COUPLED_OPS for node in graph.node)
-
-
-# --- the resource --------------------------------------------------------------------------------
-
-
-class FaceEngine(ConfigurableResource):
+class FaceEngine(BaseModel):
     """Face detection (SCRFD) and 512-d ArcFace embeddings from an InsightFace model pack.
 
     Defaults come from the environment (face_assets.settings): FACE_ASSETS_MODEL, FACE_ASSETS_MODEL_ROOT,
@@ -335,11 +74,11 @@ class FaceEngine(ConfigurableResource):
     )
     recognition_batch_size: int = Field(default=64, description="Aligned faces per recognition call")
 
-    _key: Optional[_ModelKey] = PrivateAttr(default=None)
+    _key: Optional[ModelKey] = PrivateAttr(default=None)
 
     # --- loading ---
 
-    def _model_key(self) -> _ModelKey:
+    def _model_key(self) -> ModelKey:
         if self._key is None:
             import onnxruntime
 
@@ -358,7 +97,7 @@ class FaceEngine(ConfigurableResource):
                 if "migraphx_model_cache_dir" in opts:
                     Path(opts["migraphx_model_cache_dir"]).mkdir(parents=True, exist_ok=True)
             intra_op = self.intra_op_threads or (1 if self._workers_for(chosen) > 1 else 0)
-            self._key = _ModelKey(
+            self._key = ModelKey(
                 model_dir=str(model_dir),
                 providers=tuple(chosen),
                 options=tuple(tuple(sorted(o.items())) for o in options),
@@ -369,8 +108,8 @@ class FaceEngine(ConfigurableResource):
             )
         return self._key
 
-    def _models(self) -> _Models:
-        return _load_models(self._model_key())
+    def _models(self) -> Models:
+        return load_models(self._model_key())
 
     def _workers_for(self, providers: Sequence[str]) -> int:
         if self.frame_workers > 0:
@@ -415,7 +154,7 @@ class FaceEngine(ConfigurableResource):
             "recognition_batch_size": self.effective_recognition_batch_size,
             "frame_workers": self.effective_frame_workers,
             "intra_op_threads": key.intra_op_threads,
-            "onnxruntime": _ort_version(),
+            "onnxruntime": onnxruntime_version(),
         }
 
     # --- inference ---

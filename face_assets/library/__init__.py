@@ -1,4 +1,7 @@
-"""The video library on disk: finding, registering and verifying video files (no Dagster here)."""
+"""The video library on disk: finding, registering and verifying video files (no Dagster here).
+
+May import face_assets.video, face_assets.db and face_assets.settings.
+"""
 
 from face_assets.library.scanner import (
     VIDEO_EXTENSIONS,

@@ -355,13 +355,6 @@ def search_creators(conn: psycopg.Connection, text: str, limit: int = 10) -> lis
     return [{"creator_id": r[0], "name": r[1]} for r in rows]
 
 
-def stats(conn: psycopg.Connection) -> dict[str, int]:
-    """The counts of face_recognition_stats (sql/review/stats.sql)."""
-    cur = conn.execute(read_sql("review/stats.sql"))
-    row = cur.fetchone()
-    return {d.name: int(v) for d, v in zip(cur.description, row)}
-
-
 def failed_videos(conn: psycopg.Connection, limit: int = 50) -> list[dict]:
     rows = conn.execute(read_sql("review/failed_videos.sql"), {"limit": limit}).fetchall()
     return [{"video_id": r[0], "video": r[1], "error": r[2],

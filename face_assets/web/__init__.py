@@ -1,6 +1,10 @@
 """The review web app (`face-assets serve`): pages and the design's HTTP API under /api/face-recognition/.
 
-`face_assets.web.app.create_app` builds it; the routes are thin: they validate input and call the plain logic of
-face_assets.review (decisions), face_assets.review_queries (listings), face_assets.recognize (photos) and
-face_assets.config_store (settings).
+  app.py       create_app() assembles the routes and the safety rules; serve_app() is what `face-assets serve` runs
+  api.py       the JSON API;  pages.py  the server-rendered pages (templates/ only render);  images.py  crops, frames
+  deps.py      what every route needs (a connection per request, the face engine, Dagster);  uploads.py  photo checks
+
+The routes are thin: they validate input and call face_assets.review (decisions, queries, page queries, stored
+settings, photo search, stats). May import face_assets.review, the domain packages, face_assets.db and
+face_assets.settings; never face_assets.cli, face_assets.defs or face_assets.definitions (import-linter checks it).
 """

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_
 from face_assets.review import config_store
 from face_assets.review import decisions as review
 from face_assets.review import queries as review_queries
+from face_assets.review import stats as review_stats
 from face_assets.web.deps import db, state
 
 router = APIRouter(prefix="/api/face-recognition", tags=["face recognition"])
@@ -377,7 +378,7 @@ def remove_faces(request: Request, cluster_id: int, body: RemoveFacesBody) -> di
 @router.get("/stats", summary="The counts of face_recognition_stats")
 def stats(request: Request) -> dict:
     with db(request) as conn:
-        return review_queries.stats(conn)
+        return review_stats.recognition_stats(conn)
 
 
 @router.get("/config", summary="Thresholds and frames per video, as in force for the model")

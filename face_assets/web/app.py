@@ -29,31 +29,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from face_assets import settings
 from face_assets.review import decisions as review
 from face_assets.review.queries import BadCursor
-from face_assets.web.deps import DatabaseUnavailable, WebState, is_loopback
+from face_assets.web.deps import DatabaseUnavailable, WebState
 from face_assets.web.uploads import UploadError
 
 log = logging.getLogger("face_assets.web")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-TOKEN_ENV = "FACE_ASSETS_WEB_TOKEN"
 COOKIE = "face_assets_session"
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 OPEN_PATHS = ("/login", "/static/")  # reachable without the token (the login form and its styles)
 DB_DOWN = "PostgreSQL is not reachable right now; the app retries on the next request"
-
-
-class UnsafeBinding(ValueError):
-    """A non-loopback address without FACE_ASSETS_WEB_TOKEN."""
-
-
-def check_binding(host: str, token: Optional[str]) -> None:
-    if not is_loopback(host) and not token:
-        raise UnsafeBinding(
-            f"refusing to serve on {host}: only 127.0.0.1 (this machine) is served without a token; set "
-            f"{TOKEN_ENV} to serve on another address (every page and API call then needs the token)"
-        )
 
 
 def session_value(token: str) -> str:
@@ -72,10 +60,9 @@ def create_app(
 ) -> FastAPI:
     """The app. `database_url` defaults to DATABASE_URL (else the embedded server's), `token` to
     FACE_ASSETS_WEB_TOKEN; `host` is the address it will be served on (a non-loopback one needs a token)."""
-    token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
-    check_binding(host, token)
+    token = token if token is not None else settings.web_token()
+    settings.check_binding(host, token)
     if database_url is None:
-        from face_assets import settings
         from face_assets.db import embedded_postgres
 
         database_url = settings.database_url() or embedded_postgres.app_database_url()
@@ -99,6 +86,23 @@ def create_app(
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+
+def serve_app() -> FastAPI:
+    """The app `face-assets serve` runs (uvicorn calls this factory by its import string, so the command line never
+    imports the web app): address and Dagster UI from FACE_ASSETS_WEB_HOST and FACE_ASSETS_DAGSTER_UI, which the
+    command sets from its flags. Dagster's instance is opened on first use only: serving pages needs no Dagster."""
+    from dagster import DagsterInstance
+
+    instance_holder: list = []
+
+    def instance():
+        if not instance_holder:
+            instance_holder.append(DagsterInstance.get())
+        return instance_holder[0]
+
+    return create_app(host=settings.web_host(), instance_factory=instance, dagster_ui=settings.dagster_ui_url())
 
 
 # --- safety ------------------------------------------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def _install_safety(app: FastAPI) -> None:
         web: WebState = request.app.state.web
         path = request.url.path
         host = urlsplit(f"//{request.headers.get('host', '')}").hostname or ""
-        if not web.token and not is_loopback(host):
+        if not web.token and not settings.is_loopback(host):
             return JSONResponse({"detail": "this app answers only on 127.0.0.1 / localhost"}, status_code=403)
         if request.method in WRITE_METHODS:
             origin = request.headers.get("origin")

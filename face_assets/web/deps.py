@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,18 +10,7 @@ from typing import Any, Callable, Iterator, Optional
 import psycopg
 from fastapi import Request
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 CONNECT_TIMEOUT_S = 3  # a server that does not answer becomes a 503 quickly, not a hung page
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip().strip("[]")
-    if host.lower() in LOOPBACK_NAMES or host.lower().endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class DatabaseUnavailable(Exception):

@@ -1,6 +1,6 @@
 """The review app's server-rendered pages: `router`, included by face_assets.web.app.create_app().
 
-Each route validates its parameters, reads through face_assets.web.page_queries (plain functions, SQL in
+Each route validates its parameters, reads through face_assets.review.page_queries (plain functions, SQL in
 sql/pages/) and renders a Jinja2 template (autoescaped: a creator called `<script>` shows as text). Pages change
 nothing themselves: their buttons call the JSON API under /api/face-recognition/ (static/app.js), which makes
 each decision through face_assets.review, so the pages, the API and the CLI decide alike.
@@ -19,14 +19,15 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from face_assets import settings
 from face_assets.review import queries as rq
-from face_assets.web import page_queries as pq
+from face_assets.review import stats as review_stats
+from face_assets.review import page_queries as pq
 from face_assets.web.deps import db
 
 HERE = Path(__file__).resolve().parent
 API = "/api/face-recognition"
 IMAGES = "/images"
-DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"
 REVIEW_GROUPS = 20  # (video, creator) groups per page of /review
 CLUSTER_CARDS = 24  # cluster cards per page of /people
 CLUSTER_FACES = 48  # faces per page of /people/{id}
@@ -43,7 +44,7 @@ templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoade
 def dagster_ui_url(request: Request) -> str:
     """Where the Dagster UI is (the app's setting, http://127.0.0.1:3000 unless configured), for the page links."""
     web = getattr(request.app.state, "web", None)
-    return ((web.dagster_ui if web is not None else None) or DEFAULT_DAGSTER_UI).rstrip("/")
+    return ((web.dagster_ui if web is not None else None) or settings.dagster_ui_url()).rstrip("/")
 
 
 def crop_url(detection_id: Optional[int], size: str = "thumb") -> str:
@@ -146,10 +147,10 @@ def frame_boxes(detail: dict) -> list[dict]:
 def home(request: Request) -> HTMLResponse:
     with connection(request) as conn:
         ready = conn.execute("SELECT to_regclass('video_face_detections')").fetchone()[0] is not None
-        stats = rq.stats(conn) if ready else {}
+        stats = review_stats.recognition_stats(conn) if ready else {}
         failed = rq.failed_videos(conn) if ready else []
         bad = pq.bad_files(conn)
-    return render(request, "home.html", "home", sections=pq.stats_sections(stats), stats=stats, failed=failed,
+    return render(request, "home.html", "home", sections=review_stats.stats_sections(stats), stats=stats, failed=failed,
                   bad_files=bad)
 
 

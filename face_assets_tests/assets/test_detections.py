@@ -28,9 +28,9 @@ FRAMES_KEY = AssetKey("sampled_frames")
 
 def make_resources(url: str) -> dict:
     from face_assets.defs.resources import PostgresResource
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
-    return {"database": PostgresResource(url=url), "face_engine": FaceEngine()}
+    return {"database": PostgresResource(url=url), "face_engine": FaceEngineResource()}
 
 
 def assets():

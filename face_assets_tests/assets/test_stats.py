@@ -4,7 +4,8 @@ import numpy as np
 import psycopg
 from dagster import materialize
 
-from face_assets.defs.review.assets import SECTIONS, face_recognition_stats, recognition_stats
+from face_assets.defs.review.assets import face_recognition_stats
+from face_assets.review.stats import SECTIONS, recognition_stats
 from face_assets.defs.resources import PostgresResource
 
 
@@ -13,9 +14,9 @@ def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
     videos = sorted(truth["legacy_video_ids"].values())
     powell, chavez = truth["legacy_creator_ids"]["Colin Powell"], truth["legacy_creator_ids"]["Hugo Chavez"]
     with psycopg.connect(migrated_db) as conn:
-        from face_assets.defs.resources import _register_vector
+        from face_assets.db.connection import register_vector
 
-        _register_vector(conn)
+        register_vector(conn)
         n_videos = conn.execute("SELECT count(*) FROM videos").fetchone()[0]
         n_available = conn.execute("SELECT count(*) FROM videos WHERE is_available").fetchone()[0]
         legacy_videos = conn.execute("SELECT count(DISTINCT video_id) FROM video_creators").fetchone()[0]

@@ -59,7 +59,7 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
     from face_assets.defs.library.assets import sampled_frames
     from face_assets.library.scanner import scan_and_register, scan_library
     from face_assets.defs.resources import PostgresResource
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
     base = tmp_path_factory.mktemp("bad input")
     lib_a, lib_b = base / "lib a", base / "lib b"
@@ -94,7 +94,7 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
             keys = instance.get_dynamic_partitions("videos")
             result = materialize(
                 [sampled_frames, face_detections, face_matches], instance=instance, raise_on_error=False,
-                resources={"database": database, "face_engine": FaceEngine()},
+                resources={"database": database, "face_engine": FaceEngineResource()},
                 tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
             )
             yield {"url": module_migrated_db, "first": first, "after_root_gone": after_root_gone, "keys": keys,
@@ -185,7 +185,7 @@ def test_the_run_fails_only_the_bad_partitions_and_processes_the_rest(bad_librar
 
 def test_a_profile_picture_that_is_not_an_image_is_an_issue_and_the_others_are_embedded(bad_library, truth):
     from face_assets.defs.faces.assets import creator_embeddings
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
     url = bad_library["url"]
     creator_id = truth["legacy_creator_ids"]["Ariel Sharon"]
@@ -197,7 +197,7 @@ def test_a_profile_picture_that_is_not_an_image_is_an_issue_and_the_others_are_e
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACE_ASSETS_HOME", str(bad_library["lib_a"].parent / "home"))
         result = materialize([creator_embeddings], instance=bad_library["instance"], raise_on_error=False,
-                             resources={"database": bad_library["database"], "face_engine": FaceEngine()})
+                             resources={"database": bad_library["database"], "face_engine": FaceEngineResource()})
     assert result.success  # one bad picture never fails the asset
     with psycopg.connect(url) as conn:
         issue = conn.execute("SELECT reason FROM creator_embedding_issues WHERE creator_id = %s AND source_path = %s",

@@ -36,10 +36,10 @@ def identity_samples(rng: np.random.Generator, centre: np.ndarray, n: int, sprea
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.defs.resources import _register_vector
+    from face_assets.db.connection import register_vector
 
     conn = psycopg.connect(url)
-    _register_vector(conn)
+    register_vector(conn)
     return conn
 
 
@@ -479,10 +479,10 @@ def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_ins
     from face_assets.defs.library.assets import sampled_frames
     from face_assets.defs.faces.assets import face_matches
     from face_assets.defs.resources import PostgresResource
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
-    resources = {"database": PostgresResource(url=migrated_db), "face_engine": FaceEngine()}
+    resources = {"database": PostgresResource(url=migrated_db), "face_engine": FaceEngineResource()}
     keys = [str(truth["legacy_video_ids"][v]) for v in E2E_VIDEOS]
     dagster_instance.add_dynamic_partitions("videos", keys)
     assert materialize([creator_embeddings], instance=dagster_instance, resources=resources).success

@@ -24,9 +24,9 @@ PICTURES = LIBRARY / "profile-pictures"
 
 def resources(url: str) -> dict:
     from face_assets.defs.resources import PostgresResource
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
-    return {"database": PostgresResource(url=url), "face_engine": FaceEngine()}
+    return {"database": PostgresResource(url=url), "face_engine": FaceEngineResource()}
 
 
 def rows(url: str) -> list[tuple]:

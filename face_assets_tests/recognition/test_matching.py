@@ -45,10 +45,10 @@ def setup_schema(url: str, creators: int = 8, videos: int = 4) -> None:
 
 
 def connect(url: str) -> psycopg.Connection:
-    from face_assets.defs.resources import _register_vector
+    from face_assets.db.connection import register_vector
 
     conn = psycopg.connect(url)
-    _register_vector(conn)
+    register_vector(conn)
     return conn
 
 
@@ -475,11 +475,11 @@ def test_fixture_library_every_auto_tag_is_right(migrated_db, dagster_instance, 
     from face_assets.defs.faces.assets import face_matches
     from face_assets.recognition.matching import fixture_similarities
     from face_assets.defs.resources import PostgresResource
-    from face_assets.engine.face_engine import FaceEngine
+    from face_assets.defs.faces.resources import FaceEngineResource
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     url = migrated_db
-    resources = {"database": PostgresResource(url=url), "face_engine": FaceEngine()}
+    resources = {"database": PostgresResource(url=url), "face_engine": FaceEngineResource()}
     keys = [str(truth["legacy_video_ids"][v]) for v in E2E_VIDEOS]
     dagster_instance.add_dynamic_partitions("videos", keys)
     assert materialize([creator_embeddings], instance=dagster_instance, resources=resources).success

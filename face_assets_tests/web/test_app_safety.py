@@ -64,7 +64,7 @@ def test_only_loopback_host_names_without_a_token(seeded):
 
 def test_a_non_loopback_host_needs_a_token(seeded, monkeypatch, capsys):
     from face_assets.cli import main as cli
-    from face_assets.web.app import UnsafeBinding
+    from face_assets.settings import UnsafeBinding
 
     url, _ = seeded
     monkeypatch.delenv("FACE_ASSETS_WEB_TOKEN", raising=False)

@@ -36,7 +36,8 @@ from face_assets.recognition.embeddings import Issue, reference_root, sync_creat
 from face_assets.recognition.matching import ensure_schema as ensure_matching_schema, match_detections
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.defs.resources import PostgresResource
-from face_assets.engine.face_engine import DetectedFace, FaceEngine
+from face_assets.defs.faces.resources import FaceEngineResource
+from face_assets.engine.face_engine import DetectedFace
 from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.db.sql_files import read_sql, run_sql_file
 from face_assets.video.frames import draw_boxes, save_jpeg
@@ -95,7 +96,7 @@ MAX_ISSUES_IN_METADATA = 200
 )
 @transient_only()
 def creator_embeddings(
-    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
+    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngineResource
 ) -> MaterializeResult:
     with database.connect() as conn:
         summary = sync_creator_embeddings(conn, face_engine, log=context.log.info)
@@ -256,7 +257,7 @@ def _write_detections(
 )
 @transient_only()
 def face_detections(
-    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
+    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngineResource
 ) -> MaterializeResult:
     outcomes = PartitionOutcomes(context)
     face_engine.load()  # an unusable model fails the step at once, not video by video
@@ -412,7 +413,7 @@ def face_detections(
 )
 @transient_only()
 def face_matches(
-    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngine
+    context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngineResource
 ) -> MaterializeResult:
     keys = list(context.partition_keys)
     video_ids = sorted({int(k) for k in keys})

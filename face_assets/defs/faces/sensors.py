@@ -20,7 +20,7 @@ from dagster import (
 
 from face_assets.recognition.embeddings import picture_changes
 from face_assets.defs.resources import PostgresResource
-from face_assets.engine.face_engine import FaceEngine
+from face_assets.defs.faces.resources import FaceEngineResource
 
 CREATOR_EMBEDDINGS = AssetKey("creator_embeddings")
 MAX_CHANGES_IN_TAGS = 5
@@ -33,7 +33,7 @@ MAX_CHANGES_IN_TAGS = 5
     default_status=DefaultSensorStatus.RUNNING,
     description="Materializes creator_embeddings when a creator's profile picture or reference images change.",
 )
-def creator_pictures_sensor(context: SensorEvaluationContext, database: PostgresResource, face_engine: FaceEngine):
+def creator_pictures_sensor(context: SensorEvaluationContext, database: PostgresResource, face_engine: FaceEngineResource):
     with database.connect() as conn:
         ready = conn.execute(
             "SELECT to_regclass('creator_face_embeddings') IS NOT NULL AND to_regclass('creators') IS NOT NULL"

@@ -94,20 +94,3 @@ def pending_count(conn: psycopg.Connection) -> int:
     return conn.execute(
         "SELECT count(*) FROM video_face_detections WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL"
     ).fetchone()[0]
-
-
-def stats_sections(stats: dict[str, int]) -> list[tuple[str, list[tuple[str, str, int]]]]:
-    """The figures of face_recognition_stats grouped by section, with the asset's own labels."""
-    try:
-        from face_assets.defs.review.assets import SECTIONS
-    except ImportError:  # before the assets moved to face_assets.defs
-        from face_assets.assets.stats import SECTIONS
-
-    sections: list[tuple[str, list[tuple[str, str, int]]]] = []
-    for section, key, label in SECTIONS:
-        if key not in stats:
-            continue
-        if not sections or sections[-1][0] != section:
-            sections.append((section, []))
-        sections[-1][1].append((key, label, stats[key]))
-    return sections
