@@ -21,7 +21,7 @@ export FACE_ASSETS_MODEL ?= buffalo_sc
 export FACE_ASSETS_MODEL_ROOT ?= $(FIXTURES)
 endif
 
-.PHONY: install chromium demo test e2e dev bench db-stop clean install-rocm install-cuda
+.PHONY: install chromium demo lint test e2e dev bench db-stop clean install-rocm install-cuda
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,13 @@ install-rocm install-cuda: install
 demo: install
 	$(BIN)/face-assets demo $(if $(wildcard $(FIXTURES)/truth.json),--truth $(FIXTURES)/truth.json)
 
-test: install
+# The layers (import-linter: pyproject's [tool.importlinter]) and the code's uniformity (ruff: [tool.ruff]).
+lint: $(VENV)/.installed-$(EXTRAS)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
 	$(BIN)/face-assets dg check defs
 	$(BIN)/python -m pytest
 

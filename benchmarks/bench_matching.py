@@ -39,7 +39,7 @@ STAGE = "matching"
 DIM = 512
 TARGET_RATIO = 20.0
 VIDEOS = 2_000
-# The fixture model pack's match_threshold (face_assets.recognition_config.MODEL_DEFAULTS): below it a face is
+# The fixture model pack's match_threshold (face_assets.recognition.config.MODEL_DEFAULTS): below it a face is
 # 'unmatched' and no creator is written for it.
 MATCH_THRESHOLD = 0.30
 

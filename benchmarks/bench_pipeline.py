@@ -59,7 +59,7 @@ def run_once(home: Path, app_url: str, dagster_url: str) -> dict[str, Any]:
         for line in proc.stdout:
             line = line.rstrip()
             tail = (tail + [line])[-20:]
-            # Phase lines printed by face_assets.runner: "library scan: ...", "<asset>: videos a..b (n partitions)",
+            # Phase lines printed by face_assets.cli.runner: "library scan: ...", "<asset>: videos a..b (n partitions)",
             # "after the videos: ...".
             if line.startswith(("library scan:", "after the videos:")) or ": videos " in line:
                 marks.append((time.perf_counter() - started, line.split(":")[0]))

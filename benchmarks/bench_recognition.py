@@ -331,7 +331,7 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
     two normals). Same faces, references and runner-ups, so the models differ in nothing else; references learned
     in the run (from the pipeline's own tags) are in the similarities of both. The model the pipeline used must
     reproduce its tags (a check of the re-application itself)."""
-    from face_assets.recognition.calibration import calibration_for
+    from face_assets.recognition.calibration_store import calibration_for
     from face_assets.recognition.evidence import (DefaultsLikelihood, describe_model, gallery_size, target_llr,
                                                   video_evidence)
     from face_assets.recognition.config import RecognitionConfig
@@ -360,7 +360,7 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
 def calibrate_accuracy(cfg: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """`calibrate` on lfw_dev through FaceEngine (embeddings cached under $FACE_ASSETS_HOME/calibration_cache, so
     only the first run embeds the photos); a quick run writes its small pair file to `scratch`."""
-    from face_assets.recognition.calibration import calibrate_pairs
+    from face_assets.recognition.calibration_measure import calibrate_pairs
     from face_assets.engine.face_engine import FaceEngine
 
     lfw = FIXTURES / "lfw_dev"

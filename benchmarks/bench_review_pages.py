@@ -6,7 +6,7 @@ open clusters (skewed sizes), the rest 'matched'. Schema: the legacy videos / cr
 the face schema of the app; cluster statistics by the app's own update_cluster_stats. The faces' HNSW index is
 dropped for the load (the listings do not use it, and building it would only lengthen the stage).
 
-OURS: the app's listings, keyset-paginated (face_assets.review_queries: pending_page, clusters_page), walking the
+OURS: the app's listings, keyset-paginated (face_assets.review.queries: pending_page, clusters_page), walking the
 whole review queue (50 a page) and every page of clusters (24 a page), timed per page; then the API calls
 themselves in-process (FastAPI TestClient, so the time is the server's, no network) at pages spread over the depth:
 GET /api/face-recognition/pending, /pending/groups, /clusters, and the pages /review and /people when the app has
@@ -206,7 +206,7 @@ def run(quick: bool = False) -> list[StageResult]:
     ):
         results.append(StageResult(
             name=name, sizes={**sizes, "pages": len(ours), "page_size": page_size},
-            ours=f"{what}: keyset pagination, every page walked (face_assets.review_queries)",
+            ours=f"{what}: keyset pagination, every page walked (face_assets.review.queries)",
             baseline=f"{what}: the same listing with LIMIT/OFFSET at the same pages",
             ours_median_s=median(ours), baseline_median_s=median(base),
             repetitions={"ours": len(ours), "baseline": len(base)},

@@ -1,6 +1,6 @@
 """`face-assets review ...` on real PostgreSQL: decisions change the rows as specified and spread at once.
 
-Synthetic unit vectors of chosen similarities (face_assets.recognition_config: buffalo_sc thresholds, match 0.30,
+Synthetic unit vectors of chosen similarities (face_assets.recognition.config: buffalo_sc thresholds, match 0.30,
 auto-tag 0.45 in two frames or 0.55 in one) in the migrated fixture database; commands run through
 face_assets.cli.main with DATABASE_URL set, as a person would run them.
 """

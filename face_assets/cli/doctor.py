@@ -1,6 +1,6 @@
 """`face-assets doctor`: one table of what the project sees, and exit status 1 naming what is missing.
 
-The verdicts come from face_assets.preflight, so doctor and `face-assets run` agree on what counts as a problem.
+The verdicts come from face_assets.cli.preflight, so doctor and `face-assets run` agree on what counts as a problem.
 """
 
 from __future__ import annotations

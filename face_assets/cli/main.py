@@ -159,9 +159,9 @@ def cmd_dg(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from face_assets.recognition import calibration
+    from face_assets.cli import calibrate
 
-    return calibration.run(args)
+    return calibrate.run(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser(
         "calibrate", help="measure the model's error rates on a pair set (LFW format) or the library's decisions"
     )
-    from face_assets.recognition.calibration import add_arguments as add_calibrate_arguments
+    from face_assets.cli.calibrate import add_arguments as add_calibrate_arguments
 
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)

@@ -80,14 +80,14 @@ from face_assets.db.sql_files import read_sql, with_fragments
 LOCK_KEY = "face_assets:face_clusters"
 
 # Per model pack: the cosine similarity at or above which two faces are neighbours, coordinated with the similarity
-# distributions (see face_assets.recognition_config.MODEL_DEFAULTS): with buffalo_sc (the fixture pack), different
+# distributions (see face_assets.recognition.config.MODEL_DEFAULTS): with buffalo_sc (the fixture pack), different
 # people measured at most 0.25 (99.9th percentile 0.21), one person's faces 0.40-0.78 (photos of one person in the
 # fixture slideshows ~0.5-0.8). For buffalo_l InsightFace calls a pair "the same person" from 0.28. Clustering chains
 # faces (A~B, B~C puts A and C together), so false links add up over a library: the threshold sits well above the
 # different-person tail, at the low end of the same-person range.
 # buffalo_sc's is its shipped calibration's threshold at FAR 1e-5 (0.352) rounded up to 0.05
-# (calibration.SETTING_FARS; a test keeps them in step); buffalo_l's is not calibrated yet. `face-assets calibrate
-# --apply` writes `<model>.cluster_similarity`, which wins over these.
+# (calibration_store.SETTING_FARS; a test keeps them in step); buffalo_l's is not calibrated yet. `face-assets
+# calibrate --apply` writes `<model>.cluster_similarity`, which wins over these.
 MODEL_SIMILARITY = {"buffalo_sc": 0.40, "buffalo_l": 0.40}
 DEFAULT_SIMILARITY = 0.40
 

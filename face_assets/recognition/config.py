@@ -48,9 +48,10 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # (2026-11-30; face_assets/recognition/calibrations/buffalo_sc.json): LFW-format accuracy 0.9920 (10-fold CV over
     # 2,122 pairs), 11 of 4,829 photos without a face; every pair of photos: 7,058 genuine, 11,597,095 impostor.
     # Thresholds (TAR): FAR 1e-2 0.182 (0.997), 1e-3 0.244 (0.995), 1e-4 0.300 (0.993), 1e-5 0.352 (0.981),
-    # 1e-6 0.438 (0.918). The settings follow calibration.SETTING_FARS (rounded up to 0.05):
-    # match_threshold = FAR 1e-4 -> 0.30, auto_tag_threshold = FAR 1e-6 -> 0.45 (calibration.suggested_settings;
-    # a test keeps them in step). auto_tag_min_frames and auto_tag_margin are the frame rule's, not measured.
+    # 1e-6 0.438 (0.918). The settings follow calibration_store.SETTING_FARS (rounded up to 0.05):
+    # match_threshold = FAR 1e-4 -> 0.30, auto_tag_threshold = FAR 1e-6 -> 0.45
+    # (calibration_store.suggested_settings; a test keeps them in step). auto_tag_min_frames and auto_tag_margin are
+    # the frame rule's, not measured.
     # Video frames agree (fixture library, profile picture vs video face >= 64 px, one frame every 0.5 s of the 13
     # fixture videos): different people n=2301, max 0.250; true (video, creator) best faces 0.615-0.781.
     "buffalo_sc": {

@@ -59,8 +59,9 @@ from typing import Iterable, Optional, Protocol, Sequence
 import numpy as np
 import psycopg
 
-from face_assets.recognition.config import RecognitionConfig
 from face_assets.db.sql_files import read_sql
+from face_assets.recognition.calibration_store import load_calibration, shipped_calibration
+from face_assets.recognition.config import RecognitionConfig
 
 NO_ANCHOR = -1.0           # anchor_confidence of a face whose creator has no anchor reference
 DUPLICATE_SIMILARITY = 0.95  # a candidate this close to a reference is the same shot again: never learned
@@ -125,12 +126,11 @@ class DefaultsLikelihood:
 
 def likelihood_model(conn: Optional[psycopg.Connection], config: RecognitionConfig) -> Likelihood:
     """The model's calibration: the one stored with `calibrate --apply`, else the one shipped with the code
-    (calibration.calibration_for; without a connection only the shipped one), else `DefaultsLikelihood` from its
-    thresholds (a model nobody calibrated). A stored calibration that cannot be read falls back to the shipped one."""
+    (calibration_store.calibration_for; without a connection only the shipped one), else `DefaultsLikelihood` from
+    its thresholds (a model nobody calibrated). A stored calibration that cannot be read falls back to the shipped
+    one."""
     if not config.model:
         return DefaultsLikelihood.from_config(config)
-    from face_assets.recognition.calibration import load_calibration, shipped_calibration
-
     candidates = []
     if conn is not None:
         candidates.append(lambda: load_calibration(conn, config.model))

@@ -1,6 +1,6 @@
 """Reading and changing the settings of face_recognition_config as the review app's config endpoint offers them.
 
-The values are RecognitionConfig's (face_assets.recognition_config, which owns the precedence). A change to a
+The values are RecognitionConfig's (face_assets.recognition.config, which owns the precedence). A change to a
 matching threshold (those MODEL_DEFAULTS sets per model) is stored under the per-model key `<model>.<key>`, the one
 that always wins for that model; any other setting under its plain key. Validation is the caller's (the API's
 pydantic model); `save` checks only the rule that spans two settings, on the values that would result.

@@ -1,5 +1,5 @@
 """What only the review pages read (SQL in sql/pages/); everything the API also shows comes from
-face_assets.review_queries, so a page and its API call list the same rows.
+face_assets.review.queries, so a page and its API call list the same rows.
 
 Here: the explanation of a whole page of proposals in one query, the reference faces of several creators at once,
 the clusters most like a cluster (merge candidates), library files kept out with an error, and the stats by section.

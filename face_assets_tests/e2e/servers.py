@@ -2,7 +2,7 @@
 
 Layout of one session (everything under a fresh folder in /tmp, removed afterwards):
 
-    <base>/home        FACE_ASSETS_HOME: DAGSTER_HOME (dagster.yaml copied by face_assets.instance.prepare()),
+    <base>/home        FACE_ASSETS_HOME: DAGSTER_HOME (dagster.yaml copied by face_assets.db.instance.prepare()),
                        frames, crops, previews, and home/pg: the embedded PostgreSQL holding Dagster's storage
     <base>/app-home    a second FACE_ASSETS_HOME whose embedded PostgreSQL (app-home/pg) is the APPLICATION database
                        (DATABASE_URL): a fault test stops and restarts it while Dagster's storage, the daemon and
@@ -10,8 +10,8 @@ Layout of one session (everything under a fresh folder in /tmp, removed afterwar
     <base>/library     FACE_ASSETS_LIBRARY: the library root the sensor watches (empty at start)
     <base>/logs        stdout/stderr of every process started here
 
-Both embedded servers are started with the project's own `face-assets db start` (face_assets.embedded_postgres), the
-instance environment comes from face_assets.instance.prepare(), and the code location is the project's
+Both embedded servers are started with the project's own `face-assets db start` (face_assets.db.embedded_postgres), the
+instance environment comes from face_assets.db.instance.prepare(), and the code location is the project's
 workspace.yaml. Both database URLs carry a password (login roles that need it, `password_role`), so the secrets test
 can look for it everywhere. Before the daemon starts, `face-assets run` materializes the migration, the face schema
 and the creator embeddings, so the sensor finds its tables (the webserver, which runs nothing, loads the code

@@ -85,7 +85,7 @@ def test_postgres_stopped_mid_backfill_steps_retry_and_the_backfill_completes(se
     missing = [name for name, policy in _retry_policies().items() if policy is None]
     assert not missing, (
         f"no RetryPolicy on {missing}: a database restart fails the backfill (put "
-        "retry_policy=face_assets.retries.DATABASE_RETRY on them)")
+        "retry_policy=face_assets.db.retries.DATABASE_RETRY on them)")
     videos = ensure_videos_processed(servers)
     ids = sorted(videos.values())
     before, tags_before = snapshot(servers, ids), tag_rows(servers, ids)

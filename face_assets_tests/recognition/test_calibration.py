@@ -1,6 +1,6 @@
-"""Calibration (face_assets.recognition.calibration): pair files, k-fold accuracy, FAR thresholds, the likelihood
-ratio, `face-assets calibrate --apply` / `--from-library` on real PostgreSQL, and a small real run over lfw_dev
-photos through FaceEngine."""
+"""Calibration (face_assets.recognition.calibration, calibration_measure, calibration_store; the command in
+face_assets.cli.calibrate): pair files, k-fold accuracy, FAR thresholds, the likelihood ratio, `face-assets calibrate
+--apply` / `--from-library` on real PostgreSQL, and a small real run over lfw_dev photos through FaceEngine."""
 
 import json
 import math
@@ -12,20 +12,18 @@ import pytest
 
 from face_assets.cli.main import main
 from face_assets.recognition import calibration as cal_mod
-from face_assets.recognition.calibration import (
-    BIN_EDGES,
-    FARS,
-    Calibration,
+from face_assets.recognition import calibration_measure as measure_mod
+from face_assets.recognition import calibration_store as store_mod
+from face_assets.recognition.calibration import BIN_EDGES, FARS, Calibration, threshold_at_far
+from face_assets.recognition.calibration_measure import (
     _all_pair_scores,
     _thresholds_from_top,
     calibrate_pairs,
     cv_folds,
     kfold_accuracy,
-    load_calibration,
     parse_pairs,
-    store_calibration,
-    threshold_at_far,
 )
+from face_assets.recognition.calibration_store import load_calibration, store_calibration
 from face_assets_tests.conftest import FIXTURES, require_fixtures
 
 LFW_DEV = FIXTURES / "lfw_dev"
@@ -44,10 +42,10 @@ def test_pair_file_with_folds_and_both_line_kinds(tmp_path):
     assert (ps.folds, ps.per_fold, len(ps.pairs)) == (2, 2, 8)
     assert [p.same for p in ps.pairs] == [True, True, False, False] * 2
     assert [p.fold for p in ps.pairs] == [0] * 4 + [1] * 4
-    assert ps.pairs[2] == cal_mod.Pair("Ann", 1, "Bob", 2, 0)
-    assert ps.pairs[4] == cal_mod.Pair("Eve", 2, "Eve", 5, 1)
+    assert ps.pairs[2] == measure_mod.Pair("Ann", 1, "Bob", 2, 0)
+    assert ps.pairs[4] == measure_mod.Pair("Eve", 2, "Eve", 5, 1)
     assert ("Ann", 3) in ps.photos() and len(ps.photos()) == len(set(ps.photos()))
-    assert cal_mod.photo_path(Path("/x"), "Ann", 3) == Path("/x/Ann/Ann_0003.jpg")
+    assert measure_mod.photo_path(Path("/x"), "Ann", 3) == Path("/x/Ann/Ann_0003.jpg")
 
 
 def test_pair_file_with_one_number_header_is_one_fold(tmp_path):
@@ -170,10 +168,10 @@ def test_likelihood_ratio_is_monotone_finite_and_survives_storage():
 
 
 def _connect(url: str) -> psycopg.Connection:
-    from face_assets.defs.resources import _register_vector
+    from face_assets.db.connection import register_vector
 
     conn = psycopg.connect(url)
-    _register_vector(conn)
+    register_vector(conn)
     return conn
 
 
@@ -263,7 +261,7 @@ def test_calibrate_from_library_counts_what_people_decided(migrated_db, monkeypa
         conn.execute("INSERT INTO video_creators (video_id, creator_id, source) VALUES (%s, %s, 'legacy')",
                      (videos[5], creators[2]))
         conn.commit()
-        cal = cal_mod.calibrate_library(conn, "buffalo_sc")
+        cal = measure_mod.calibrate_library(conn, "buffalo_sc")
         # legacy tags on other fixture videos have no faces: only video 5's counts
     d = cal.details
     assert (d["confirmed_faces"], d["creators_confirmed"], d["rejections"], d["tagged_videos_used"]) == (5, 2, 1, 1)
@@ -292,8 +290,8 @@ def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_
     """The real pipeline over the fixture library, then a person's decisions, then --from-library."""
     from dagster import instance_for_test
 
-    from face_assets.review import decisions as review
     from face_assets.cli.runner import run_pipeline
+    from face_assets.review import decisions as review
     from face_assets_tests.conftest import LEGACY_DB, LIBRARY, _create_database, _drop_database
 
     require_fixtures()
@@ -320,7 +318,7 @@ def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_
     out = capsys.readouterr().out
     assert "confirmed faces" in out and "rejections" in out
     with _connect(url) as conn:
-        cal = cal_mod.calibrate_library(conn, "buffalo_sc")
+        cal = measure_mod.calibrate_library(conn, "buffalo_sc")
     assert cal.details["confirmed_faces"] >= 1 and cal.details["rejections"] >= 1
     assert cal.details["tagged_videos_used"] >= 1  # the fixture's legacy tags on processed videos
     assert cal.n_genuine >= 1 and cal.n_impostor >= 1
@@ -354,12 +352,12 @@ def test_real_run_over_a_few_lfw_dev_pairs(tmp_path):
 
 
 def test_shipped_calibration_loads_when_present():
-    shipped = cal_mod.shipped_calibration("buffalo_sc")
+    shipped = store_mod.shipped_calibration("buffalo_sc")
     if shipped is None:
         pytest.skip("no shipped calibration for buffalo_sc")
     assert shipped.model == "buffalo_sc" and shipped.n_impostor > 1_000_000
     assert all(shipped.thresholds[far] is not None for far in FARS)
-    assert cal_mod.shipped_calibration("no_such_model") is None
+    assert store_mod.shipped_calibration("no_such_model") is None
 
 
 def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
@@ -367,20 +365,20 @@ def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
 
     cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
                       thresholds={1e-2: 0.18, 1e-4: 0.2998, 1e-6: 0.401})
-    assert cal_mod.suggested_settings(cal) == {"match_threshold": 0.30, "auto_tag_threshold": 0.45}
-    assert cal_mod.suggested_settings(Calibration("m", "t", "d", np.zeros(400), np.zeros(400),
+    assert store_mod.suggested_settings(cal) == {"match_threshold": 0.30, "auto_tag_threshold": 0.45}
+    assert store_mod.suggested_settings(Calibration("m", "t", "d", np.zeros(400), np.zeros(400),
                                                   thresholds={1e-4: 0.31, 1e-6: None})) == {"match_threshold": 0.35}
     with _connect(migrated_db) as conn:
         cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
                           thresholds={1e-4: 0.33, 1e-6: 0.52})
-        assert cal_mod.apply_calibration(conn, cal) == {"match_threshold": 0.35, "auto_tag_threshold": 0.55}
+        assert store_mod.apply_calibration(conn, cal) == {"match_threshold": 0.35, "auto_tag_threshold": 0.55}
         config = RecognitionConfig.load(conn, model="buffalo_sc")
         assert (config.match_threshold, config.auto_tag_threshold) == (0.35, 0.55)
         assert RecognitionConfig.load(conn, model="buffalo_l").match_threshold == 0.30  # other models untouched
         assert load_calibration(conn, "buffalo_sc").thresholds[1e-6] == 0.52
         cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
                           thresholds={1e-4: 0.33, 1e-5: 0.41, 1e-6: 0.52})
-        assert cal_mod.apply_calibration(conn, cal)["cluster_similarity"] == 0.45
+        assert store_mod.apply_calibration(conn, cal)["cluster_similarity"] == 0.45
         from face_assets.recognition.clustering import ClusteringConfig
 
         assert ClusteringConfig.load(conn, model="buffalo_sc").similarity == 0.45  # clustering follows it
@@ -389,17 +387,17 @@ def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
 def test_model_defaults_of_the_fixture_pack_follow_its_shipped_calibration():
     from face_assets.recognition.config import MODEL_DEFAULTS, MODEL_DEFAULTS_SOURCE
 
-    shipped = cal_mod.shipped_calibration("buffalo_sc")
+    shipped = store_mod.shipped_calibration("buffalo_sc")
     assert shipped is not None and shipped.source == "pairs:pairs.txt" and shipped.accuracy > 0.98
     from face_assets.recognition.clustering import MODEL_SIMILARITY
 
-    suggested = cal_mod.suggested_settings(shipped)
+    suggested = store_mod.suggested_settings(shipped)
     assert suggested["cluster_similarity"] == MODEL_SIMILARITY["buffalo_sc"]  # clustering's link threshold too
     for key, value in suggested.items():
         if key != "cluster_similarity":
             assert MODEL_DEFAULTS["buffalo_sc"][key] == value, key
     assert "calibrate" in MODEL_DEFAULTS_SOURCE["buffalo_sc"] and "not calibrated" in MODEL_DEFAULTS_SOURCE["buffalo_l"]
-    assert cal_mod.shipped_calibration("buffalo_l") is None
+    assert store_mod.shipped_calibration("buffalo_l") is None
 
 
 def test_the_shipped_calibration_lets_a_well_seen_face_reach_the_auto_tag_target():
@@ -407,7 +405,7 @@ def test_the_shipped_calibration_lets_a_well_seen_face_reach_the_auto_tag_target
     ln(14.7): its label-error impostors at 0.55-0.69 only flatten the top. Frames of one video count as <= 2 looks."""
     from face_assets.recognition.evidence import face_llr, fuse, target_llr
 
-    shipped = cal_mod.shipped_calibration("buffalo_sc")
+    shipped = store_mod.shipped_calibration("buffalo_sc")
     assert shipped is not None
     assert shipped.max_log_likelihood_ratio > 12
     assert cal_mod.max_gallery(shipped, 0.5, 0.01) > 1e9
@@ -426,6 +424,6 @@ def test_the_evidence_ceiling_follows_the_number_of_impostor_pairs():
     n = cal_mod.max_gallery(small, 0.5, 0.01)
     assert math.log(n / 0.01) == pytest.approx(2 * small.max_log_likelihood_ratio)
     assert cal_mod.max_gallery(small, 1.0, 0.01) < n  # fully correlated frames: one look
-    line = cal_mod.evidence_ceiling_lines(small)[0]
+    line = measure_mod.evidence_ceiling_lines(small)[0]
     assert "auto-tags possible with up to" in line and f"{n:.3g}" in line
     assert cal_mod.max_gallery(Calibration("m", "t", "d", np.zeros(400), np.zeros(400)), 0.5, 0.01) == 0

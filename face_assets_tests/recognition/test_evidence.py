@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.evidence import (
     DefaultsLikelihood,
     PairEvidence,
@@ -17,9 +18,17 @@ from face_assets.recognition.evidence import (
     target_llr,
 )
 from face_assets.recognition.matching import match_detections
-from face_assets.recognition.config import RecognitionConfig
 from face_assets_tests.recognition.test_matching import (
-    CONFIG, add_embedding, add_face, at_similarity, connect, face, setup_schema, tags, unit)
+    CONFIG,
+    add_embedding,
+    add_face,
+    at_similarity,
+    connect,
+    face,
+    setup_schema,
+    tags,
+    unit,
+)
 
 
 class Linear:
@@ -98,7 +107,8 @@ def test_defaults_likelihood_is_monotone_bounded_and_follows_the_thresholds():
 
 
 def test_likelihood_model_is_the_stored_calibration_else_the_shipped_one_else_the_defaults(fresh_db):
-    from face_assets.recognition.calibration import Calibration, shipped_calibration, store_calibration
+    from face_assets.recognition.calibration import Calibration
+    from face_assets.recognition.calibration_store import shipped_calibration, store_calibration
 
     setup_schema(fresh_db, creators=2, videos=1)
     rng = np.random.default_rng(1)
@@ -146,7 +156,7 @@ def test_fused_evidence_tags_and_explains(fresh_db):
         # The same through the CLI: face-assets review why VIDEO [CREATOR]
         import argparse
 
-        from face_assets.review import decisions as review
+        from face_assets.cli import review
 
         parser = argparse.ArgumentParser()
         review.add_arguments(parser)

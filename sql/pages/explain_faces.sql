@@ -1,7 +1,7 @@
 -- Why faces %(ids)s were proposed, for a page of the review queue in one query: the embedding of the proposed
 -- creator each face matched best (which reference) and the best other creator (the runner-up), looked for among
 -- the 20 nearest creator embeddings through the HNSW index idx_creator_faces_embedding (no scan of every creator
--- per face). face_assets.review_queries.explain_face gives the exact, complete answer for one face.
+-- per face). face_assets.review.queries.explain_face gives the exact, complete answer for one face.
 SELECT d.id,
        ref.id AS reference_id, ref.source_type AS reference_type, ref.source_path AS reference_path,
        ref.similarity AS reference_similarity,

@@ -1,6 +1,6 @@
 -- Review bookkeeping (face-assets review, asset `face_clusters`). Idempotent: run before every use.
 --
--- How decisions are kept (no table needed for most of them, see face_assets/review.py):
+-- How decisions are kept (no table needed for most of them, see face_assets/review/decisions.py):
 --   confirm/assign: video_face_detections.match_status 'manual', matched_creator_id = the creator, decided_at set;
 --   reject:         match_status 'rejected', matched_creator_id = the REJECTED creator, decided_at set. Matching never
 --                   rewrites a decided row, so the rejected creator is never proposed again for that face, and the

@@ -393,7 +393,7 @@ def face_detections(
 # Partitioned by video id like `face_detections`; a backfill run takes up to 50 videos and matches all their faces
 # at once (face_assets.recognition.matching.match_detections: one exact matrix product, never a query per face).
 # Review decisions are never overwritten. The rule and thresholds: face_assets.recognition.matching (auto_tag_rule)
-# and face_assets.recognition_config (MODEL_DEFAULTS).
+# and face_assets.recognition.config (MODEL_DEFAULTS).
 
 
 
