@@ -159,7 +159,7 @@ def test_a_root_that_disappears_is_reported_and_its_videos_are_left_alone(bad_li
 
 
 def test_the_run_fails_only_the_bad_partitions_and_processes_the_rest(bad_library):
-    from face_assets_tests.assets.test_frames import partition_statuses
+    from face_assets_tests.defs.library.test_frames import partition_statuses
 
     result = bad_library["result"]
     assert not result.success  # the gone video fails its partition, so the run says so

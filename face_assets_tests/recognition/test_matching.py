@@ -26,7 +26,7 @@ CONFIG = RecognitionConfig(match_threshold=0.3, auto_tag_threshold=0.45, auto_ta
 DIM = 512
 
 
-# --- helpers (also used by face_assets_tests/test_schedules.py) ------------------------------------
+# --- helpers (also used by face_assets_tests/defs/faces/test_schedules.py) ------------------------------------
 
 
 def setup_schema(url: str, creators: int = 8, videos: int = 4) -> None:

@@ -14,7 +14,7 @@ from face_assets.engine.face_engine import FaceEngine
 from face_assets.engine.models import FaceEngineError
 from face_assets.engine.providers import CPU, CUDA, MIGRAPHX, ROCM, provider_options, select_providers
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+from face_assets_tests.conftest import FIXTURES
 PACK = FIXTURES / "models" / "buffalo_sc"
 PICTURES = FIXTURES / "library" / "profile-pictures"
 VIDEOS = FIXTURES / "library" / "videos"

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, instance_for_test
 
-from face_assets_tests.assets.test_frames import (
+from face_assets_tests.defs.library.test_frames import (
     add_broken_video,
     materialization_metadata,
     partition_statuses,
