@@ -31,12 +31,21 @@ import contextlib
 import time
 import uuid
 from collections import Counter, defaultdict
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from benchmarks.bench_matching import (DIM, NOISE_SIGMA, copy_faces, create_real_schema, insert_videos,
-                                       parallel_maintenance, same_identity_cosine, unit)
+from benchmarks.bench_matching import (
+    DIM,
+    NOISE_SIGMA,
+    copy_faces,
+    create_real_schema,
+    insert_videos,
+    parallel_maintenance,
+    same_identity_cosine,
+    unit,
+)
 from benchmarks.harness import MODEL_NAME, StageResult, interleaved, median, say, scratch_database, timed
 
 STAGE = "clustering"
@@ -164,8 +173,8 @@ def cluster_once(url: str, config, label: str, full: bool = False) -> tuple[floa
     import psycopg
     from pgvector.psycopg import register_vector
 
-    from face_assets.recognition.clustering import cluster_faces
     from face_assets.defs.resources import PostgresResource
+    from face_assets.recognition.clustering import cluster_faces
 
     resource = PostgresResource(url=url)
     with psycopg.connect(url) as conn:
@@ -181,8 +190,8 @@ def explain_neighbours(url: str, config, batch: int) -> dict[str, Any]:
     find_neighbours runs it: where a neighbour query's time goes (buffer hits vs reads)."""
     import psycopg
 
-    from face_assets.recognition.clustering import _prepare_session
     from face_assets.db.sql_files import read_sql
+    from face_assets.recognition.clustering import _prepare_session
 
     with psycopg.connect(url) as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM video_face_detections ORDER BY id")]
@@ -206,7 +215,7 @@ def explain_neighbours(url: str, config, batch: int) -> dict[str, Any]:
             "heap_mib": round(sizes[1] / 2**20, 1), "toast_mib": round((sizes[2] or 0) / 2**20, 1)}
 
 
-def face_clusters_of(url: str) -> dict[int, Optional[int]]:
+def face_clusters_of(url: str) -> dict[int, int | None]:
     import psycopg
 
     with psycopg.connect(url) as conn:
@@ -283,7 +292,7 @@ def measure_reruns(url: str, data: dict[str, Any], cfg: dict[str, Any], config, 
         expected_lists = neighbour_lists_of(full_url)
     incremental: list[tuple[float, Any]] = []
     differing = exact = None
-    for i in range(reps):
+    for _i in range(reps):
         with clone_of(url, file_copy=big) as inc_url:
             seconds, result, _ = cluster_once(inc_url, config, "incremental, 1% new")
             incremental.append((seconds, result))
@@ -304,7 +313,7 @@ def measure_reruns(url: str, data: dict[str, Any], cfg: dict[str, Any], config, 
     }
 
 
-def cross_join(url: str, n: int) -> Optional[list]:
+def cross_join(url: str, n: int) -> list | None:
     """The seed's pairwise query on faces id <= n; None when it hits statement_timeout."""
     import psycopg
 
@@ -401,7 +410,7 @@ def run(quick: bool = False) -> list[StageResult]:
                     say(f"[clustering] cross join, {size:,} faces: not run, predicted ~{predicted:.0f} s "
                         f"(x{growth:.1f} per doubling) > 1.5 x the {TIMEOUT_S} s timeout")
                     break
-            seconds, rows = timed(lambda: cross_join(url, size))
+            seconds, rows = timed(lambda size=size: cross_join(url, size))
             finished = rows is not None
             sizes_tried.append({"faces": size, "seconds": round(seconds, 2), "finished": finished, "run": True,
                                 "pairs_compared": size * (size - 1) // 2})
@@ -569,7 +578,7 @@ def run(quick: bool = False) -> list[StageResult]:
         baseline_samples_s=[s * pairs_factor for s in base_s],
         quick=quick,
     )
-    return [same_size, full] + rerun_results(reruns, n, data_sizes, quick)
+    return [same_size, full, *rerun_results(reruns, n, data_sizes, quick)]
 
 
 def rerun_results(m: dict[str, Any], n: int, data_sizes: dict[str, Any], quick: bool) -> list[StageResult]:

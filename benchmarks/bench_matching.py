@@ -29,7 +29,7 @@ nearest creator; ours must agree on 100% of them. The HNSW queries' agreement wi
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -217,7 +217,7 @@ def vector_literal(emb) -> str:
 
 
 def one_query_per_face(conn, sample_ids: list[int], query: str = SEED_QUERY, prepare: bool = True
-                       ) -> dict[int, tuple[Optional[int], Optional[float]]]:
+                       ) -> dict[int, tuple[int | None, float | None]]:
     """One nearest-creator query per face of `sample_ids` (their embeddings read first): (creator, similarity), or
     (None, None) when the query returns no row (the seed's query, below the threshold)."""
     with conn.cursor(binary=True) as cur:
@@ -309,7 +309,7 @@ def run(quick: bool = False) -> list[StageResult]:
     # The seed's query answers only above the threshold: its right answer is the exact creator there, no row below.
     base = base_out[-1]
 
-    def seed_answer(creator: int, sim: float) -> Optional[int]:
+    def seed_answer(creator: int, sim: float) -> int | None:
         return creator if sim > MATCH_THRESHOLD else None
 
     base_exact = [base[f][0] == seed_answer(exact[f][0], float(exact[f][1])) for f in exact_sample]
@@ -331,7 +331,7 @@ def run(quick: bool = False) -> list[StageResult]:
     known = truth > 0
     creator_hit = float(np.mean(ours["creators"][known] == truth[known])) if known.any() else None
 
-    measured_base = [s for s in base_s]
+    measured_base = list(base_s)
     base_extrapolated = [s * scale for s in measured_base]
     ours_med, base_med = median(ours_s), median(base_extrapolated)
     ratio = base_med / ours_med if ours_med else 0.0

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.harness import REPO, StageResult, median, peak_rss_mib, rss_mib, say
 
@@ -40,7 +40,7 @@ QUICK = {"partitions": 3, "step": 1, "frames": 2}
 # --- peak RSS that can be reset (Linux) -------------------------------------------------------------------
 
 
-def _status_kib(field: str) -> Optional[int]:
+def _status_kib(field: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field + ":"):

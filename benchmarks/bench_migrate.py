@@ -34,9 +34,10 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from benchmarks.harness import (
     DATA_DIR,
@@ -270,7 +271,7 @@ def migrate_ours(url: str, db: Path) -> dict[str, Any]:
     return out
 
 
-def migrate_cli(db: Path) -> tuple[Optional[float], str]:
+def migrate_cli(db: Path) -> tuple[float | None, str]:
     """Wall seconds of `face-assets run --select group:legacy_migration` (a new process: Python and Dagster start,
     every migration asset as today's definitions wire them) into scratch databases; (None, why) if it failed."""
     import sys
@@ -304,7 +305,7 @@ PGLOADER_CASTS = [
 ]
 
 
-def ensure_pgloader() -> Optional[str]:
+def ensure_pgloader() -> str | None:
     """pgloader's path; installed from Debian (apt-get) when missing and running as root, else None."""
     found = shutil.which("pgloader")
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -406,10 +407,10 @@ def migrate_row_by_row(url: str, db: Path) -> dict[str, Any]:
     from psycopg import sql
     from psycopg.types.json import Jsonb
 
+    from face_assets.db.sql_files import read_sql
     from face_assets.migration.legacy_schema import LegacySchema
     from face_assets.migration.loader import ensure_target_table, set_sequence, target_columns
     from face_assets.settings import PathMap
-    from face_assets.db.sql_files import read_sql
 
     schema = LegacySchema.read(db)
     path_map = PathMap.parse(PATH_MAP_SPEC)
@@ -476,15 +477,15 @@ def fingerprint(url: str) -> dict[str, tuple[int, int]]:
 # --- the stage ----------------------------------------------------------------------------------------
 
 
-def _one(kind: str, fn, db: Path, with_fingerprint: bool = True) -> tuple[float, dict, Optional[dict]]:
+def _one(kind: str, fn, db: Path, with_fingerprint: bool = True) -> tuple[float, dict, dict | None]:
     """Time `fn` on a fresh database; returns (seconds, fn's result, fingerprint)."""
     with scratch_database(f"migrate_{kind}") as url:
         seconds, result = timed(lambda: fn(url, db))
         return seconds, result, fingerprint(url) if with_fingerprint else None
 
 
-def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[int] = None,
-        data_dir: Optional[Path] = None) -> list[StageResult]:
+def run(quick: bool = False, total: int | None = None, repetitions: int | None = None,
+        data_dir: Path | None = None) -> list[StageResult]:
     total = total or (QUICK_ROWS if quick else int(os.environ.get("BENCH_MIGRATE_ROWS", FULL_ROWS)))
     repetitions = repetitions or int(os.environ.get("BENCH_MIGRATE_REPETITIONS", 2 if quick else 3))
     db = legacy_db(total, data_dir or DATA_DIR)
@@ -513,7 +514,7 @@ def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[
     if pgloader is None:
         say("[migrate] pgloader not found (and not root, or no apt-get): row migrate.pgloader left out")
     ours_s, base_s, pgl_s, loads = [], [], [], []
-    ours_out = base_out = pgl_out = None
+    ours_out = pgl_out = None
     ours_fp = base_fp = None
     phases: dict[str, float] = {}
     # Interleaved, so that drift on a shared machine hits all three alike.
@@ -528,7 +529,7 @@ def run(quick: bool = False, total: Optional[int] = None, repetitions: Optional[
             s, pgl_out, _ = _one("pgloader", lambda url, path: migrate_pgloader(url, path, pgloader), db, False)
             pgl_s.append(s)
             say(f"  pgloader  #{i + 1}: {s:.2f} s ({synthetic / s:,.0f} rows/s)")
-        s, base_out, base_fp = _one("baseline", migrate_row_by_row, baseline_db)
+        s, _base_out, base_fp = _one("baseline", migrate_row_by_row, baseline_db)
         base_s.append(s)
         say(f"  baseline  #{i + 1}: {s:.2f} s ({baseline_synthetic / s:,.0f} rows/s)")
     loads.append(load_average())

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -178,7 +178,7 @@ class Trial:
     recall_answerable: float  # same, among queries whose exact answer is a match (cosine >= MATCH_THRESHOLD)
     build_s: float
     passes_p50_s: list[float] = field(default_factory=list)
-    load: Optional[float] = None  # 1-minute load average when the trial started (the machine may be shared)
+    load: float | None = None  # 1-minute load average when the trial started (the machine may be shared)
 
 
 def _passes(conn, query, queries, n) -> tuple[list[float], list[float], list[int]]:
@@ -195,7 +195,7 @@ def run(quick: bool = False) -> list[StageResult]:
     import psycopg
 
     cfg = dict(QUICK if quick else FULL)
-    emb, ident, queries, q_ident = make_embeddings(cfg["identities"], cfg["samples"], cfg["queries"])
+    emb, ident, queries, _q_ident = make_embeddings(cfg["identities"], cfg["samples"], cfg["queries"])
     cos = same_identity_cosine(emb, ident, cfg["samples"])
     n = emb.shape[0]
     say(f"[nearest_face] {n:,} embeddings ({cfg['identities']:,} identities x {cfg['samples']}), "
@@ -321,7 +321,7 @@ def details_markdown(r: dict) -> str:
              "| index | build s | size MiB |", "| --- | --- | --- |"]
     for name, b in (m.get("index_builds") or {}).items():
         lines.append(f"| {name} | {b['build_s']} | {b['index_mib']} |")
-    return "\n".join(lines + [""] + _tuning_lines(m)) + "\n"
+    return "\n".join([*lines, "", *_tuning_lines(m)]) + "\n"
 
 
 def _tuning_lines(m: dict) -> list[str]:

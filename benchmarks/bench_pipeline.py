@@ -13,6 +13,7 @@ come from the run's own progress lines, time-stamped as they arrive.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -21,8 +22,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import (FIXTURES, MODEL_NAME, REPO, StageResult, median, model_root, require_fixtures, say,
-                                scratch_database)
+from benchmarks.harness import (
+    FIXTURES,
+    MODEL_NAME,
+    REPO,
+    StageResult,
+    median,
+    model_root,
+    require_fixtures,
+    say,
+    scratch_database,
+)
 
 STAGE = "pipeline"
 FULL = {"repetitions": 3}
@@ -58,7 +68,7 @@ def run_once(home: Path, app_url: str, dagster_url: str) -> dict[str, Any]:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
-            tail = (tail + [line])[-20:]
+            tail = ([*tail, line])[-20:]
             # Phase lines printed by face_assets.cli.runner: "library scan: ...", "<asset>: videos a..b (n partitions)",
             # "after the videos: ...".
             if line.startswith(("library scan:", "after the videos:")) or ": videos " in line:
@@ -67,7 +77,7 @@ def run_once(home: Path, app_url: str, dagster_url: str) -> dict[str, Any]:
     wall = time.perf_counter() - started
     marks.append((wall, "end"))
     phases: dict[str, float] = {}
-    for (t0, name), (t1, _) in zip(marks, marks[1:]):
+    for (t0, name), (t1, _) in itertools.pairwise(marks):
         label = "setup (migration, face schema, creator embeddings)" if name == "start" else name
         phases[label] = round(phases.get(label, 0.0) + t1 - t0, 2)
     if code != 0:

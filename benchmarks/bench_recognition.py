@@ -40,8 +40,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import (DATA_DIR, FIXTURES, MODEL_NAME, REPO, StageResult, cached_input, model_root,
-                                require_fixtures, say, scratch_database)
+from benchmarks.harness import (
+    DATA_DIR,
+    FIXTURES,
+    MODEL_NAME,
+    REPO,
+    StageResult,
+    cached_input,
+    model_root,
+    require_fixtures,
+    say,
+    scratch_database,
+)
 
 STAGE = "recognition"
 # Video photos are degraded as video frames are (photos are not frames: scale, blur, light): each tile's photo is
@@ -273,10 +283,10 @@ def tag_figures(tagged: set, proposed: set, truth_pairs: set) -> dict[str, Any]:
 
 
 def measure(conn, lib: Library) -> dict[str, Any]:
-    from face_assets.recognition.evidence import describe_model, likelihood_model
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.evidence import describe_model, likelihood_model
 
-    names = {cid: name for cid, name in conn.execute("SELECT id, name FROM creators")}
+    names = dict(conn.execute("SELECT id, name FROM creators"))
     by_name = {v: k for k, v in names.items()}
     videos = {}
     for vid, path in conn.execute("SELECT id, file_path FROM videos"):
@@ -332,9 +342,14 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
     in the run (from the pipeline's own tags) are in the similarities of both. The model the pipeline used must
     reproduce its tags (a check of the re-application itself)."""
     from face_assets.recognition.calibration_store import calibration_for
-    from face_assets.recognition.evidence import (DefaultsLikelihood, describe_model, gallery_size, target_llr,
-                                                  video_evidence)
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.evidence import (
+        DefaultsLikelihood,
+        describe_model,
+        gallery_size,
+        target_llr,
+        video_evidence,
+    )
 
     config = RecognitionConfig.load(conn, model=MODEL_NAME)
     models = {"defaults": DefaultsLikelihood.from_config(config)}
@@ -360,8 +375,8 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
 def calibrate_accuracy(cfg: dict[str, Any], scratch: Path) -> dict[str, Any]:
     """`calibrate` on lfw_dev through FaceEngine (embeddings cached under $FACE_ASSETS_HOME/calibration_cache, so
     only the first run embeds the photos); a quick run writes its small pair file to `scratch`."""
-    from face_assets.recognition.calibration_measure import calibrate_pairs
     from face_assets.engine.face_engine import FaceEngine
+    from face_assets.recognition.calibration_measure import calibrate_pairs
 
     lfw = FIXTURES / "lfw_dev"
     pairs = lfw / "pairs.txt"

@@ -18,7 +18,7 @@ ratio = baseline median / ours median per page; p50/p95 per call in the metrics.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.harness import StageResult, load_average, median, percentile, say, scratch_database
 
@@ -35,9 +35,10 @@ TARGET_P95_MS = 300.0
 def _load(url: str, n: dict[str, int]) -> None:
     import psycopg
 
-    from face_assets.recognition.clustering import ensure_schema as ensure_review_schema, update_cluster_stats
-    from face_assets.recognition.matching import ensure_schema
     from face_assets.db.sql_files import run_sql_file
+    from face_assets.recognition.clustering import ensure_schema as ensure_review_schema
+    from face_assets.recognition.clustering import update_cluster_stats
+    from face_assets.recognition.matching import ensure_schema
 
     with psycopg.connect(url) as conn:
         _legacy_tables(conn)
@@ -98,7 +99,7 @@ def _legacy_tables(conn) -> None:
         left = failed
 
 
-def _walk(conn, listing, limit: int) -> tuple[list[float], list[Optional[str]]]:
+def _walk(conn, listing, limit: int) -> tuple[list[float], list[str | None]]:
     """Every page of a keyset listing: seconds per page and the cursor each page started from."""
     times, cursors, cursor = [], [], None
     while True:
@@ -113,8 +114,8 @@ def _walk(conn, listing, limit: int) -> tuple[list[float], list[Optional[str]]]:
 
 def _offsets(conn, query: str, params: dict, limit: int, pages: int, samples: bool = False) -> list[float]:
     """The OFFSET listing at every page; with `samples`, the cluster cards' sample faces too, as clusters_page."""
-    from face_assets.review import queries as review_queries
     from face_assets.db.sql_files import read_sql
+    from face_assets.review import queries as review_queries
 
     times = []
     for page in range(pages):
@@ -126,7 +127,7 @@ def _offsets(conn, query: str, params: dict, limit: int, pages: int, samples: bo
     return times
 
 
-def _ms(values: list[float], q: float) -> Optional[float]:
+def _ms(values: list[float], q: float) -> float | None:
     p = percentile(values, q)
     return None if p is None else round(p * 1e3, 2)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -72,7 +71,7 @@ def decode_everything(path: Path, timestamps: list[float]) -> list[tuple[int, np
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS))
-        best: list[Optional[tuple[float, int, np.ndarray]]] = [None] * len(timestamps)
+        best: list[tuple[float, int, np.ndarray] | None] = [None] * len(timestamps)
         index = 0
         while True:
             ok, frame = cap.read()
@@ -89,7 +88,7 @@ def decode_everything(path: Path, timestamps: list[float]) -> list[tuple[int, np
     return [(b[1], b[2]) for b in best if b is not None]
 
 
-def run(quick: bool = False, data_dir: Optional[Path] = None) -> list[StageResult]:
+def run(quick: bool = False, data_dir: Path | None = None) -> list[StageResult]:
     from face_assets.video.frames import read_frames, sample_timestamps
     from face_assets.video.probe import probe
 

@@ -56,8 +56,8 @@ def drop(files: int, root: Path) -> tuple[list[Path], float]:
 
 
 def ours(files: int) -> tuple[float, dict]:
-    from face_assets_tests.e2e.scenario import run_partitions, sensor_runs
     from face_assets_tests.e2e import dagster_api as api
+    from face_assets_tests.e2e.scenario import run_partitions, sensor_runs
     from face_assets_tests.e2e.servers import start_servers, stop_servers
 
     servers = start_servers()
@@ -112,7 +112,7 @@ def baseline(files: int, base: Path) -> float:
 
     with psycopg.connect(url.strip().splitlines()[-1], autocommit=True) as conn:
         conn.execute("UPDATE watched_directories SET is_active = false")  # only the dropped files, as in ours
-    paths, _ = drop(files, library)
+    _paths, _ = drop(files, library)
     started = time.perf_counter()
     result = subprocess.run([*cli, "run", "--select", VIDEO_SELECTION, "--scan"], cwd=REPO, env=env,
                             capture_output=True, text=True)

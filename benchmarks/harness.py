@@ -17,9 +17,10 @@ import platform
 import statistics
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -35,8 +36,8 @@ class StageResult:
     sizes: dict[str, Any]  # what was measured: rows, vectors, frames, ...
     ours: str  # what OUR way is, in words
     baseline: str  # what the baseline is, in words
-    ours_median_s: Optional[float]  # median seconds of one repetition of ours (latency stages: one query)
-    baseline_median_s: Optional[float]
+    ours_median_s: float | None  # median seconds of one repetition of ours (latency stages: one query)
+    baseline_median_s: float | None
     repetitions: dict[str, int]  # {"ours": n, "baseline": n}
     target: str  # in words, e.g. ">= 10x (ours over baseline)"
     met: bool
@@ -47,7 +48,7 @@ class StageResult:
     quick: bool = False
 
     @property
-    def ratio(self) -> Optional[float]:
+    def ratio(self) -> float | None:
         if not self.ours_median_s or self.baseline_median_s is None:
             return None
         return self.baseline_median_s / self.ours_median_s
@@ -59,11 +60,11 @@ class StageResult:
         return data
 
 
-def median(values: list[float]) -> Optional[float]:
+def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def percentile(values: list[float], q: float) -> Optional[float]:
+def percentile(values: list[float], q: float) -> float | None:
     """q in [0, 100], linear interpolation (like numpy's default)."""
     if not values:
         return None
@@ -95,8 +96,8 @@ def interleaved(
     ours: Callable[[int], Any],
     baseline: Callable[[int], Any],
     repetitions: int,
-    baseline_repetitions: Optional[int] = None,
-    log: Optional[Callable[[str], None]] = None,
+    baseline_repetitions: int | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[list[float], list[float], list[Any], list[Any]]:
     """Run ours and the baseline alternately (ours, baseline, ours, ...); each callable gets the repetition number.
 
@@ -109,13 +110,13 @@ def interleaved(
     base_r: list[Any] = []
     for i in range(max(repetitions, baseline_repetitions)):
         if i < repetitions:
-            s, r = timed(lambda: ours(i))
+            s, r = timed(lambda i=i: ours(i))
             ours_s.append(s)
             ours_r.append(r)
             if log:
                 log(f"  ours      #{i + 1}: {s:.3f} s")
         if i < baseline_repetitions:
-            s, r = timed(lambda: baseline(i))
+            s, r = timed(lambda i=i: baseline(i))
             base_s.append(s)
             base_r.append(r)
             if log:
@@ -138,7 +139,7 @@ def require_fixtures(*relative: str) -> None:
             raise FileNotFoundError(f"benchmark fixture {path} not found (expected ../shared/fixtures beside the checkout)")
 
 
-def configure_environment(home: Optional[Path] = None) -> None:
+def configure_environment(home: Path | None = None) -> None:
     """Benchmark settings: their own FACE_ASSETS_HOME (own embedded server), the fixture model pack, CPU.
 
     Called by `python -m benchmarks`, not by the stages, so the smoke test keeps the test suite's environment.
@@ -200,7 +201,7 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _ram_gib() -> Optional[float]:
+def _ram_gib() -> float | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemTotal:"):
@@ -210,7 +211,7 @@ def _ram_gib() -> Optional[float]:
     return None
 
 
-def _package_version(name: str) -> Optional[str]:
+def _package_version(name: str) -> str | None:
     from importlib import metadata
 
     try:
@@ -246,7 +247,7 @@ def machine_info(with_database: bool = True) -> dict[str, Any]:
     return info
 
 
-def load_average() -> Optional[float]:
+def load_average() -> float | None:
     """1-minute load average (other work on a shared machine shows here), or None where unknown."""
     try:
         return round(os.getloadavg()[0], 2)

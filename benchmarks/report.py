@@ -6,12 +6,12 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.harness import RATIO_MEANING
 
 
-def fmt_s(seconds: Optional[float]) -> str:
+def fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "n/a"
     if seconds < 0.1:
@@ -21,7 +21,7 @@ def fmt_s(seconds: Optional[float]) -> str:
     return f"{seconds:.0f} s"
 
 
-def fmt_ratio(ratio: Optional[float]) -> str:
+def fmt_ratio(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.1f}x" if ratio >= 10 else f"{ratio:.2f}x"
 
 

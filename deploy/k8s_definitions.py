@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 from dagster import Definitions, ExecutorDefinition
@@ -34,7 +34,7 @@ def k8s_executor(values_path: Path = VALUES) -> ExecutorDefinition:
     return k8s_job_executor.configured(executor_config(values_path), name=EXECUTOR_NAME)
 
 
-def build_k8s_definitions(values_path: Path = VALUES, local: Optional[Definitions] = None) -> Definitions:
+def build_k8s_definitions(values_path: Path = VALUES, local: Definitions | None = None) -> Definitions:
     """The project's definitions (face_assets.definitions.defs by default) with the Kubernetes executor."""
     if local is None:
         from face_assets.definitions import defs as local

@@ -42,7 +42,7 @@ class PathMap:
     pairs: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, spec: str | None) -> "PathMap":
+    def parse(cls, spec: str | None) -> PathMap:
         pairs = []
         for item in (spec or "").split(";"):
             if not item.strip():

@@ -152,10 +152,10 @@ def dagster_instance(pg_server, tmp_path):
 
 def migrate_fixture_legacy_db(url: str, legacy_db: Path = LEGACY_DB, path_map: str | None = None) -> None:
     """Migrate a legacy database into `url` and create the face schema, as the pipeline's first assets do."""
+    from face_assets.db.sql_files import run_sql_file
     from face_assets.migration.legacy_schema import LegacySchema
     from face_assets.migration.loader import migrate_table
     from face_assets.settings import PathMap
-    from face_assets.db.sql_files import run_sql_file
 
     schema = LegacySchema.read(legacy_db)
     mapping = PathMap.parse(path_map if path_map is not None else f"/srv/media={LIBRARY}")

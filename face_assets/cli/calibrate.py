@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import psycopg
 
@@ -85,7 +84,7 @@ def run(args) -> int:
     return 0
 
 
-def _emit(lines: list[str], payload: dict, report: Optional[Path]) -> None:
+def _emit(lines: list[str], payload: dict, report: Path | None) -> None:
     for line in lines:
         print(line)
     if report is not None:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
 from face_assets import settings
 from face_assets.cli import preflight
@@ -39,7 +39,7 @@ class Row:
     state: str = INFO
 
 
-def _version(dist: str) -> Optional[str]:
+def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -117,7 +117,7 @@ def model_rows(problems: list[str]) -> list[Row]:
     return rows
 
 
-def database_rows(url: Optional[str], problems: list[str]) -> tuple[list[Row], bool]:
+def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool]:
     """Rows for the application database and Dagster's storage; also whether the legacy tables are migrated."""
     configured = settings.database_url()
     shown = preflight.hide_password(url or configured or "")
@@ -153,7 +153,7 @@ def count_videos(root: Path) -> int:
     return sum(1 for _, _, files in os.walk(root) for name in files if is_video_name(name))
 
 
-def library_rows(url: Optional[str], problems: list[str]) -> list[Row]:
+def library_rows(url: str | None, problems: list[str]) -> list[Row]:
     roots = preflight.library_roots(url)
     rows = [Row("library roots", f"{len(roots)} configured", MISSING if problems else OK)]
     for root, source in roots:

@@ -39,8 +39,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from face_assets.db import instance as instance_env
     from face_assets.cli import preflight
+    from face_assets.db import instance as instance_env
 
     needs, selection_problems = preflight.needs_for_selection(args.select)
     preflight.check_or_exit(needs, selection_problems)  # exit 2 with one line per problem, before anything starts
@@ -105,8 +105,8 @@ def _default_sigint() -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from face_assets.db import instance as instance_env
     from face_assets.cli import preflight
+    from face_assets.db import instance as instance_env
 
     preflight.check_or_exit(preflight.Needs.for_dev())
     instance_env.prepare()

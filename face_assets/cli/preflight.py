@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, TextIO
+from typing import TextIO
 
 from face_assets import settings
 from face_assets.migration.legacy_schema import read_only
@@ -37,11 +38,11 @@ class Needs:
     library_root_required: bool = True  # with `library`: some root must exist, not only the configured ones be right
 
     @classmethod
-    def everything(cls) -> "Needs":
+    def everything(cls) -> Needs:
         return cls(legacy=True, library=True, model=True)
 
     @classmethod
-    def for_dev(cls) -> "Needs":
+    def for_dev(cls) -> Needs:
         # The UI is where a new user starts: before the migration has run there are no watched directories yet,
         # and the library sensor says in its skip reason which roots are missing. So only what is configured is
         # checked (a wrong legacy path or FACE_ASSETS_LIBRARY entry is still reported), and the model the
@@ -49,11 +50,11 @@ class Needs:
         return cls(legacy=False, library=True, model=True, library_root_required=False)
 
     @classmethod
-    def for_serve(cls) -> "Needs":
+    def for_serve(cls) -> Needs:
         return cls()
 
 
-def needs_for_selection(selection: Optional[str]) -> tuple[Needs, list[str]]:
+def needs_for_selection(selection: str | None) -> tuple[Needs, list[str]]:
     """What `face-assets run --select SELECTION` needs, from the resources its assets require.
 
     Returns (needs, problems): an unparsable selection is a problem of its own."""
@@ -141,7 +142,7 @@ def legacy_watched_directories() -> list[tuple[str, bool]]:
     return [(mapping.apply(p), bool(active)) for p, active in rows if p]
 
 
-def migrated_watched_directories(url: str) -> Optional[list[tuple[str, bool]]]:
+def migrated_watched_directories(url: str) -> list[tuple[str, bool]] | None:
     """The application database's watched directories (already mapped); None before the migration."""
     import psycopg
 
@@ -155,7 +156,7 @@ def migrated_watched_directories(url: str) -> Optional[list[tuple[str, bool]]]:
     return [(p, bool(active)) for p, active in rows]
 
 
-def library_roots(database_url: Optional[str] = None) -> list[tuple[str, str]]:
+def library_roots(database_url: str | None = None) -> list[tuple[str, str]]:
     """(root, where it comes from) for every library root the scan will use."""
     roots: list[tuple[str, str]] = []
     watched = migrated_watched_directories(database_url) if database_url else None
@@ -168,7 +169,7 @@ def library_roots(database_url: Optional[str] = None) -> list[tuple[str, str]]:
     return roots
 
 
-def check_library(database_url: Optional[str] = None, legacy_reported: bool = False,
+def check_library(database_url: str | None = None, legacy_reported: bool = False,
                   require_root: bool = True) -> list[str]:
     """`legacy_reported`: a problem with the legacy file was already reported; before the migration the roots come
     from that file, so "no root" would only repeat it. `require_root=False`: only what is configured is checked
@@ -200,7 +201,7 @@ def check_library(database_url: Optional[str] = None, legacy_reported: bool = Fa
     return problems
 
 
-def model_folder(name: Optional[str] = None, root: Optional[str] = None) -> Path:
+def model_folder(name: str | None = None, root: str | None = None) -> Path:
     """Where the pack must be: <root>/models/<name>, or `name` itself when it is a path (as FaceEngine reads it)."""
     name = name or settings.model_name()
     root = root or settings.model_root()
@@ -251,7 +252,7 @@ def download_site() -> tuple[str, int]:
     return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
 
 
-def unreachable(host: str, port: int, timeout: float = 5.0) -> Optional[str]:
+def unreachable(host: str, port: int, timeout: float = 5.0) -> str | None:
     """Why a TCP connection to host:port fails (None when it opens). Behind a proxy the download goes through the
     proxy, which this cannot judge: then nothing is reported."""
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
@@ -301,8 +302,8 @@ class ServerFacts:
     url: str
     server_version: str
     server_version_num: int
-    vector_installed: Optional[str]  # version of the extension in this database
-    vector_available: Optional[str]  # default version the server offers
+    vector_installed: str | None  # version of the extension in this database
+    vector_available: str | None  # default version the server offers
 
 
 def server_facts(url: str, extension: str = "vector") -> ServerFacts:
@@ -316,7 +317,7 @@ def server_facts(url: str, extension: str = "vector") -> ServerFacts:
     return ServerFacts(url, version, num, *(row or (None, None)))
 
 
-def app_database_url() -> tuple[Optional[str], list[str]]:
+def app_database_url() -> tuple[str | None, list[str]]:
     """The application database's URL (starting the embedded server when DATABASE_URL is unset), or the problem."""
     url = settings.database_url()
     if url:
@@ -331,7 +332,7 @@ def app_database_url() -> tuple[Optional[str], list[str]]:
                       "FACE_ASSETS_HOME, or set DATABASE_URL to a PostgreSQL 16+ with pgvector"]
 
 
-def check_database(extension: str = "vector") -> tuple[Optional[str], list[str]]:
+def check_database(extension: str = "vector") -> tuple[str | None, list[str]]:
     """Returns (the application database URL when it is usable, problems)."""
     import psycopg
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import inspect
 import sqlite3
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from dagster import Backoff, Failure, Jitter, RetryPolicy, RetryRequested
 
@@ -25,7 +26,7 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "5
 TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})
 
 
-def _sqlstate(exc: BaseException) -> Optional[str]:
+def _sqlstate(exc: BaseException) -> str | None:
     # psycopg 3 has .sqlstate; psycopg2 (Dagster's storage) has .pgcode.
     return getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
 
@@ -60,7 +61,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-class transient_only:  # noqa: N801 - used like a function: `with transient_only():` / `@transient_only()`
+class transient_only:
     """Let only transient errors reach the step's RetryPolicy; fail the step at once on any other error.
 
     As a context manager around a step body, or as a decorator under `@asset`/`@op` (generator bodies too):
@@ -70,7 +71,7 @@ class transient_only:  # noqa: N801 - used like a function: `with transient_only
         def my_asset(context, database): ...
     """
 
-    def __enter__(self) -> "transient_only":
+    def __enter__(self) -> transient_only:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:

@@ -8,7 +8,6 @@ launches it, as a run the UI launched would.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 JOB_NAME = "process_videos"
 PARTITIONS = "videos"  # face_assets.defs.library.partitions.video_partitions
@@ -19,7 +18,7 @@ class NotAPartition(LookupError):
     """The video is not a partition (not available, or not registered by the library sensor yet)."""
 
 
-def submit_process_run(instance, video_id: int, *, workspace_file: Optional[Path] = None,
+def submit_process_run(instance, video_id: int, *, workspace_file: Path | None = None,
                        source: str = "face_assets.web") -> str:
     """Queue a `process_videos` run for partition `video_id`; its run id."""
     # Dagster has no public call for "submit a run of this job"; these are what `dagster job launch` uses.

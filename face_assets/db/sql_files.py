@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -11,7 +11,7 @@ from psycopg import sql
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_sql(name: str) -> str:
     """The text of sql/<name> (e.g. `face/schema.sql`)."""
     return (SQL_DIR / name).read_text()
@@ -22,7 +22,7 @@ def compose(name: str, **identifiers: str) -> sql.Composed:
     return sql.SQL(read_sql(name)).format(**{k: sql.Identifier(v) for k, v in identifiers.items()})
 
 
-@lru_cache(maxsize=None)
+@cache
 def with_fragments(name: str, **fragments: str) -> sql.Composed:
     """sql/<name> with `{placeholders}` filled by the text of other SQL files, e.g. a select list several queries
     share (`{face_rows}` -> sql/review/face_rows.sql) or a whole query used as a CTE (its final `;` left out); the

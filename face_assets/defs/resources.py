@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 import psycopg
 from dagster import ConfigurableResource, Definitions, definitions
@@ -20,10 +20,10 @@ class PostgresResource(ConfigurableResource):
     Connections have pgvector's types registered once the `vector` extension exists.
     """
 
-    url: Optional[str] = None
+    url: str | None = None
     application_name: str = "face_assets"
 
-    _resolved: Optional[str] = PrivateAttr(default=None)
+    _resolved: str | None = PrivateAttr(default=None)
 
     def resolved_url(self) -> str:
         if self._resolved is None:

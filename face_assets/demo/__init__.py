@@ -178,7 +178,7 @@ def _build_into(demo: DemoLibrary) -> None:
         "legacy_true_tags": [list(t) for t in legacy_tags],
         "new_files_not_in_legacy_db": new_files,
         "broken_files": [broken],
-        "unknown_people": {p: "a person of InsightFace's t1.jpg who is not a creator" for p in STRANGERS},
+        "unknown_people": dict.fromkeys(STRANGERS, "a person of InsightFace's t1.jpg who is not a creator"),
         "videos": {
             s.name: {"creators": list(s.creators), "unknown_people": list(s.unknown_people), "note": s.note,
                      "duration": durations[s.name], "width": sizes[s.name][0], "height": sizes[s.name][1]}

@@ -7,9 +7,9 @@ Sources: InsightFace's sample photos (insightface/data/images: `t1.jpg`, a group
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -39,7 +39,7 @@ def insightface_images() -> Path:
     spec = importlib.util.find_spec("insightface")
     if spec is None or not spec.submodule_search_locations:
         raise DemoSourceError("the insightface package is not installed (run `make install`)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "images"
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
 
 
 def _read(path: Path) -> np.ndarray:
@@ -75,7 +75,7 @@ def tom_hanks() -> np.ndarray:
     return frame
 
 
-def astronaut() -> Optional[np.ndarray]:
+def astronaut() -> np.ndarray | None:
     """scikit-image's astronaut (Eileen Collins), face and shoulders; None when scikit-image is not installed."""
     try:
         from skimage import data

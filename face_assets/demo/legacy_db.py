@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Optional
 
 from face_assets.demo.legacy_schema import create_legacy_schema
 
@@ -36,7 +35,7 @@ class DemoVideo:
 @dataclass(frozen=True)
 class DemoCreator:
     name: str
-    picture: Optional[str]  # under the library; None: no picture in the legacy app
+    picture: str | None  # under the library; None: no picture in the legacy app
     description: str = ""
 
 

@@ -11,8 +11,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from face_assets.migration.ddl import KNOWN_JSON_COLUMNS
 from face_assets.db.sql_files import SQL_DIR
+from face_assets.migration.ddl import KNOWN_JSON_COLUMNS
 
 _SQLITE_TYPES = {
     "integer": "INTEGER",

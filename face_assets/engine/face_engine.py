@@ -7,10 +7,11 @@ as the Dagster resource. The ONNX sessions behind it are built once per process 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr
@@ -49,7 +50,7 @@ class FaceEngine(BaseModel):
     det_threshold: float = Field(default=0.5, description="Minimum detection score")
     device_id: int = Field(default=0, description="GPU index for ROCm / MIGraphX / CUDA")
     migraphx_fp16: bool = Field(default=True, description="Let MIGraphX run in fp16")
-    migraphx_cache_path: Optional[str] = Field(
+    migraphx_cache_path: str | None = Field(
         default_factory=lambda: str(settings.home() / "migraphx_cache"),
         description="Where MIGraphX keeps compiled programs (ONNX Runtime >= 1.23); None disables the cache",
     )
@@ -74,7 +75,7 @@ class FaceEngine(BaseModel):
     )
     recognition_batch_size: int = Field(default=64, description="Aligned faces per recognition call")
 
-    _key: Optional[ModelKey] = PrivateAttr(default=None)
+    _key: ModelKey | None = PrivateAttr(default=None)
 
     # --- loading ---
 
@@ -211,7 +212,7 @@ class FaceEngine(BaseModel):
         return results
 
     def _find_faces(
-        self, image: np.ndarray, size: Optional[int] = None, pad: float = 0.0
+        self, image: np.ndarray, size: int | None = None, pad: float = 0.0
     ) -> list[tuple[np.ndarray, float, np.ndarray, np.ndarray]]:
         """(box, score, landmarks, aligned crop) of each face the detector finds in one image; `size`: another
         detector input size, `pad`: a border of that share of the longer side added around the image (boxes and
@@ -239,7 +240,7 @@ class FaceEngine(BaseModel):
         """(n, 512) L2-normalised embeddings of faces already aligned to the recognizer's input size."""
         return self._embed(list(crops))
 
-    def _embed(self, crops: list[np.ndarray], pool: Optional[ThreadPoolExecutor] = None) -> np.ndarray:
+    def _embed(self, crops: list[np.ndarray], pool: ThreadPoolExecutor | None = None) -> np.ndarray:
         models = self._models()
         dim = int(models.recognizer.output_shape[-1])
         if not crops:

@@ -12,7 +12,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from dagster import get_dagster_logger
 
@@ -153,7 +153,7 @@ def _build_models(key: ModelKey) -> Models:
     return Models(detector, recognizer, batch_coupled, active)
 
 
-def _task_of(onnx_file: Path) -> Optional[str]:
+def _task_of(onnx_file: Path) -> str | None:
     """InsightFace's task name for a model file, found with a cheap unoptimised CPU session.
 
     This avoids building (and, on MIGraphX, compiling) accelerator sessions for models we then throw away.

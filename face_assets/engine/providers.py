@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from dagster import get_dagster_logger
 
@@ -58,8 +58,8 @@ def provider_options(
     *,
     device_id: int = 0,
     migraphx_fp16: bool = True,
-    migraphx_cache_path: Optional[str] = None,
-    ort_version: Optional[str] = None,
+    migraphx_cache_path: str | None = None,
+    ort_version: str | None = None,
 ) -> list[dict[str, str]]:
     """One option dict per provider, in the same order, as `onnxruntime.InferenceSession` takes them.
 

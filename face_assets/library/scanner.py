@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Optional, Sequence, Union
 
 import psycopg
 
@@ -38,7 +38,7 @@ _LOG_LIMIT = 20  # paths listed per kind of finding in one log
 
 VIDEO_EXTENSIONS = frozenset({".mkv", ".mp4", ".mov", ".wmv", ".avi", ".flv", ".webm", ".m4v", ".mpg", ".mpeg"})
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 def is_video_name(name: str) -> bool:
@@ -71,7 +71,7 @@ class PresentVideo:
 
     video_id: int
     path: str
-    file_hash: Optional[str]
+    file_hash: str | None
     discovered: bool  # registered by the scanner (True) or known from the legacy database (False)
 
     @property
@@ -131,7 +131,7 @@ class ScanResult:
             "skipped": len(self.skipped),
         }
 
-    def then(self, later: "ScanResult") -> "ScanResult":
+    def then(self, later: ScanResult) -> ScanResult:
         """This scan followed by `later` as one: the later state, the events of both."""
         new_error_paths = {e.path for e in self.errors}
         back = set(later.returned_video_ids) | {v.video_id for v in later.present}
@@ -154,11 +154,11 @@ def library_ready(conn: psycopg.Connection) -> bool:
 def scan_library(
     conn: psycopg.Connection,
     *,
-    extra_roots: Optional[Iterable[PathLike]] = None,
-    now_fn: Optional[Callable[[], datetime]] = None,
+    extra_roots: Iterable[PathLike] | None = None,
+    now_fn: Callable[[], datetime] | None = None,
     probe_fn: Callable[[PathLike], VideoInfo] = probe,
     hash_fn: Callable[[PathLike], str] = content_hash,
-    probe_budget_seconds: Optional[float] = None,
+    probe_budget_seconds: float | None = None,
     reverify_after: timedelta = timedelta(hours=1),
 ) -> ScanResult:
     """One scan of the library roots; see the module docstring.
@@ -217,8 +217,8 @@ def scan_and_register(
     database,
     *,
     settle_seconds: float = 2.0,
-    extra_roots: Optional[Iterable[PathLike]] = None,
-    now_fn: Optional[Callable[[], datetime]] = None,
+    extra_roots: Iterable[PathLike] | None = None,
+    now_fn: Callable[[], datetime] | None = None,
     log=None,
     sleep: Callable[[float], None] = time.sleep,
     partitions_name: str = "videos",
@@ -307,7 +307,7 @@ def _resolve_roots(conn: psycopg.Connection, extra: Sequence[PathLike], result: 
     row_ids = {}
     for row_id, path, _active in rows:
         row_ids.setdefault(_norm(path), row_id)
-    wanted: dict[str, Optional[int]] = {}
+    wanted: dict[str, int | None] = {}
     for row_id, path, active in rows:
         if active:
             wanted.setdefault(_norm(path), row_id)
@@ -328,7 +328,7 @@ def _resolve_roots(conn: psycopg.Connection, extra: Sequence[PathLike], result: 
     return roots
 
 
-def _root_problem(path: str) -> Optional[str]:
+def _root_problem(path: str) -> str | None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -442,7 +442,7 @@ def _add_file(path: str, st: os.stat_result, root: _Root, real: str, via_link: b
 
 
 def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_prefixes, probe_fn, hash_fn,
-                          deadline: Optional[float]):
+                          deadline: float | None):
     rows = conn.execute(read_sql("library/unknown_files.sql")).fetchall()
     todo = []
     for path, size, mtime, directory_id, status, known_size, known_mtime in rows:
@@ -463,7 +463,7 @@ def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_
         if candidates:
             try:
                 digest = hash_fn(path)
-            except Exception:  # noqa: BLE001 - reported below when the file is probed
+            except Exception:
                 digest = None
             match = next((c for c in candidates if c[2] == digest), None) if digest else None
             if match:
@@ -486,7 +486,7 @@ def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_
         try:
             info = probe_fn(path)
             digest = digest or hash_fn(path)
-        except Exception as exc:  # noqa: BLE001 - a bad file never stops the scan
+        except Exception as exc:
             error = _describe(exc)
             result.errors.append(FileError(path, error))
             upserts.append({**state, "status": "error", "error": error})

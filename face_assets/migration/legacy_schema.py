@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 
@@ -85,7 +85,7 @@ class LegacySchema:
     tables: dict[str, Table] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: Path | str) -> "LegacySchema":
+    def read(cls, path: Path | str) -> LegacySchema:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"legacy database not found: {path} (set FACE_ASSETS_LEGACY_DB)")

@@ -22,17 +22,17 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import psycopg
 from psycopg import sql
 
+from face_assets.db.sql_files import SQL_DIR, read_sql
 from face_assets.migration import ddl
 from face_assets.migration.legacy_schema import LegacySchema, Table, read_only, sqlite_quote
 from face_assets.settings import PathMap
-from face_assets.db.sql_files import SQL_DIR, read_sql
 
 log = logging.getLogger(__name__)
 
@@ -542,7 +542,7 @@ def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, 
                 parents_ready()
                 lock_parents(conn, table, "ACCESS EXCLUSIVE")
             _drop_deferred(conn, table, deferred)
-            sent, copied, skipped = copy_into_target(conn, legacy_db, table, path_map)
+            _sent, copied, skipped = copy_into_target(conn, legacy_db, table, path_map)
             parents_ready()
             if trusted and _has_orphans(conn, table):
                 raise _Undo("orphan rows")

@@ -14,8 +14,9 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Iterable, Iterator, Optional
 
 import psycopg
 
@@ -27,15 +28,15 @@ from face_assets.settings import PathMap
 # Three tables at a time: on 2 cores one reads SQLite while the others' backends copy and index; more only queue.
 DEFAULT_WORKERS = 3
 
-Connect = Callable[[], ContextManager[psycopg.Connection]]
+Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
 @dataclass
 class TableOutcome:
     table: str
-    result: Optional[TableResult] = None
-    check: Optional[Reconciliation] = None
-    error: Optional[BaseException] = None  # the table's exception, or why it was not started (a parent failed)
+    result: TableResult | None = None
+    check: Reconciliation | None = None
+    error: BaseException | None = None  # the table's exception, or why it was not started (a parent failed)
 
 
 def _estimated_rows(schema: LegacySchema, names: Iterable[str]) -> dict[str, int]:

@@ -42,9 +42,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,9 +85,9 @@ class Calibration:
     created_at: str                  # ISO-8601 UTC
     genuine_hist: np.ndarray
     impostor_hist: np.ndarray
-    thresholds: dict[float, Optional[float]] = field(default_factory=dict)
-    tar: dict[float, Optional[float]] = field(default_factory=dict)
-    accuracy: Optional[float] = None
+    thresholds: dict[float, float | None] = field(default_factory=dict)
+    tar: dict[float, float | None] = field(default_factory=dict)
+    accuracy: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,7 +95,7 @@ class Calibration:
         self.impostor_hist = np.asarray(self.impostor_hist, dtype=np.int64)
         if self.genuine_hist.shape != BIN_CENTRES.shape or self.impostor_hist.shape != BIN_CENTRES.shape:
             raise ValueError(f"histograms must have {BIN_CENTRES.size} bins (BIN_EDGES)")
-        self._llr_table: Optional[tuple[np.ndarray, np.ndarray]] = None
+        self._llr_table: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- sizes and rates ---
 
@@ -114,7 +115,7 @@ class Calibration:
         """Share of genuine pairs at or above `threshold` (bin resolution)."""
         return _tail_share(self.genuine_hist, threshold)
 
-    def threshold(self, far: float) -> Optional[float]:
+    def threshold(self, far: float) -> float | None:
         """The stored threshold at `far` if measured, else one read from the impostor histogram (None when there
         are fewer than 1/far impostor pairs)."""
         if far in self.thresholds:
@@ -166,7 +167,7 @@ class Calibration:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Calibration":
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
         edges = data.get("bin_edges", {})
         if edges and (edges.get("bins") != BIN_CENTRES.size or edges.get("start") != float(BIN_EDGES[0])
                       or edges.get("stop") != float(BIN_EDGES[-1])):
@@ -185,7 +186,7 @@ class Calibration:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Calibration":
+    def from_json(cls, text: str) -> Calibration:
         return cls.from_dict(json.loads(text))
 
     @classmethod
@@ -196,11 +197,11 @@ class Calibration:
         genuine: np.ndarray | Sequence[float],
         impostor: np.ndarray | Sequence[float],
         *,
-        accuracy: Optional[float] = None,
-        details: Optional[dict[str, Any]] = None,
+        accuracy: float | None = None,
+        details: dict[str, Any] | None = None,
         fars: Iterable[float] = FARS,
-        created_at: Optional[str] = None,
-    ) -> "Calibration":
+        created_at: str | None = None,
+    ) -> Calibration:
         """A calibration from raw genuine and impostor similarities; thresholds are exact (not binned)."""
         genuine = np.asarray(genuine, dtype=np.float64).ravel()
         impostor = np.asarray(impostor, dtype=np.float64).ravel()
@@ -223,7 +224,7 @@ def now_iso() -> str:
 # --- thresholds -------------------------------------------------------------------------------------
 
 
-def threshold_at_far(impostor: np.ndarray | Sequence[float], far: float) -> Optional[float]:
+def threshold_at_far(impostor: np.ndarray | Sequence[float], far: float) -> float | None:
     """The lowest threshold t (accept when similarity >= t) that accepts at most `far` of `impostor`.
 
     None when there are fewer than 1/far impostor scores: such a rate cannot be measured on them. The threshold

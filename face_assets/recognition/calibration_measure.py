@@ -9,9 +9,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ class Pair:
 @dataclass(frozen=True)
 class PairSet:
     folds: int
-    per_fold: Optional[int]  # pairs per class per fold, as the header says (None: not given)
+    per_fold: int | None  # pairs per class per fold, as the header says (None: not given)
     pairs: tuple[Pair, ...]
 
     def photos(self) -> list[tuple[str, int]]:
@@ -157,7 +158,7 @@ def parse_pairs(path: Path | str) -> PairSet:
             else:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"{path}: line {k + 2}: expected `name i j` or `name1 i name2 j`, got {' '.join(parts)!r}")
+            raise ValueError(f"{path}: line {k + 2}: expected `name i j` or `name1 i name2 j`, got {' '.join(parts)!r}") from None
         pairs.append(Pair(*pair, fold=min(k // size, folds - 1) if size else 0))
     return PairSet(folds=folds, per_fold=per_fold, pairs=tuple(pairs))
 
@@ -197,7 +198,7 @@ def cache_dir(engine) -> Path:
     return settings.home() / "calibration_cache" / f"{model_key(engine.model_name)}-{engine_fingerprint(engine)}"
 
 
-def _central_face(faces, shape) -> Optional[np.ndarray]:
+def _central_face(faces, shape) -> np.ndarray | None:
     """The embedding of the face whose box centre is nearest the image centre (LFW labels that one)."""
     if not faces:
         return None
@@ -214,7 +215,7 @@ def embed_photos(
     engine,
     paths: Sequence[Path],
     *,
-    cache: Optional[Path] = None,
+    cache: Path | None = None,
     batch: int = 32,
     progress=None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -228,7 +229,7 @@ def embed_photos(
 
     cache = Path(cache) if cache is not None else cache_dir(engine)
     cache.mkdir(parents=True, exist_ok=True)
-    results: list[Optional[np.ndarray]] = [None] * len(paths)
+    results: list[np.ndarray | None] = [None] * len(paths)
     keys = []
     todo = []
     for k, p in enumerate(paths):
@@ -405,7 +406,7 @@ def calibrate_pairs(
     images: Path,
     *,
     all_photos: bool = True,
-    cache: Optional[Path] = None,
+    cache: Path | None = None,
     progress=None,
 ) -> PairReport:
     """Run `engine` over a pair set: accuracy by its folds, and the distributions over every pair of photos.

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Optional
 
 from face_assets.db.sql_files import read_sql
 from face_assets.recognition.calibration import Calibration
@@ -33,7 +32,7 @@ def config_key(model: str) -> str:
     return f"{model_key(model)}.{CONFIG_KEY_SUFFIX}"
 
 
-def load_calibration(conn, model: str) -> Optional[Calibration]:
+def load_calibration(conn, model: str) -> Calibration | None:
     """The calibration stored for `model` (a pack name or folder), or None."""
     row = conn.execute("SELECT value FROM face_recognition_config WHERE key = %s", (config_key(model),)).fetchone()
     return Calibration.from_json(row[0]) if row else None
@@ -44,20 +43,20 @@ def load_calibration(conn, model: str) -> Optional[Calibration]:
 SHIPPED_DIR = Path(__file__).resolve().parent / "calibrations"
 
 
-def shipped_calibration(model: str) -> Optional[Calibration]:
+def shipped_calibration(model: str) -> Calibration | None:
     """The calibration shipped with the code for `model` (face_assets/recognition/calibrations/<model>.json), or
     None (e.g. buffalo_l: nobody measured it here yet)."""
     return _read_shipped(model_key(model))
 
 
 @functools.lru_cache(maxsize=8)
-def _read_shipped(key: str) -> Optional[Calibration]:
+def _read_shipped(key: str) -> Calibration | None:
     # Read once per process: the auto-tag rule asks for it on every batch, and the file only changes with the code.
     path = SHIPPED_DIR / f"{key}.json"
     return Calibration.from_json(path.read_text()) if path.exists() else None
 
 
-def calibration_for(conn, model: str) -> Optional[Calibration]:
+def calibration_for(conn, model: str) -> Calibration | None:
     """The calibration to use for `model`: the one stored in the database (`--apply`), else the shipped one."""
     return load_calibration(conn, model) or shipped_calibration(model)
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import psycopg
 
+from face_assets.db.sql_files import read_sql
+from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.evidence import face_llr, fuse, likelihood_model
 from face_assets.recognition.matching import creator_similarities, load_creator_matrix
 from face_assets.recognition.vector_copy import copy_vectors
-from face_assets.recognition.config import RecognitionConfig
-from face_assets.db.sql_files import read_sql
 
 MERGE_CANDIDATES = 3  # nearest clusters by centroid examined per cluster
 
@@ -36,7 +35,7 @@ class ProposalSummary:
     written: int = 0
 
 
-def propose(conn: psycopg.Connection, config: Optional[RecognitionConfig] = None) -> ProposalSummary:
+def propose(conn: psycopg.Connection, config: RecognitionConfig | None = None) -> ProposalSummary:
     """Compute and store this run's cluster proposals (sql/clusters/creator_proposals.sql). Run after clustering,
     in its transaction or any other; the caller commits."""
     config = config or RecognitionConfig.load(conn)

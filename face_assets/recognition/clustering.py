@@ -61,10 +61,11 @@ import bisect
 import itertools
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import ClassVar
 
 import numpy as np
 import psycopg
@@ -73,8 +74,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from face_assets import settings
-from face_assets.recognition.config import RecognitionConfig, model_key
 from face_assets.db.sql_files import read_sql, with_fragments
+from face_assets.recognition.config import RecognitionConfig, model_key
 
 # One clustering (or cluster edit by review) at a time: transaction-level advisory lock on this key.
 LOCK_KEY = "face_assets:face_clusters"
@@ -107,7 +108,7 @@ class ClusteringConfig:
     own_index_below: float = 0.25  # cluster_own_index_below: candidates' share of all faces under which they get
     #                                their own temporary HNSW index (see find_neighbours)
 
-    KEYS = {
+    KEYS: ClassVar[dict[str, str]] = {
         "similarity": "cluster_similarity",
         "min_faces": "cluster_min_faces",
         "neighbours": "cluster_neighbours",
@@ -121,7 +122,7 @@ class ClusteringConfig:
     }
 
     @classmethod
-    def for_model(cls, model: Optional[str] = None, recognition: Optional[RecognitionConfig] = None) -> "ClusteringConfig":
+    def for_model(cls, model: str | None = None, recognition: RecognitionConfig | None = None) -> ClusteringConfig:
         """The defaults for a model pack (FACE_ASSETS_MODEL when None)."""
         recognition = recognition or RecognitionConfig()
         name = model_key(model or settings.model_name())
@@ -132,7 +133,7 @@ class ClusteringConfig:
         )
 
     @classmethod
-    def load(cls, conn: psycopg.Connection, model: Optional[str] = None) -> "ClusteringConfig":
+    def load(cls, conn: psycopg.Connection, model: str | None = None) -> ClusteringConfig:
         """The model's defaults, overridden by face_recognition_config rows: `<model>.cluster_*` first (for one
         model pack), then `cluster_*` (for every model)."""
         name = model_key(model or settings.model_name())
@@ -197,7 +198,7 @@ def density_clusters(
     ids: Iterable[int],
     edges: Iterable[tuple[int, int, float]],
     min_faces: int,
-    links: Optional[Mapping[int, int]] = None,
+    links: Mapping[int, int] | None = None,
 ) -> list[list[int]]:
     """Clusters (sorted lists of face ids, sorted by their smallest id) from the neighbour edges.
 
@@ -216,7 +217,7 @@ def density_clusters(
 
 
 def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: np.ndarray, min_faces: int,
-                      links: Optional[Mapping[int, int]]) -> list[list[int]]:
+                      links: Mapping[int, int] | None) -> list[list[int]]:
     """density_clusters on arrays: the faces, and the edges as three arrays (face, neighbour, similarity)."""
     face_ids = np.unique(ids)  # sorted: index order is id order
     n = face_ids.size
@@ -265,7 +266,7 @@ def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: 
     return clusters
 
 
-def carry_over_ids(clusters: Sequence[Sequence[int]], old_cluster_of: Mapping[int, Optional[int]]) -> list[Optional[int]]:
+def carry_over_ids(clusters: Sequence[Sequence[int]], old_cluster_of: Mapping[int, int | None]) -> list[int | None]:
     """For each new cluster, the old cluster id it keeps, or None for a new id.
 
     Greedy one-to-one matching by overlap: the (new, old) pair sharing most faces first (ties: the older id, then
@@ -277,7 +278,7 @@ def carry_over_ids(clusters: Sequence[Sequence[int]], old_cluster_of: Mapping[in
             old = old_cluster_of.get(face)
             if old is not None:
                 overlap[(index, old)] += 1
-    result: list[Optional[int]] = [None] * len(clusters)
+    result: list[int | None] = [None] * len(clusters)
     used: set[int] = set()
     for (index, old), _count in sorted(overlap.items(), key=lambda item: (-item[1], item[0][1], item[0][0])):
         if result[index] is None and old not in used:
@@ -332,7 +333,7 @@ def _prepare_session(conn: psycopg.Connection, candidate_ids: Sequence[int], con
 
 def _neighbour_batches(
     conn: psycopg.Connection, batches: Sequence[Sequence[int]], config: ClusteringConfig, query_file: str,
-    limit: Optional[int] = None,
+    limit: int | None = None,
 ) -> list[tuple[int, int, float]]:
     query = read_sql(query_file)
     rows: list[tuple[int, int, float]] = []
@@ -347,8 +348,8 @@ def find_neighbours(
     conn: psycopg.Connection,
     candidate_ids: Sequence[int],
     config: ClusteringConfig,
-    connect: Optional[Callable[[], AbstractContextManager[psycopg.Connection]]] = None,
-    total_faces: Optional[int] = None,
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]] | None = None,
+    total_faces: int | None = None,
 ) -> tuple[list[tuple[int, int, float]], str]:
     """(face, neighbour, distance) rows through an HNSW index, and the method used: each candidate's k + 1 nearest
     candidates within the threshold, itself and faces of its frame included (see neighbour_lists).
@@ -439,7 +440,7 @@ def neighbour_lists(rows: Iterable[tuple[int, int, float]], faces: Iterable[int]
     for a, b, d in rows:
         if a != b and a in lists:
             lists[a].append((d, b))
-    for a, entries in lists.items():
+    for entries in lists.values():
         entries.sort()
         del entries[k:]
     return lists
@@ -464,13 +465,13 @@ def list_edges(lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[
     return edges
 
 
-def _unpack(packed: Optional[bytes], kind: str) -> np.ndarray:
+def _unpack(packed: bytes | None, kind: str) -> np.ndarray:
     """A packed big-endian array from SQL (`string_agg(int4send(...))`, NULL for none) as native int64/float64."""
     values = np.frombuffer(packed or b"", dtype=kind)
     return values.astype(np.float64 if kind.endswith("f8") else np.int64)
 
 
-def _all_edges(kept: "_KeptLists", as_is: np.ndarray, lists: Mapping[int, NeighbourList],
+def _all_edges(kept: _KeptLists, as_is: np.ndarray, lists: Mapping[int, NeighbourList],
                frame_of: Mapping[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The edges (face, neighbour, similarity arrays) of the kept lists used as they are and of `lists`; faces of one
     frame are never neighbours."""
@@ -504,12 +505,12 @@ class _KeptLists:
     distances: np.ndarray
 
     @classmethod
-    def empty(cls) -> "_KeptLists":
+    def empty(cls) -> _KeptLists:
         none = np.zeros(0, dtype=np.int64)
         return cls(none, none, none, np.zeros(1, dtype=np.int64), none, np.zeros(0))
 
     @classmethod
-    def read(cls, conn: psycopg.Connection) -> "_KeptLists":
+    def read(cls, conn: psycopg.Connection) -> _KeptLists:
         with conn.cursor(binary=True) as cur:
             faces, clusters, counts = (_unpack(v, ">i4") for v in cur.execute(
                 read_sql("clusters/stored_faces.sql")).fetchone())
@@ -550,10 +551,10 @@ def _save_lists(conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cl
 
 def cluster_faces(
     conn: psycopg.Connection,
-    config: Optional[ClusteringConfig] = None,
+    config: ClusteringConfig | None = None,
     *,
-    connect: Optional[Callable[[], AbstractContextManager[psycopg.Connection]]] = None,
-    log: Optional[Callable[[str], None]] = None,
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]] | None = None,
+    log: Callable[[str], None] | None = None,
     full: bool = False,
 ) -> ClusteringResult:
     """Cluster the unknown faces and write clusters (one transaction on `conn`; the caller commits).
@@ -622,7 +623,7 @@ def cluster_faces(
     t = time.perf_counter()
     incremental = not full and stored_params is not None and stored_params.get("lists") == params["lists"]
 
-    stored_cluster: dict[int, Optional[int]] = {}
+    stored_cluster: dict[int, int | None] = {}
     # Every candidate's list is either a kept one used as it is (`kept`, where `kept_as_is`) or in `lists` (queried,
     # trimmed or entered by this run, or read out of `kept` to be rewritten).
     kept, kept_as_is = _KeptLists.empty(), np.zeros(0, dtype=bool)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import psycopg
 
@@ -94,10 +94,10 @@ class RecognitionConfig:
     min_face_size: int = 64             # px, the shorter side of the face box
     min_detection_score: float = 0.5
     enabled: bool = True
-    model: Optional[str] = None         # the model whose defaults applied (None: none known)
+    model: str | None = None         # the model whose defaults applied (None: none known)
 
     @classmethod
-    def load(cls, conn: psycopg.Connection, model: Optional[str] = None) -> "RecognitionConfig":
+    def load(cls, conn: psycopg.Connection, model: str | None = None) -> RecognitionConfig:
         """Typed values for `model` (default: FACE_ASSETS_MODEL); see the module docstring for the precedence."""
         if model is None:
             from face_assets import settings
@@ -121,7 +121,7 @@ class RecognitionConfig:
                 values[f.name] = defaults[f.name]
         return cls(**values)
 
-    def for_model(self, model: str) -> "RecognitionConfig":
+    def for_model(self, model: str) -> RecognitionConfig:
         """These values with `model`'s code defaults for the matching settings (no table involved)."""
         defaults = MODEL_DEFAULTS.get(model_key(model), MODEL_DEFAULTS[FALLBACK_MODEL])
         return replace(self, model=model_key(model), **defaults)

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import psycopg
 
 from face_assets import settings
-from face_assets.recognition.matching import ensure_schema
-from face_assets.recognition.config import model_key
 from face_assets.db.sql_files import read_sql
+from face_assets.recognition.config import model_key
+from face_assets.recognition.matching import ensure_schema
 
 PROFILE_PICTURE = "profile_picture"
 MANUAL = "manual"
@@ -71,10 +71,10 @@ class PictureSource:
 
 @dataclass(frozen=True)
 class Issue:
-    creator_id: Optional[int]  # None: no such creator (a reference folder named after a missing id)
+    creator_id: int | None  # None: no such creator (a reference folder named after a missing id)
     source_path: str
     reason: str
-    fingerprint: Optional[str] = None  # of the picture the problem was found on (None: no readable file)
+    fingerprint: str | None = None  # of the picture the problem was found on (None: no readable file)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class StoredEmbedding:
     creator_id: int
     source_type: str
     source_path: str
-    fingerprint: Optional[str]
+    fingerprint: str | None
 
 
 @dataclass
@@ -115,7 +115,7 @@ class EmbeddingSummary:
 # --- sources and fingerprints --------------------------------------------------------------------
 
 
-def collect_sources(conn: psycopg.Connection, root: Optional[Path] = None) -> tuple[list[PictureSource], list[Issue]]:
+def collect_sources(conn: psycopg.Connection, root: Path | None = None) -> tuple[list[PictureSource], list[Issue]]:
     """Every picture that should have an embedding, and problems found while listing (unknown creator folders)."""
     root = reference_root() if root is None else Path(root)
     sources = [
@@ -147,7 +147,7 @@ def collect_sources(conn: psycopg.Connection, root: Optional[Path] = None) -> tu
     return sources, issues
 
 
-def stat_part(path: str) -> Optional[str]:
+def stat_part(path: str) -> str | None:
     """`size|mtime_ns` of the file, or None when it is not a readable file: the cheap half of a fingerprint."""
     try:
         st = os.stat(path)
@@ -163,7 +163,7 @@ def fingerprint(model: str, stat: str, content: bytes) -> str:
     return f"{model_key(model)}|{stat}|{hashlib.sha256(content).hexdigest()}"
 
 
-def split_fingerprint(value: Optional[str]) -> tuple[Optional[str], Optional[str], Optional[str]]:
+def split_fingerprint(value: str | None) -> tuple[str | None, str | None, str | None]:
     """(model, `size|mtime_ns`, sha256) of a stored fingerprint; Nones for a missing or foreign one."""
     parts = (value or "").split("|")
     if len(parts) != 4:
@@ -189,10 +189,10 @@ def stored_issues(conn: psycopg.Connection) -> dict[tuple[int, str], Issue]:
 class PictureChange:
     source: PictureSource
     change: str  # 'new' | 'changed' | 'removed'
-    stat: Optional[str]
+    stat: str | None
 
 
-def picture_changes(conn: psycopg.Connection, model: str, root: Optional[Path] = None) -> list[PictureChange]:
+def picture_changes(conn: psycopg.Connection, model: str, root: Path | None = None) -> list[PictureChange]:
     """New, changed and removed pictures, from file metadata only (no file is read): what the sensor looks at.
 
     'new': an existing picture without an embedding, unless the last run found it unusable (no face, not an image)
@@ -223,7 +223,7 @@ def picture_changes(conn: psycopg.Connection, model: str, root: Optional[Path] =
         stored_model, stored_stat, _ = split_fingerprint(row.fingerprint)
         if stored_model != model or stored_stat != stat:
             changes.append(PictureChange(source, "changed", stat))
-    for key, row in stored.items():
+    for key in stored:
         if key not in wanted:
             changes.append(PictureChange(PictureSource(*key), "removed", None))
     return changes
@@ -232,7 +232,7 @@ def picture_changes(conn: psycopg.Connection, model: str, root: Optional[Path] =
 # --- images and faces ----------------------------------------------------------------------------
 
 
-def decode_image(content: bytes) -> Optional[np.ndarray]:
+def decode_image(content: bytes) -> np.ndarray | None:
     """BGR uint8 image (EXIF orientation applied), scaled down to MAX_IMAGE_SIDE; None when not an image."""
     import cv2
 
@@ -257,7 +257,7 @@ def best_face(faces: Sequence):
     return max(faces, key=weight) if faces else None
 
 
-def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[Optional[tuple[float, np.ndarray]]]:
+def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[tuple[float, np.ndarray] | None]:
     """Per picture: (detection score, reference embedding) of its best face, or None when no face was found.
 
     The embedding is the mean of the picture's and its horizontal mirror's (renormalised): a reference should not
@@ -270,7 +270,7 @@ def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[Optional[tu
     detect = getattr(engine, "detect_pictures", None) or engine.detect
     images = list(images)
     results = detect(images + [cv2.flip(image, 1) for image in images])
-    out: list[Optional[tuple[float, np.ndarray]]] = []
+    out: list[tuple[float, np.ndarray] | None] = []
     for plain, mirrored in zip(results[: len(images)], results[len(images):]):
         face, twin = best_face(plain), best_face(mirrored)
         if face is None:
@@ -290,7 +290,7 @@ class _Work:
     source: PictureSource
     fingerprint: str
     content: bytes
-    row: Optional[StoredEmbedding]
+    row: StoredEmbedding | None
 
 
 def _batches(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -305,10 +305,10 @@ def sync_creator_embeddings(
     conn: psycopg.Connection,
     engine,
     *,
-    model: Optional[str] = None,
-    root: Optional[Path] = None,
+    model: str | None = None,
+    root: Path | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    log: Optional[Callable[[str], None]] = None,
+    log: Callable[[str], None] | None = None,
 ) -> EmbeddingSummary:
     """Bring creator_face_embeddings in step with the creators' pictures (see the module docstring).
 

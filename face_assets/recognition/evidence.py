@@ -53,8 +53,9 @@ of auto-tagged videos may join as learned references (`learn_references`). So th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import psycopg
@@ -95,7 +96,7 @@ class DefaultsLikelihood:
     bound: float = math.log(1e4)
 
     @classmethod
-    def from_config(cls, config: RecognitionConfig) -> "DefaultsLikelihood":
+    def from_config(cls, config: RecognitionConfig) -> DefaultsLikelihood:
         margin = max(float(config.auto_tag_margin), 1e-3)
         return cls(float(config.match_threshold), float(config.auto_tag_threshold) + margin, margin)
 
@@ -124,7 +125,7 @@ class DefaultsLikelihood:
                 f"person ~ N({self.genuine_mean:.2f}, {self.genuine_sd:.2f}), |LLR| <= {self.bound:.1f}")
 
 
-def likelihood_model(conn: Optional[psycopg.Connection], config: RecognitionConfig) -> Likelihood:
+def likelihood_model(conn: psycopg.Connection | None, config: RecognitionConfig) -> Likelihood:
     """The model's calibration: the one stored with `calibrate --apply`, else the one shipped with the code
     (calibration_store.calibration_for; without a connection only the shipped one), else `DefaultsLikelihood` from
     its thresholds (a model nobody calibrated). A stored calibration that cannot be read falls back to the shipped
@@ -179,7 +180,7 @@ def frame_weights(n: int, rho: float) -> np.ndarray:
 
 
 def fuse(frames: Sequence[int], llrs: Sequence[float], rho: float,
-         faces_in_frame: Optional[Sequence[int]] = None) -> float:
+         faces_in_frame: Sequence[int] | None = None) -> float:
     """Fused LLR of one (video, creator): the best face per frame less ln(faces in that frame), frames weighted by
     `frame_weights`. `faces_in_frame` (per entry: how many faces its frame holds) defaults to one each."""
     if len(llrs) == 0:
@@ -209,8 +210,8 @@ class FaceEvidence:
     frame_index: int
     similarity: float
     anchor_similarity: float
-    runner_up_creator_id: Optional[int]
-    runner_up_similarity: Optional[float]
+    runner_up_creator_id: int | None
+    runner_up_similarity: float | None
     llr: float          # with the runner-up's margin
     anchor_llr: float   # the same, from the anchor references only
     faces_in_frame: int = 1  # every face detected in its frame (see `fuse`)
@@ -236,7 +237,7 @@ class PairEvidence:
         return len({f.frame_index for f in self.faces})
 
     @property
-    def best(self) -> Optional[float]:
+    def best(self) -> float | None:
         return max((f.similarity for f in self.faces), default=None)
 
     @property
@@ -306,8 +307,8 @@ def video_evidence(
     conn: psycopg.Connection,
     config: RecognitionConfig,
     video_ids: Iterable[int],
-    model: Optional[Likelihood] = None,
-    n_creators: Optional[int] = None,
+    model: Likelihood | None = None,
+    n_creators: int | None = None,
 ) -> list[PairEvidence]:
     """The evidence per (video, creator) of `video_ids`, as stored now, with the rule's verdict."""
     rows = conn.execute(
@@ -320,7 +321,7 @@ def video_evidence(
 
 
 def explain(
-    conn: psycopg.Connection, config: RecognitionConfig, video_id: int, creator_id: Optional[int] = None
+    conn: psycopg.Connection, config: RecognitionConfig, video_id: int, creator_id: int | None = None
 ) -> list[str]:
     """Why video `video_id` was or was not tagged (with `creator_id`, or with each creator it has evidence for)."""
     model = likelihood_model(conn, config)
@@ -328,8 +329,8 @@ def explain(
              if creator_id is None or p.creator_id == creator_id]
     names = dict(conn.execute("SELECT id, name FROM creators WHERE id = ANY(%s)",
                               ([p.creator_id for p in pairs] + ([creator_id] if creator_id else []),)).fetchall())
-    tags = dict(((c, s) for c, s in conn.execute(
-        "SELECT creator_id, source FROM video_creators WHERE video_id = %s", (video_id,)).fetchall()))
+    tags = dict(conn.execute(
+        "SELECT creator_id, source FROM video_creators WHERE video_id = %s", (video_id,)).fetchall())
     out = [f"video {video_id}: {describe_model(model)}; frame correlation {config.evidence_frame_correlation:g}"]
     if creator_id is not None and not pairs:
         out.append(f"{names.get(creator_id, '?')!r} ({creator_id}): no face of this video is proposed for this creator"

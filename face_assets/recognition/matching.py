@@ -53,18 +53,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 import psycopg
 
+from face_assets.db.sql_files import read_sql
 from face_assets.recognition import evidence
+from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.evidence import NO_ANCHOR, PairEvidence
 from face_assets.recognition.vector_copy import copy_vectors, read_ahead
-from face_assets.recognition.config import RecognitionConfig
-from face_assets.db.sql_files import read_sql
 
 UNDECIDED_STATUSES: tuple[str, ...] = ("pending", "matched", "unmatched")
 REMATCH_STATUSES: tuple[str, ...] = ("pending", "unmatched")
@@ -91,10 +91,10 @@ class CreatorMatrix:
     creator_ids: np.ndarray  # (k,) int64, ascending
     starts: np.ndarray       # (k,) int64
     embeddings: np.ndarray   # (m, d) float32, unit rows
-    learned: Optional[np.ndarray] = None  # (m,) bool: learned automatically (not an anchor); None: none is
-    learned_video: Optional[np.ndarray] = None  # (m,) int64: the video a learned embedding comes from (0: anchor)
+    learned: np.ndarray | None = None  # (m,) bool: learned automatically (not an anchor); None: none is
+    learned_video: np.ndarray | None = None  # (m,) int64: the video a learned embedding comes from (0: anchor)
 
-    def own_video_columns(self, video_ids: np.ndarray) -> Optional[list[np.ndarray]]:
+    def own_video_columns(self, video_ids: np.ndarray) -> list[np.ndarray] | None:
         """Per face (its video id), the columns learned from its own video, which must not match it; None: none."""
         if self.learned_video is None:
             return None
@@ -142,7 +142,7 @@ class CreatorMatrix:
         return np.ascontiguousarray(np.hstack([self.centroids, self.radii[:, None]]), dtype=np.float32)
 
     @cached_property
-    def anchors(self) -> "CreatorMatrix":
+    def anchors(self) -> CreatorMatrix:
         """The same creators' anchor embeddings only (learned ones left out; see face_assets.recognition.evidence)."""
         if self.learned is None or not self.learned.any():
             return self
@@ -151,7 +151,7 @@ class CreatorMatrix:
 
     @classmethod
     def from_rows(cls, creator_ids: Sequence[int], embeddings: Sequence[np.ndarray] | np.ndarray,
-                  learned_video: Optional[Sequence[int]] = None) -> "CreatorMatrix":
+                  learned_video: Sequence[int] | None = None) -> CreatorMatrix:
         """From (creator_id, embedding[, video a learned embedding comes from, 0: an anchor]) rows in any order."""
         ids = np.asarray(creator_ids, dtype=np.int64)
         matrix = _unit_rows(_as_matrix(embeddings))
@@ -234,8 +234,8 @@ def creator_similarities(faces: np.ndarray, creators: CreatorMatrix) -> np.ndarr
 def nearest_creators(
     faces: np.ndarray,
     creators: CreatorMatrix,
-    vetoes: Optional[Sequence[Iterable[int]]] = None,
-    masked: Optional[Sequence[np.ndarray]] = None,
+    vetoes: Sequence[Iterable[int]] | None = None,
+    masked: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest allowed creator of each face: (creator ids, similarities); creator -1 and -inf when none.
 
@@ -285,8 +285,8 @@ def nearest_creators(
 
 
 def _full_best(
-    q: np.ndarray, creators: CreatorMatrix, vetoes: Optional[Sequence[Iterable[int]]] = None,
-    masked: Optional[Sequence[np.ndarray]] = None,
+    q: np.ndarray, creators: CreatorMatrix, vetoes: Sequence[Iterable[int]] | None = None,
+    masked: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(best embedding column, its similarity) per row of q, from the whole product q @ embeddings.T.
 
@@ -307,7 +307,7 @@ def _full_best(
 
 
 def _pruned_best(
-    q: np.ndarray, creators: CreatorMatrix, vetoes: Optional[Sequence[Iterable[int]]] = None
+    q: np.ndarray, creators: CreatorMatrix, vetoes: Sequence[Iterable[int]] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same answer as `_full_best`, computing only the products that can change it.
 
@@ -415,8 +415,8 @@ def runner_up_and_anchor(
     faces: np.ndarray,
     creators: CreatorMatrix,
     best_ids: np.ndarray,
-    vetoes: Optional[Sequence[Iterable[int]]] = None,
-    masked: Optional[Sequence[np.ndarray]] = None,
+    vetoes: Sequence[Iterable[int]] | None = None,
+    masked: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For faces with a nearest creator `best_ids` (-1: none): the runner-up (the nearest allowed OTHER creator:
     id, similarity; -1 and -inf when none) and the similarity to the best creator's anchor embeddings (NO_ANCHOR when
@@ -478,16 +478,16 @@ def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:
                                    np.concatenate([b[0][2] for b in blocks]))
 
 
-def _selection(statuses: Sequence[str], video_ids: Optional[Sequence[int]],
-               detection_ids: Optional[Sequence[int]]) -> dict:
+def _selection(statuses: Sequence[str], video_ids: Sequence[int] | None,
+               detection_ids: Sequence[int] | None) -> dict:
     return {"statuses": list(statuses), "video_ids": video_ids, "detection_ids": detection_ids}
 
 
 def faces_to_match(
     conn: psycopg.Connection,
     statuses: Sequence[str] = UNDECIDED_STATUSES,
-    video_ids: Optional[Sequence[int]] = None,
-    detection_ids: Optional[Sequence[int]] = None,
+    video_ids: Sequence[int] | None = None,
+    detection_ids: Sequence[int] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The undecided faces to (re-)match (sql/recognition/detections_to_match.sql), FETCH_CHUNK at a time through
     binary COPY, read ahead in a thread: (ids, video ids, embedding matrix) per chunk. No other statement may run
@@ -501,8 +501,8 @@ def faces_to_match(
 def vetoes_to_match(
     conn: psycopg.Connection,
     statuses: Sequence[str] = UNDECIDED_STATUSES,
-    video_ids: Optional[Sequence[int]] = None,
-    detection_ids: Optional[Sequence[int]] = None,
+    video_ids: Sequence[int] | None = None,
+    detection_ids: Sequence[int] | None = None,
 ) -> dict[int, set[int]]:
     """The vetoed creators of the faces `faces_to_match` selects with the same arguments: {detection id: creators}."""
     out: dict[int, set[int]] = {}
@@ -517,8 +517,8 @@ def match_detections(
     conn: psycopg.Connection,
     config: RecognitionConfig,
     *,
-    video_ids: Optional[Iterable[int]] = None,
-    detection_ids: Optional[Iterable[int]] = None,
+    video_ids: Iterable[int] | None = None,
+    detection_ids: Iterable[int] | None = None,
     statuses: Sequence[str] = UNDECIDED_STATUSES,
 ) -> MatchSummary:
     """Re-match faces against all creator embeddings (exactly, all at once) and refresh the affected videos' tags.
@@ -683,7 +683,7 @@ def reject_match(
     config: RecognitionConfig,
     detection_ids: Iterable[int],
     *,
-    creator_id: Optional[int] = None,
+    creator_id: int | None = None,
     repropose: bool = False,
 ) -> MatchSummary | TagSummary:
     """A person says faces `detection_ids` are not `creator_id` (default: each face's current creator).
@@ -811,7 +811,7 @@ class EmbeddingSnapshot:
 
     count: int
     id_sum: int
-    max_changed_at: Optional[str]  # ISO timestamp
+    max_changed_at: str | None  # ISO timestamp
     match_threshold: float
     auto_tag_threshold: float
     rule: str
@@ -820,7 +820,7 @@ class EmbeddingSnapshot:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, value: Optional[str]) -> Optional["EmbeddingSnapshot"]:
+    def from_json(cls, value: str | None) -> EmbeddingSnapshot | None:
         if not value:
             return None
         try:
@@ -842,7 +842,7 @@ def embedding_snapshot(conn: psycopg.Connection, config: RecognitionConfig) -> E
     )
 
 
-def stored_snapshot(conn: psycopg.Connection) -> Optional[EmbeddingSnapshot]:
+def stored_snapshot(conn: psycopg.Connection) -> EmbeddingSnapshot | None:
     ensure_schema(conn)
     row = conn.execute(read_sql("recognition/state_get.sql"), {"key": REMATCH_STATE_KEY}).fetchone()
     return EmbeddingSnapshot.from_json(row[0] if row else None)
@@ -855,7 +855,7 @@ class RematchResult:
     reason: str
     embeddings_changed: int = 0    # creator embeddings added or changed since the last run
     faces_screened: int = 0
-    match: Optional[MatchSummary] = None
+    match: MatchSummary | None = None
 
     def as_metadata(self) -> dict:
         data = {"changed": self.changed, "mode": self.mode, "reason": self.reason,
@@ -889,7 +889,7 @@ def rematch_changed(conn: psycopg.Connection, config: RecognitionConfig) -> Rema
     return result
 
 
-def _rematch(conn, config, previous: Optional[EmbeddingSnapshot], current: EmbeddingSnapshot) -> RematchResult:
+def _rematch(conn, config, previous: EmbeddingSnapshot | None, current: EmbeddingSnapshot) -> RematchResult:
     same_config = previous is not None and (
         previous.match_threshold, previous.auto_tag_threshold, previous.rule
     ) == (current.match_threshold, current.auto_tag_threshold, current.rule)

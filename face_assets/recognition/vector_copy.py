@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterator, Mapping, Optional, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -36,7 +37,7 @@ class CopyLayoutError(ValueError):
 def copy_vectors(
     conn: psycopg.Connection,
     query: str,
-    params: Optional[Mapping[str, Any]] = None,
+    params: Mapping[str, Any] | None = None,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> Iterator[tuple[list[np.ndarray], np.ndarray]]:
@@ -45,7 +46,7 @@ def copy_vectors(
     while the iterator is open (the connection is inside the COPY)."""
     statement = f"COPY ({query.strip().rstrip(';')}) TO STDOUT (FORMAT BINARY)"
     pending = bytearray()
-    layout: Optional[tuple[np.dtype, dict[str, int]]] = None
+    layout: tuple[np.dtype, dict[str, int]] | None = None
     header_done = False
     with conn.cursor() as cur, cur.copy(statement, params) as copy:
         for block in copy:
@@ -77,7 +78,7 @@ def copy_vectors(
         raise CopyLayoutError(f"{len(pending)} bytes left over after the last whole row: rows of different layouts")
 
 
-def _row_layout(buf: bytearray) -> Optional[tuple[np.dtype, dict[str, int]]]:
+def _row_layout(buf: bytearray) -> tuple[np.dtype, dict[str, int]] | None:
     """The structured dtype of the first row in `buf` and the values its count and length fields must have in
     every row (None until the whole first row is there, or when there are no rows)."""
     if len(buf) < 2 or bytes(buf[:2]) == TRAILER:
@@ -144,7 +145,7 @@ def read_ahead(blocks: Iterator[T], depth: int = 2) -> Iterator[T]:
                     break
                 slots.put(item)
             slots.put(done)
-        except BaseException as error:  # noqa: BLE001 - handed to the caller, raised there
+        except BaseException as error:
             slots.put(error)
         finally:
             close = getattr(blocks, "close", None)

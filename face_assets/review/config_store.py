@@ -8,8 +8,9 @@ pydantic model); `save` checks only the rule that spans two settings, on the val
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import psycopg
 
@@ -24,13 +25,13 @@ class ConfigError(ValueError):
     """The settings that would result break a rule; nothing was written."""
 
 
-def current(conn: psycopg.Connection, model: Optional[str] = None) -> dict[str, Any]:
+def current(conn: psycopg.Connection, model: str | None = None) -> dict[str, Any]:
     config = RecognitionConfig.load(conn, model)
     values = asdict(config)
     return {"model": values.pop("model"), **{k: values[k] for k in EDITABLE}}
 
 
-def save(conn: psycopg.Connection, changes: Mapping[str, Any], model: Optional[str] = None) -> dict[str, Any]:
+def save(conn: psycopg.Connection, changes: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
     """Store `changes` (keys of EDITABLE); the settings after the change. In the caller's transaction."""
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:

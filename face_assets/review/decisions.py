@@ -25,14 +25,14 @@ How decisions are stored (the contract with matching, see sql/review/schema.sql)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
 
 import psycopg
 
+from face_assets.db.sql_files import read_sql
 from face_assets.recognition.clustering import ensure_schema, lock_clusters, update_cluster_stats
 from face_assets.recognition.config import RecognitionConfig
-from face_assets.db.sql_files import read_sql
 
 NEAR_FACES = 100  # undecided faces looked at around each decided face (HNSW k nearest)
 MAX_FACE_LINES = 30  # face changes printed one by one; the rest are counted
@@ -50,7 +50,7 @@ class ReviewConflict(ReviewError):
     """The faces are no longer in the state the person decided on (someone else decided first, or re-matching
     changed the proposal): nothing was changed. `current` is their state now."""
 
-    def __init__(self, message: str, current: Sequence["FaceState"]):
+    def __init__(self, message: str, current: Sequence[FaceState]):
         super().__init__(message)
         self.current = list(current)
 
@@ -62,9 +62,9 @@ class FaceState:
     detection_id: int
     video_id: int
     match_status: str
-    creator_id: Optional[int]
-    creator: Optional[str]
-    confidence: Optional[float]
+    creator_id: int | None
+    creator: str | None
+    confidence: float | None
     decided: bool  # a person decided (decided_at set)
 
     def as_json(self) -> dict:
@@ -80,8 +80,8 @@ class Expect:
     """The state of a face a person saw when deciding (optimistic concurrency: the decision holds only if the face
     is still in that state). `status` None: any undecided state (nobody decided on the face yet)."""
 
-    status: Optional[str] = None
-    creator_id: Optional[int] = None
+    status: str | None = None
+    creator_id: int | None = None
 
     def holds(self, state: FaceState) -> bool:
         if self.status is None:
@@ -97,8 +97,8 @@ class PendingMatch:
     file_name: str
     creator_id: int
     creator: str
-    confidence: Optional[float]
-    crop_path: Optional[str]
+    confidence: float | None
+    crop_path: str | None
     timestamp: float
 
 
@@ -108,11 +108,11 @@ class ClusterRow:
     status: str
     size: int
     n_videos: int
-    representative_detection_id: Optional[int]
-    crop_path: Optional[str]
-    creator_id: Optional[int]
-    creator: Optional[str]
-    merged_into: Optional[int]
+    representative_detection_id: int | None
+    crop_path: str | None
+    creator_id: int | None
+    creator: str | None
+    merged_into: int | None
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Outcome:
     face_changes: list[str] = field(default_factory=list)
     tag_changes: list[str] = field(default_factory=list)
     rematched_faces: int = 0
-    creator_id: Optional[int] = None  # the creator a cluster was named as
+    creator_id: int | None = None  # the creator a cluster was named as
 
     def lines(self, max_faces: int = MAX_FACE_LINES) -> list[str]:
         out = list(self.decisions)
@@ -198,7 +198,7 @@ def face_states(conn: psycopg.Connection, ids: Sequence[int], *, lock: bool = Fa
     }
 
 
-def _check_expected(conn: psycopg.Connection, ids: Sequence[int], expect: Optional[Mapping[int, Expect]]) -> None:
+def _check_expected(conn: psycopg.Connection, ids: Sequence[int], expect: Mapping[int, Expect] | None) -> None:
     """Lock the faces and raise ReviewConflict unless each is in the state `expect` says (no `expect`: no check).
 
     The lock makes two decisions on one face take turns: the second sees the first's result and gets the conflict."""
@@ -241,7 +241,7 @@ class _Tracker:
             {"ids": list(ids), "k": k, "similarity": self.config.match_threshold},
             prepare=False,
         ).fetchall()
-        return {face: video for face, video in rows}
+        return dict(rows)
 
     def _faces(self) -> dict[int, tuple]:
         rows = self.conn.execute(
@@ -301,7 +301,7 @@ class _Names:
     def __init__(self, creators: dict[int, str], videos: dict[int, str]):
         self.creators, self.videos = creators, videos
 
-    def creator(self, creator_id: Optional[int]) -> str:
+    def creator(self, creator_id: int | None) -> str:
         return f"{self.creators.get(creator_id, '?')!r} ({creator_id})" if creator_id else "no creator"
 
     def video(self, video_id: int) -> str:
@@ -369,14 +369,14 @@ def _make_manual(
 def confirm(
     conn: psycopg.Connection,
     detection_ids: Sequence[int],
-    config: Optional[RecognitionConfig] = None,
+    config: RecognitionConfig | None = None,
     *,
-    expect: Optional[Mapping[int, Expect]] = None,
+    expect: Mapping[int, Expect] | None = None,
 ) -> Outcome:
     """The proposed creator of each face is right: 'manual', an embedding for the creator, a tag for the video.
     With `expect`, only if the faces are still as the person saw them (else ReviewConflict)."""
     config = config or RecognitionConfig.load(conn)
-    ids = sorted(set(int(i) for i in detection_ids))
+    ids = sorted({int(i) for i in detection_ids})
     _check_expected(conn, ids, expect)
     faces = _detections(conn, ids)
     without = [i for i in ids if faces[i][3] is None]
@@ -399,16 +399,16 @@ def confirm(
 def reject(
     conn: psycopg.Connection,
     detection_ids: Sequence[int],
-    config: Optional[RecognitionConfig] = None,
+    config: RecognitionConfig | None = None,
     *,
     repropose: bool = False,
-    expect: Optional[Mapping[int, Expect]] = None,
+    expect: Mapping[int, Expect] | None = None,
 ) -> Outcome:
     """The proposed (or confirmed) creator of each face is wrong: 'rejected' and never proposed again for it."""
     from face_assets.recognition.matching import reject_match
 
     config = config or RecognitionConfig.load(conn)
-    ids = sorted(set(int(i) for i in detection_ids))
+    ids = sorted({int(i) for i in detection_ids})
     _check_expected(conn, ids, expect)
     faces = _detections(conn, ids)
     without = [i for i in ids if faces[i][3] is None]
@@ -431,10 +431,10 @@ def assign(
     conn: psycopg.Connection,
     detection_id: int,
     creator: str | int,
-    config: Optional[RecognitionConfig] = None,
+    config: RecognitionConfig | None = None,
     *,
     create: bool = False,
-    expect: Optional[Mapping[int, Expect]] = None,
+    expect: Mapping[int, Expect] | None = None,
 ) -> Outcome:
     """The face is this creator (whatever matching said): 'manual' with that creator, embedding, tag.
     `creator` is an id or a name; with `create`, a name no creator has becomes a new creator."""
@@ -443,7 +443,7 @@ def assign(
     face = _detections(conn, [int(detection_id)])[int(detection_id)]
     outcome = Outcome()
     try:
-        creator_id, creator_name = find_creator(conn, creator)
+        creator_id, _creator_name = find_creator(conn, creator)
     except ReviewNotFound:
         name = str(creator).strip()
         if not create or not name or name.isdigit():
@@ -466,15 +466,15 @@ def assign(
 def reopen(
     conn: psycopg.Connection,
     detection_ids: Sequence[int],
-    config: Optional[RecognitionConfig] = None,
+    config: RecognitionConfig | None = None,
     *,
-    expect: Optional[Mapping[int, Expect]] = None,
+    expect: Mapping[int, Expect] | None = None,
 ) -> Outcome:
     """Undo: a person's decision on each face (a confirmation, assignment or rejection) is taken back. The face is
     undecided again and re-matched at once (so it is usually proposed again); a confirmation's embedding and the
     manual tag it backed go, a rejection's veto goes."""
     config = config or RecognitionConfig.load(conn)
-    ids = sorted(set(int(i) for i in detection_ids))
+    ids = sorted({int(i) for i in detection_ids})
     _check_expected(conn, ids, expect)
     if expect is None:
         face_states(conn, ids, lock=True)  # two undos of one face take turns: the second finds nothing to undo
@@ -510,7 +510,7 @@ def _cluster(conn: psycopg.Connection, cluster_id: int) -> tuple:
 
 
 def _usable(row: tuple, verb: str) -> None:
-    cid, status, _, _, _, creator, merged_into = row
+    cid, status, _, _, _, _creator, merged_into = row
     if status == "merged":
         raise ReviewError(f"cluster {cid} was merged into cluster {merged_into}; {verb} cluster {merged_into}")
     if status == "dissolved":
@@ -521,7 +521,7 @@ def name_cluster(
     conn: psycopg.Connection,
     cluster_id: int,
     name: str,
-    config: Optional[RecognitionConfig] = None,
+    config: RecognitionConfig | None = None,
     *,
     existing: bool = False,
 ) -> Outcome:
@@ -581,7 +581,7 @@ def _keep_decided(conn: psycopg.Connection, faces: Sequence[tuple], creator_id: 
 
 
 def merge_clusters(
-    conn: psycopg.Connection, into_id: int, other_id: int, config: Optional[RecognitionConfig] = None
+    conn: psycopg.Connection, into_id: int, other_id: int, config: RecognitionConfig | None = None
 ) -> Outcome:
     """Cluster `other_id` is the same person as `into_id`: its faces move there, it becomes 'merged'."""
     config = config or RecognitionConfig.load(conn)
@@ -640,7 +640,7 @@ def remove_from_cluster(conn: psycopg.Connection, cluster_id: int, detection_ids
     ensure_schema(conn)
     row = _cluster(conn, cluster_id)
     _usable(row, "edit")
-    ids = sorted(set(int(i) for i in detection_ids))
+    ids = sorted({int(i) for i in detection_ids})
     faces = _detections(conn, ids)
     foreign = [i for i in ids if faces[i][6] != cluster_id]
     if foreign:

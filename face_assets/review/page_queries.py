@@ -8,7 +8,8 @@ Decisions are not made here: the pages act through the JSON API, which calls fac
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -58,7 +59,7 @@ def creator_references(conn: psycopg.Connection, creator_ids: Sequence[int], per
 VIDEO_FACE_PREFIXES = {"detection:": "confirmed face", "learned:": "learned face"}
 
 
-def detection_of(source_type: Optional[str], source_path: Optional[str]) -> Optional[int]:
+def detection_of(source_type: str | None, source_path: str | None) -> int | None:
     """The video face a 'video_frame' embedding was taken from, else None."""
     path = source_path or ""
     for prefix in VIDEO_FACE_PREFIXES:
@@ -67,7 +68,7 @@ def detection_of(source_type: Optional[str], source_path: Optional[str]) -> Opti
     return None
 
 
-def reference_label(source_type: Optional[str], source_path: Optional[str]) -> str:
+def reference_label(source_type: str | None, source_path: str | None) -> str:
     """Where a known face came from, in words: profile picture, reference folder, confirmed or learned face."""
     if source_type == "video_frame":
         return next((label for prefix, label in VIDEO_FACE_PREFIXES.items() if (source_path or "").startswith(prefix)),

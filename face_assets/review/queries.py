@@ -7,13 +7,14 @@ what the first one does (benchmarks/bench_review_pages.py measures both). A curs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import psycopg
 
-from face_assets.recognition.config import RecognitionConfig
 from face_assets.db.sql_files import read_sql, with_fragments
+from face_assets.recognition.config import RecognitionConfig
 
 MAYBE_VIDEOS_REFS = 5    # the creator's known faces the "may contain" search starts from
 MAYBE_VIDEOS_K = 200     # nearest faces looked at per known face (HNSW; ef_search is raised to match)
@@ -33,12 +34,12 @@ class Face:
     frame_index: int
     bbox: tuple[float, float, float, float]  # x, y, width, height in pixels of the frame
     match_status: str
-    creator_id: Optional[int]
-    creator: Optional[str]
-    confidence: Optional[float]
+    creator_id: int | None
+    creator: str | None
+    confidence: float | None
     decided: bool
-    cluster_id: Optional[int]
-    detection_score: Optional[float]
+    cluster_id: int | None
+    detection_score: float | None
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -58,14 +59,14 @@ def _face(r: Sequence) -> Face:
 @dataclass
 class Page:
     items: list
-    next_cursor: Optional[str]  # None: this was the last page
+    next_cursor: str | None  # None: this was the last page
 
 
 def _cursor(*parts: Any) -> str:
     return "_".join(repr(float(p)) if isinstance(p, float) else str(int(p)) for p in parts)
 
 
-def _parse_cursor(cursor: Optional[str], kinds: Sequence[type]) -> Optional[list]:
+def _parse_cursor(cursor: str | None, kinds: Sequence[type]) -> list | None:
     if not cursor:
         return None
     parts = cursor.split("_")
@@ -83,10 +84,10 @@ def _parse_cursor(cursor: Optional[str], kinds: Sequence[type]) -> Optional[list
 def pending_page(
     conn: psycopg.Connection,
     limit: int = 50,
-    cursor: Optional[str] = None,
+    cursor: str | None = None,
     *,
-    video_id: Optional[int] = None,
-    creator_id: Optional[int] = None,
+    video_id: int | None = None,
+    creator_id: int | None = None,
 ) -> Page:
     """Pending proposals (face + proposed creator), most similar first."""
     after = _parse_cursor(cursor, (float, int))
@@ -113,8 +114,8 @@ class PendingGroup:
     video_id: int
     video: str
     creator_id: int
-    creator: Optional[str]
-    best: Optional[float]
+    creator: str | None
+    best: float | None
     faces: int
     frames: int
     shown: list[Face] = field(default_factory=list)
@@ -126,7 +127,7 @@ class PendingGroup:
 
 
 def pending_groups(
-    conn: psycopg.Connection, limit: int = 20, cursor: Optional[str] = None, *, faces_per_group: int = 8
+    conn: psycopg.Connection, limit: int = 20, cursor: str | None = None, *, faces_per_group: int = 8
 ) -> Page:
     """The review queue grouped by (video, proposed creator), best similarity first; each group with its best faces."""
     after = _parse_cursor(cursor, (float, int, int))
@@ -157,7 +158,7 @@ def faces_by_id(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, Face]
     return {r[0]: _face(r) for r in conn.execute(_face_query("faces_by_id"), {"ids": list(ids)})}
 
 
-def explain_face(conn: psycopg.Connection, detection_id: int, limit: int = CANDIDATES_SHOWN) -> Optional[dict]:
+def explain_face(conn: psycopg.Connection, detection_id: int, limit: int = CANDIDATES_SHOWN) -> dict | None:
     """One face and why it got its proposal: its best creators (each with the reference that matched), the gap to
     the runner-up, and its vetoed creators. None when there is no such face."""
     face = faces_by_id(conn, [detection_id]).get(detection_id)
@@ -195,10 +196,10 @@ class ClusterCard:
     status: str
     size: int
     n_videos: int
-    representative_detection_id: Optional[int]
-    creator_id: Optional[int]
-    creator: Optional[str]
-    merged_into: Optional[int]
+    representative_detection_id: int | None
+    creator_id: int | None
+    creator: str | None
+    merged_into: int | None
     sample_detection_ids: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -210,7 +211,7 @@ def _card(r: Sequence) -> ClusterCard:
 
 
 def clusters_page(
-    conn: psycopg.Connection, status: str = "open", limit: int = 24, cursor: Optional[str] = None, *, samples: int = 4
+    conn: psycopg.Connection, status: str = "open", limit: int = 24, cursor: str | None = None, *, samples: int = 4
 ) -> Page:
     """Clusters with `status`, largest first, each with up to `samples` sample faces."""
     after = _parse_cursor(cursor, (int, int))
@@ -235,8 +236,8 @@ def _add_samples(conn: psycopg.Connection, cards: Sequence[ClusterCard], samples
 
 
 def cluster_detail(
-    conn: psycopg.Connection, cluster_id: int, limit: int = 60, cursor: Optional[str] = None
-) -> Optional[dict]:
+    conn: psycopg.Connection, cluster_id: int, limit: int = 60, cursor: str | None = None
+) -> dict | None:
     """A cluster, one page of its faces (id order) and its videos; None when there is no such cluster."""
     row = conn.execute(read_sql("review/clusters_by_id.sql"), {"ids": [cluster_id]}).fetchone()
     if row is None:
@@ -266,7 +267,7 @@ def clusters_by_id(conn: psycopg.Connection, ids: Sequence[int], samples: int = 
 # --- videos and creators --------------------------------------------------------------------------------------------
 
 
-def video_detail(conn: psycopg.Connection, video_id: int) -> Optional[dict]:
+def video_detail(conn: psycopg.Connection, video_id: int) -> dict | None:
     """A video: its face scan (or its error), sampled frames, faces and creator tags; None when unknown."""
     v = conn.execute(read_sql("review/video.sql"), {"video_id": video_id}).fetchone()
     if v is None:
@@ -298,8 +299,8 @@ def video_exists(conn: psycopg.Connection, video_id: int) -> bool:
 
 
 def creator_detail(
-    conn: psycopg.Connection, creator_id: int, config: Optional[RecognitionConfig] = None, *, limit: int = 200
-) -> Optional[dict]:
+    conn: psycopg.Connection, creator_id: int, config: RecognitionConfig | None = None, *, limit: int = 200
+) -> dict | None:
     """A creator: known faces with their source, tagged videos with the tag's source, pictures that gave no face,
     and videos that may contain them (nearest faces through the HNSW index). None when unknown."""
     c = conn.execute(read_sql("review/creator.sql"), {"id": creator_id}).fetchone()

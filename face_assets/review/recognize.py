@@ -19,14 +19,14 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import psycopg
 
+from face_assets.db.sql_files import read_sql
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.review.decisions import Outcome, ReviewError, ReviewNotFound
-from face_assets.db.sql_files import read_sql
 
 CREATORS_SHOWN = 5
 FACES_K = 100            # nearest stored faces looked at per photo face
@@ -50,7 +50,7 @@ class RecognizedFace:
                 "videos": self.videos}
 
 
-def scope_video_ids(conn: psycopg.Connection, scope: Optional[str]) -> Optional[list[int]]:
+def scope_video_ids(conn: psycopg.Connection, scope: str | None) -> list[int] | None:
     """The ids of the videos under `scope` (a library root or path prefix); None for no scope."""
     if scope is None or not scope.strip():
         return None
@@ -62,8 +62,8 @@ def recognize(
     engine,
     image_bgr: np.ndarray,
     *,
-    config: Optional[RecognitionConfig] = None,
-    scope: Optional[str] = None,
+    config: RecognitionConfig | None = None,
+    scope: str | None = None,
     videos: int = 20,
 ) -> list[RecognizedFace]:
     """Every face of the photo with its best creators and the videos of the nearest stored faces."""
@@ -116,7 +116,7 @@ def _creator_name(conn: psycopg.Connection, creator_id: int) -> str:
 
 
 def train_creator(
-    conn: psycopg.Connection, engine, creator_id: int, config: Optional[RecognitionConfig] = None
+    conn: psycopg.Connection, engine, creator_id: int, config: RecognitionConfig | None = None
 ) -> Outcome:
     """Re-embed creator `creator_id`'s pictures and re-match the faces whose match can change. Commits."""
     from face_assets.recognition.embeddings import sync_creator_embeddings
@@ -150,8 +150,8 @@ def add_reference(
     creator_id: int,
     image_bgr: np.ndarray,
     jpeg: bytes,
-    config: Optional[RecognitionConfig] = None,
-    root: Optional[Path] = None,
+    config: RecognitionConfig | None = None,
+    root: Path | None = None,
 ) -> Outcome:
     """A photo with a face becomes a reference image of the creator; re-embeds and re-matches at once. Commits."""
     from face_assets.recognition.embeddings import reference_root
@@ -169,12 +169,12 @@ def add_reference(
 
 
 def remove_reference(
-    conn: psycopg.Connection, creator_id: int, embedding_id: int, config: Optional[RecognitionConfig] = None,
-    root: Optional[Path] = None,
+    conn: psycopg.Connection, creator_id: int, embedding_id: int, config: RecognitionConfig | None = None,
+    root: Path | None = None,
 ) -> Outcome:
     """Known face `embedding_id` of the creator goes (see the module docstring)."""
-    from face_assets.review import decisions as review
     from face_assets.recognition.embeddings import reference_root
+    from face_assets.review import decisions as review
 
     row = conn.execute(
         "SELECT source_type, source_path FROM creator_face_embeddings WHERE id = %s AND creator_id = %s",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -78,7 +78,7 @@ def read_frames(path: PathLike, timestamps: Sequence[float]) -> list[SampledFram
     return frames
 
 
-def _read_at(cap: cv2.VideoCapture, ts: float, fps: float, frame_count: int) -> tuple[Optional[np.ndarray], int]:
+def _read_at(cap: cv2.VideoCapture, ts: float, fps: float, frame_count: int) -> tuple[np.ndarray | None, int]:
     """Seek by frame number (exact on the fixtures, like CAP_PROP_POS_MSEC) and check where we landed."""
     target = int(round(ts * fps))
     if target < 0:
@@ -135,7 +135,7 @@ def save_jpeg(image: np.ndarray, path: PathLike, quality: int = 90) -> Path:
 def draw_boxes(
     image: np.ndarray,
     boxes: Sequence[Sequence[float]],
-    labels: Optional[Sequence[str]] = None,
+    labels: Sequence[str] | None = None,
     color: tuple[int, int, int] = (0, 255, 0),
     thickness: int = 2,
 ) -> np.ndarray:

@@ -8,11 +8,10 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
 
 import cv2
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 _SAMPLE = 1 << 20  # 1 MiB per hashed region
 
@@ -35,7 +34,7 @@ class VideoInfo:
     width: int
     height: int
     fps: float
-    codec: Optional[str]  # FourCC as OpenCV reports it, e.g. 'avc1', 'h264', 'FMP4'; None when unknown
+    codec: str | None  # FourCC as OpenCV reports it, e.g. 'avc1', 'h264', 'FMP4'; None when unknown
     frame_count: int
 
 
@@ -108,7 +107,7 @@ def content_hash(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def _fourcc_text(value: float) -> Optional[str]:
+def _fourcc_text(value: float) -> str | None:
     code = int(value or 0)
     if code <= 0:
         return None

@@ -10,7 +10,7 @@ without them it holds only for a face nobody decided on yet. Either way, a secon
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
@@ -35,8 +35,8 @@ class Strict(BaseModel):
 
 
 class Expectation(Strict):
-    expected_status: Optional[str] = Field(None, description="the face's match_status the person saw")
-    expected_creator_id: Optional[int] = Field(None, description="the creator the person saw (with expected_status)")
+    expected_status: str | None = Field(None, description="the face's match_status the person saw")
+    expected_creator_id: int | None = Field(None, description="the creator the person saw (with expected_status)")
 
     def expect(self) -> review.Expect:
         return review.Expect(self.expected_status, self.expected_creator_id)
@@ -59,8 +59,8 @@ class RejectBody(Expectation):
 
 
 class AssignBody(Expectation):
-    creator_id: Optional[Id] = None
-    name: Optional[str] = Field(None, min_length=1, max_length=200)
+    creator_id: Id | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
     create: bool = Field(False, description="with `name`: create the creator when no creator has that name")
 
     @model_validator(mode="after")
@@ -90,14 +90,14 @@ PositiveInt = Annotated[StrictInt, Field(gt=0)]
 class ConfigPatch(Strict):
     """The settings to change; any other key is refused (422) and nothing is written."""
 
-    match_threshold: Optional[Similarity] = None
-    auto_tag_threshold: Optional[Similarity] = None
-    auto_tag_margin: Optional[Similarity] = None
-    min_detection_score: Optional[Similarity] = None
-    auto_tag_min_frames: Optional[PositiveInt] = None
-    frames_per_video: Optional[PositiveInt] = None
-    min_face_size: Optional[PositiveInt] = None
-    enabled: Optional[StrictBool] = None
+    match_threshold: Similarity | None = None
+    auto_tag_threshold: Similarity | None = None
+    auto_tag_margin: Similarity | None = None
+    min_detection_score: Similarity | None = None
+    auto_tag_min_frames: PositiveInt | None = None
+    frames_per_video: PositiveInt | None = None
+    min_face_size: PositiveInt | None = None
+    enabled: StrictBool | None = None
 
     @model_validator(mode="after")
     def both_thresholds(self):
@@ -127,15 +127,15 @@ def _with_urls(face: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/pending", summary="Proposed matches waiting for review (keyset-paginated)")
-def pending(request: Request, limit: Limit = 50, cursor: Optional[str] = None, video_id: Optional[int] = None,
-            creator_id: Optional[int] = None) -> dict:
+def pending(request: Request, limit: Limit = 50, cursor: str | None = None, video_id: int | None = None,
+            creator_id: int | None = None) -> dict:
     with db(request) as conn:
         page = review_queries.pending_page(conn, limit, cursor, video_id=video_id, creator_id=creator_id)
     return {"items": [_with_urls(f.as_json()) for f in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/pending/groups", summary="The review queue grouped by (video, proposed creator)")
-def pending_groups(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: Optional[str] = None,
+def pending_groups(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None,
                    faces_per_group: Annotated[int, Query(ge=1, le=50)] = 8) -> dict:
     with db(request) as conn:
         page = review_queries.pending_groups(conn, limit, cursor, faces_per_group=faces_per_group)
@@ -156,7 +156,7 @@ def face(request: Request, face_id: int) -> dict:
 
 
 @router.post("/confirm/{face_id}", summary="Confirm the proposed creator of a face")
-def confirm(request: Request, face_id: int, body: Optional[Expectation] = None) -> dict:
+def confirm(request: Request, face_id: int, body: Expectation | None = None) -> dict:
     body = body or Expectation()
     with db(request, vectors=True) as conn:
         return _outcome(review.confirm(conn, [face_id], expect={face_id: body.expect()}))
@@ -169,7 +169,7 @@ def confirm_many(request: Request, body: Batch) -> dict:
 
 
 @router.post("/reject/{face_id}", summary="Reject the proposed (or confirmed) creator of a face")
-def reject(request: Request, face_id: int, body: Optional[RejectBody] = None) -> dict:
+def reject(request: Request, face_id: int, body: RejectBody | None = None) -> dict:
     body = body or RejectBody()
     with db(request, vectors=True) as conn:
         return _outcome(review.reject(conn, [face_id], repropose=body.repropose, expect={face_id: body.expect()}))
@@ -189,7 +189,7 @@ def assign(request: Request, face_id: int, body: AssignBody) -> dict:
 
 
 @router.post("/undo/{face_id}", summary="Take back the decision on a face (confirmation, assignment or rejection)")
-def undo(request: Request, face_id: int, body: Optional[Expectation] = None) -> dict:
+def undo(request: Request, face_id: int, body: Expectation | None = None) -> dict:
     # Without an expectation, whatever was decided is undone (the row lock still makes two undos take turns: the
     # second finds nothing to undo).
     expect = None if body is None or body.expected_status is None else {face_id: body.expect()}
@@ -305,7 +305,7 @@ def remove_reference(request: Request, creator_id: int, embedding_id: int) -> di
 
 @router.post("/recognize", summary="Who is in this photo, and in which videos (optional scope: a path prefix)")
 def recognize(request: Request, photo: UploadFile = File(...),
-              scope: Annotated[Optional[str], Form(max_length=4096)] = None) -> dict:
+              scope: Annotated[str | None, Form(max_length=4096)] = None) -> dict:
     from face_assets.review.recognize import recognize as find
     from face_assets.web.uploads import decode_photo, read_limited
 
@@ -326,7 +326,7 @@ def recognize(request: Request, photo: UploadFile = File(...),
 
 @router.get("/clusters", summary="Clusters of unknown faces, largest first (keyset-paginated)")
 def clusters(request: Request, status: Annotated[str, Query(pattern="^(open|named|merged|dissolved|ignored)$")] = "open",
-             limit: Annotated[int, Query(ge=1, le=200)] = 24, cursor: Optional[str] = None) -> dict:
+             limit: Annotated[int, Query(ge=1, le=200)] = 24, cursor: str | None = None) -> dict:
     with db(request) as conn:
         page = review_queries.clusters_page(conn, status, limit, cursor)
     out = _page(page)
@@ -338,7 +338,7 @@ def clusters(request: Request, status: Annotated[str, Query(pattern="^(open|name
 
 @router.get("/cluster/{cluster_id}", summary="A cluster: its faces (keyset-paginated) and videos")
 def cluster(request: Request, cluster_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 60,
-            cursor: Optional[str] = None) -> dict:
+            cursor: str | None = None) -> dict:
     with db(request) as conn:
         found = review_queries.cluster_detail(conn, cluster_id, limit, cursor)
     if found is None:

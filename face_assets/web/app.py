@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import html
 import logging
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import psycopg
@@ -51,12 +51,12 @@ def session_value(token: str) -> str:
 
 def create_app(
     *,
-    database_url: Optional[str] = None,
+    database_url: str | None = None,
     host: str = "127.0.0.1",
-    token: Optional[str] = None,
-    instance_factory: Optional[Callable[[], Any]] = None,
-    engine_factory: Optional[Callable[[], Any]] = None,
-    dagster_ui: Optional[str] = None,
+    token: str | None = None,
+    instance_factory: Callable[[], Any] | None = None,
+    engine_factory: Callable[[], Any] | None = None,
+    dagster_ui: str | None = None,
 ) -> FastAPI:
     """The app. `database_url` defaults to DATABASE_URL (else the embedded server's), `token` to
     FACE_ASSETS_WEB_TOKEN; `host` is the address it will be served on (a non-loopback one needs a token)."""
@@ -112,7 +112,7 @@ def _own_origin(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
 
 
-def _origin_of(url: str) -> Optional[str]:
+def _origin_of(url: str) -> str | None:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
         return None
@@ -128,7 +128,7 @@ def _authenticated(request: Request, token: str) -> bool:
 
 
 def _is_api(path: str) -> bool:
-    return path.startswith("/api/") or path.startswith("/images/") or path in ("/docs", "/openapi.json", "/redoc")
+    return path.startswith(("/api/", "/images/")) or path in ("/docs", "/openapi.json", "/redoc")
 
 
 def _install_safety(app: FastAPI) -> None:
@@ -217,7 +217,7 @@ def _unavailable(request: Request, message: str) -> Response:
 # --- login (only with a token) -------------------------------------------------------------------------------------------
 
 
-def _safe_next(target: Optional[str]) -> str:
+def _safe_next(target: str | None) -> str:
     # Only a path of this app: never an absolute URL or a scheme-relative //host (no open redirect).
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import psycopg
 from fastapi import Request
@@ -21,10 +22,10 @@ class DatabaseUnavailable(Exception):
 class WebState:
     database_url: str
     host: str = "127.0.0.1"
-    token: Optional[str] = None
-    dagster_ui: Optional[str] = None
-    instance_factory: Optional[Callable[[], Any]] = None  # a DagsterInstance (context manager or not)
-    engine_factory: Optional[Callable[[], Any]] = None
+    token: str | None = None
+    dagster_ui: str | None = None
+    instance_factory: Callable[[], Any] | None = None  # a DagsterInstance (context manager or not)
+    engine_factory: Callable[[], Any] | None = None
     _engine: Any = None
     _engine_lock: threading.Lock = field(default_factory=threading.Lock)
 

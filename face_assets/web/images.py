@@ -12,7 +12,7 @@ import hashlib
 import io
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -47,7 +47,7 @@ def _placeholder_response(size: Size, status: int) -> Response:
                     headers={"Cache-Control": "no-store", "X-Placeholder": "1"})
 
 
-def _serve_file(request: Request, path: Optional[str], size: Size) -> Response:
+def _serve_file(request: Request, path: str | None, size: Size) -> Response:
     if not path:
         return _placeholder_response(size, 200)
     file = Path(path)

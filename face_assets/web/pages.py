@@ -9,9 +9,9 @@ each decision through face_assets.review, so the pages, the API and the CLI deci
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 import jinja2
 import psycopg
@@ -20,9 +20,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from face_assets import settings
+from face_assets.review import page_queries as pq
 from face_assets.review import queries as rq
 from face_assets.review import stats as review_stats
-from face_assets.review import page_queries as pq
 from face_assets.web.deps import db
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,7 @@ def dagster_ui_url(request: Request) -> str:
     return ((web.dagster_ui if web is not None else None) or settings.dagster_ui_url()).rstrip("/")
 
 
-def crop_url(detection_id: Optional[int], size: str = "thumb") -> str:
+def crop_url(detection_id: int | None, size: str = "thumb") -> str:
     return f"{IMAGES}/detection/{int(detection_id or 0)}.jpg" + ("" if size == "thumb" else f"?size={size}")
 
 
@@ -64,7 +64,7 @@ def reference_url(embedding_id: int) -> str:
     return f"{IMAGES}/reference/{int(embedding_id)}.jpg"
 
 
-def seconds(value: Optional[float]) -> str:
+def seconds(value: float | None) -> str:
     """1.68 -> '0:01.7': frame times as a person reads them."""
     if value is None:
         return ""
@@ -72,7 +72,7 @@ def seconds(value: Optional[float]) -> str:
     return f"{int(minutes)}:{rest:04.1f}"
 
 
-def similarity(value: Optional[float]) -> str:
+def similarity(value: float | None) -> str:
     return "" if value is None else f"{float(value):.2f}"
 
 
@@ -107,7 +107,7 @@ def _not_found(what: str) -> HTTPException:
     return HTTPException(status_code=404, detail=f"{what} not found")
 
 
-def _cursor(after: Optional[str]) -> Optional[str]:
+def _cursor(after: str | None) -> str | None:
     """A keyset cursor from the query string (digits, dots, signs, 'e' and '_' only: 400 otherwise)."""
     if not after:
         return None
@@ -155,7 +155,7 @@ def home(request: Request) -> HTMLResponse:
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review(request: Request, after: Optional[str] = Query(None, max_length=80)) -> HTMLResponse:
+def review(request: Request, after: str | None = Query(None, max_length=80)) -> HTMLResponse:
     after = _cursor(after)
     with connection(request) as conn, _bad_cursor():
         page = rq.pending_groups(conn, REVIEW_GROUPS, after)
@@ -167,7 +167,7 @@ def review(request: Request, after: Optional[str] = Query(None, max_length=80)) 
 
 
 @router.get("/people", response_class=HTMLResponse)
-def people(request: Request, after: Optional[str] = Query(None, max_length=80),
+def people(request: Request, after: str | None = Query(None, max_length=80),
            status: str = Query("open", pattern="^(open|named|ignored|merged)$")) -> HTMLResponse:
     after = _cursor(after)
     with connection(request) as conn, _bad_cursor():
@@ -177,7 +177,7 @@ def people(request: Request, after: Optional[str] = Query(None, max_length=80),
 
 
 @router.get("/people/{cluster_id}", response_class=HTMLResponse)
-def cluster(request: Request, cluster_id: int, after: Optional[str] = Query(None, max_length=80)) -> HTMLResponse:
+def cluster(request: Request, cluster_id: int, after: str | None = Query(None, max_length=80)) -> HTMLResponse:
     after = _cursor(after)
     with connection(request) as conn, _bad_cursor():
         detail = rq.cluster_detail(conn, cluster_id, CLUSTER_FACES, after)

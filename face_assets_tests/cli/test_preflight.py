@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import socket
+import sqlite3
 import subprocess
 import sys
 
@@ -19,8 +19,8 @@ from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
 from face_assets.cli import preflight
 from face_assets.cli.preflight import Needs
-from face_assets.defs.resources import PostgresResource
 from face_assets.db.retries import DATABASE_RETRY, is_transient, transient_only
+from face_assets.defs.resources import PostgresResource
 from face_assets_tests.conftest import MODEL_ROOT, REPO
 
 FOOTER = "nothing was started"
@@ -48,8 +48,9 @@ def good(monkeypatch, demo_library, fresh_db):
     return demo_library
 
 
-def exit_lines(needs: Needs = Needs.everything()) -> list[str]:
-    """The problem lines check_or_exit prints; asserts it exits with status 2."""
+def exit_lines(needs: Needs | None = None) -> list[str]:
+    """The problem lines check_or_exit prints (for everything unless `needs` says less); asserts it exits with status 2."""
+    needs = needs if needs is not None else Needs.everything()
     out = io.StringIO()
     with pytest.raises(SystemExit) as exited:
         preflight.check_or_exit(needs, stream=out)

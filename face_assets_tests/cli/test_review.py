@@ -11,8 +11,8 @@ import pytest
 
 from face_assets.cli.main import main
 from face_assets.recognition.clustering import ClusteringConfig, cluster_faces
-from face_assets.recognition.matching import match_detections
 from face_assets.recognition.config import RecognitionConfig
+from face_assets.recognition.matching import match_detections
 from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
@@ -287,7 +287,7 @@ def test_cluster_name_creates_a_creator_tags_its_videos_and_spreads(db, ids, rng
         assert all(_cluster_of(conn, f) is None for f in gated)
 
     code, out = review(capsys, "clusters")
-    assert code == 0 and str(cluster) in out and f"/crops/" in out
+    assert code == 0 and str(cluster) in out and "/crops/" in out
 
     code, out = review(capsys, "cluster", "name", cluster, "Unknown Tony")
     assert code == 0, out

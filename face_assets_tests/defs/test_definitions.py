@@ -28,7 +28,7 @@ def describe(defs) -> dict:
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "automation": (condition.get_label() or condition.name) if condition else None,
             "backfill_policy": policy.max_partitions_per_run if policy else None,
-            "pool": node.pools and sorted(node.pools) or None,
+            "pool": (node.pools and sorted(node.pools)) or None,
         }
     checks = {
         key.to_user_string(): {"blocking": graph.get(key).blocking}

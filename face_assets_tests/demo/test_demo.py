@@ -31,9 +31,9 @@ def library(demo_home):
 
 
 def test_legacy_schema_is_the_committed_one(library):
+    from face_assets.db.sql_files import SQL_DIR
     from face_assets.migration.ddl import table_script
     from face_assets.migration.legacy_schema import LegacySchema
-    from face_assets.db.sql_files import SQL_DIR
 
     schema = LegacySchema.read(library.legacy_db)
     committed = {f.stem: f.read_text() for f in (SQL_DIR / "legacy").glob("*.sql")}
@@ -87,7 +87,7 @@ def _make_dry_run(*args: str) -> str:
 
 def test_make_demo_without_shared_runs_the_demo_command(tmp_path):
     command = _make_dry_run("demo", f"SHARED={tmp_path / 'nothing_here'}")
-    assert command.endswith("face-assets demo ") or command.endswith("face-assets demo")
+    assert command.endswith(("face-assets demo ", "face-assets demo"))
     if (FIXTURES / "truth.json").exists():
         assert _make_dry_run("demo").endswith(f"face-assets demo --truth {FIXTURES / 'truth.json'}")
 
@@ -118,7 +118,7 @@ def test_demo_runs_the_whole_pipeline_with_nothing_beside_the_clone(pg_server, d
     truth = json.loads(library.truth.read_text())
     assert f"creators with a usable picture embedded: {len(truth['creators_with_pictures'])} of" in out
     auto_tags = int(out.split("auto-tags: ", 1)[1].split(",")[0])
-    assert auto_tags >= 4 and "auto-tags: %d, wrong: 0" % auto_tags in out
+    assert auto_tags >= 4 and f"auto-tags: {auto_tags}, wrong: 0" in out
     for person in truth["unknown_people"]:
         assert f"unknown person {person}: one cluster" in out
     assert "clusters mixing people: none" in out

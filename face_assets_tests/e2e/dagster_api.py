@@ -8,7 +8,7 @@ a partitioned asset submits. Runs are launched with `launchPipelineExecution` an
 from __future__ import annotations
 
 import time
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from face_assets_tests.e2e.servers import LOCATION, REPOSITORY, Servers, ServersError, wait_for
 
@@ -159,8 +159,8 @@ def video_partition_keys(servers: Servers) -> list[str]:
     return list(nodes[0]["partitionKeysByDimension"][0]["partitionKeys"])
 
 
-def launch_backfill(servers: Servers, asset_keys: Iterable[str], partition_names: Optional[list[str]] = None,
-                    all_partitions: bool = False, title: Optional[str] = None) -> str:
+def launch_backfill(servers: Servers, asset_keys: Iterable[str], partition_names: list[str] | None = None,
+                    all_partitions: bool = False, title: str | None = None) -> str:
     params: dict = {"assetSelection": [{"path": [k]} for k in asset_keys], "fromFailure": False, "tags": []}
     if all_partitions:
         params["allPartitions"] = True
@@ -191,8 +191,8 @@ def wait_backfill(servers: Servers, backfill_id: str, timeout: float) -> dict:
                     on_timeout=lambda: str(backfill(servers, backfill_id)))
 
 
-def launch_run(servers: Servers, job_name: str, tags: Optional[dict] = None, run_config: Optional[dict] = None,
-               asset_selection: Optional[list[str]] = None) -> str:
+def launch_run(servers: Servers, job_name: str, tags: dict | None = None, run_config: dict | None = None,
+               asset_selection: list[str] | None = None) -> str:
     params: dict = {
         "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "pipelineName": job_name},
         "runConfigData": run_config or {},
@@ -214,8 +214,8 @@ def run(servers: Servers, run_id: str) -> dict:
     return _check(servers.graphql(RUN, {"runId": run_id})["runOrError"], "Run", f"run {run_id}")
 
 
-def runs(servers: Servers, job_name: Optional[str] = None, tags: Optional[dict] = None,
-         statuses: Optional[list[str]] = None, limit: int = 200) -> list[dict]:
+def runs(servers: Servers, job_name: str | None = None, tags: dict | None = None,
+         statuses: list[str] | None = None, limit: int = 200) -> list[dict]:
     flt: dict = {}
     if job_name:
         flt["pipelineName"] = job_name

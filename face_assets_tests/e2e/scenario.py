@@ -94,7 +94,7 @@ class Snapshot:
     def count(self) -> int:
         return len(self.detections)
 
-    def differences(self, other: "Snapshot") -> list[str]:
+    def differences(self, other: Snapshot) -> list[str]:
         out = []
         for name in ("detections", "frames", "scans", "tags"):
             mine, theirs = set(getattr(self, name)), set(getattr(other, name))

@@ -40,9 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import psycopg
 import requests
@@ -91,7 +92,7 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 600, cwd: Optional[Path] = None,
+def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 600, cwd: Path | None = None,
             check: bool = True, log_output: bool = True) -> subprocess.CompletedProcess:
     """Run `face-assets ARGS` (or another venv command when args[0] is a path), output appended to `log`.
 
@@ -126,10 +127,10 @@ def prepared_environment(env: dict[str, str], log: Path) -> dict[str, str]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 1.0,
-              on_timeout: Optional[Callable[[], str]] = None) -> Any:
+              on_timeout: Callable[[], str] | None = None) -> Any:
     """Poll `condition` until it returns something truthy; its value. Raises TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout
-    last_error: Optional[BaseException] = None
+    last_error: BaseException | None = None
     while True:
         try:
             value = condition()
@@ -161,7 +162,7 @@ class Servers:
                                     "secret": self.secret}))
 
     @classmethod
-    def load(cls, path: Path) -> "Servers":
+    def load(cls, path: Path) -> Servers:
         data = json.loads(path.read_text())
         return cls(base=Path(data["base"]), env=data["env"], port=data["port"], app_home=Path(data["app_home"]),
                    timings=data["timings"], secret=data.get("secret", ""))
@@ -200,7 +201,7 @@ class Servers:
 
     # --- GraphQL -----------------------------------------------------------------------------------------------
 
-    def graphql(self, query: str, variables: Optional[dict] = None, timeout: float = 60) -> dict:
+    def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
         response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
                                  timeout=timeout)
         if response.status_code >= 400:
@@ -300,7 +301,7 @@ class Servers:
 
         Returns a description of each process that was still alive after its group was stopped (should be none).
         """
-        for name, proc in self.processes.items():
+        for _name, proc in self.processes.items():
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 20

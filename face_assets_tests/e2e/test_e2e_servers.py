@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from face_assets_tests.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip
 from face_assets_tests.e2e import dagster_api as api
 from face_assets_tests.e2e.scenario import (
     NEW_VIDEOS,
@@ -31,7 +32,6 @@ from face_assets_tests.e2e.scenario import (
     tag_rows,
     timed,
 )
-from face_assets_tests.conftest import BROWSER_ARGS, CHROMIUM, browser_or_skip
 from face_assets_tests.e2e.servers import LOCATION, REPO, REPOSITORY, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,8 +12,8 @@ from face_assets.defs.faces.resources import FaceEngineResource
 from face_assets.engine.face_engine import FaceEngine
 from face_assets.engine.models import FaceEngineError
 from face_assets.engine.providers import CPU, CUDA, MIGRAPHX, ROCM, provider_options, select_providers
-
 from face_assets_tests.conftest import FIXTURES
+
 PACK = FIXTURES / "models" / "buffalo_sc"
 PICTURES = FIXTURES / "library" / "profile-pictures"
 VIDEOS = FIXTURES / "library" / "videos"
@@ -136,7 +135,7 @@ def test_missing_pack_is_a_clear_error_not_a_download(monkeypatch, tmp_path):
 
 def test_pack_folder_without_models_is_an_error(tmp_path):
     (tmp_path / "models" / "empty_pack").mkdir(parents=True)
-    with pytest.raises(FaceEngineError, match="no .onnx files"):
+    with pytest.raises(FaceEngineError, match=r"no \.onnx files"):
         FaceEngine(model_name="empty_pack", model_root=str(tmp_path), providers="cpu").load()
 
 
@@ -238,7 +237,7 @@ def test_detect_keeps_one_list_per_image_in_order(engine, pictures):
 @requires_fixtures
 def test_frames_in_parallel_give_the_same_faces_in_the_same_order(engine, pictures):
     """frame_workers threads share one session (intra-op threads 1 each); the answer is the single thread's."""
-    images = list(pictures.values()) + [np.full((360, 640, 3), 127, dtype=np.uint8)]
+    images = [*list(pictures.values()), np.full((360, 640, 3), 127, dtype=np.uint8)]
     serial = FaceEngine(model_name="buffalo_sc", model_root=str(FIXTURES), providers="CPUExecutionProvider",
                         migraphx_cache_path=None, frame_workers=1)
     parallel = serial.model_copy(update={"frame_workers": 3})

@@ -16,7 +16,6 @@ root that is gone: its videos are left alone), creator_embedding_issues (a profi
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import psycopg
 import pytest
 from dagster import AssetKey, instance_for_test, materialize
 
-from face_assets_tests.conftest import FIXTURES, LIBRARY, _create_database, _drop_database
+from face_assets_tests.conftest import LIBRARY, _create_database, _drop_database
 
 pytestmark = pytest.mark.slow
 
@@ -53,13 +52,11 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
     """Scan, scan again after a root vanished, then one run over every partition; everything the tests look at."""
     from sqlalchemy.engine import make_url
 
-    from face_assets.defs.faces.assets import face_detections
-
-    from face_assets.defs.faces.assets import face_matches
-    from face_assets.defs.library.assets import sampled_frames
-    from face_assets.library.scanner import scan_and_register, scan_library
-    from face_assets.defs.resources import PostgresResource
+    from face_assets.defs.faces.assets import face_detections, face_matches
     from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.library.scanner import scan_and_register, scan_library
 
     base = tmp_path_factory.mktemp("bad input")
     lib_a, lib_b = base / "lib a", base / "lib b"

@@ -1,8 +1,8 @@
 from pathlib import Path
 
+from face_assets.db.sql_files import SQL_DIR
 from face_assets.migration import ddl
 from face_assets.migration.legacy_schema import Column, LegacySchema, Table
-from face_assets.db.sql_files import SQL_DIR
 from face_assets_tests.conftest import SCHEMA_ONLY_DB, require_fixtures
 
 

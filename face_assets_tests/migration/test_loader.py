@@ -24,7 +24,7 @@ def sqlite_rows(db: Path, query: str):
 
 
 def test_every_table_reconciles(migrated):
-    url, results = migrated
+    _url, results = migrated
     assert len(results) == 36
     for name, r in results.items():
         (source,) = sqlite_rows(LEGACY_DB, f'SELECT count(*) FROM "{name}"')[0]

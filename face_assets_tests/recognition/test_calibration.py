@@ -138,7 +138,7 @@ def test_thresholds_over_every_pair_of_photos_match_brute_force():
     same = people[iu[0]] == people[iu[1]]
     assert n_imp == int((~same).sum()) == imp_hist.sum()
     np.testing.assert_allclose(np.sort(genuine), np.sort(sims[iu][same]), atol=1e-6)
-    thresholds, tars = _thresholds_from_top(top, n_imp, genuine, FARS)
+    thresholds, _tars = _thresholds_from_top(top, n_imp, genuine, FARS)
     for far in FARS:
         expected = threshold_at_far(sims[iu][~same], far)
         assert thresholds[far] == (None if expected is None else pytest.approx(expected, abs=1e-6))

@@ -6,7 +6,14 @@ import numpy as np
 from face_assets.recognition.cluster_proposals import open_proposals, propose
 from face_assets.recognition.matching import ensure_schema
 from face_assets_tests.recognition.test_matching import (
-    CONFIG, add_embedding, add_face, at_similarity, connect, setup_schema, unit)
+    CONFIG,
+    add_embedding,
+    add_face,
+    at_similarity,
+    connect,
+    setup_schema,
+    unit,
+)
 
 
 def test_a_cluster_near_a_creator_is_proposed_and_one_person_in_two_clusters_merged(fresh_db):

@@ -8,13 +8,13 @@ import numpy as np
 import psycopg
 import pytest
 
+from face_assets.db.sql_files import read_sql
 from face_assets.recognition.clustering import (
     ClusteringConfig,
     carry_over_ids,
     cluster_faces,
     density_clusters,
 )
-from face_assets.db.sql_files import read_sql
 from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
@@ -473,13 +473,10 @@ E2E_VIDEOS = ["videos/slideshow_02.mp4", "videos/slideshow_04.mp4", "videos/slid
 def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_instance, truth, tmp_path, monkeypatch):
     from dagster import materialize
 
-    from face_assets.defs.faces.assets import face_clusters
-    from face_assets.defs.faces.assets import face_detections
-    from face_assets.defs.faces.assets import creator_embeddings
-    from face_assets.defs.library.assets import sampled_frames
-    from face_assets.defs.faces.assets import face_matches
-    from face_assets.defs.resources import PostgresResource
+    from face_assets.defs.faces.assets import creator_embeddings, face_clusters, face_detections, face_matches
     from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.resources import PostgresResource
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     resources = {"database": PostgresResource(url=migrated_db), "face_engine": FaceEngineResource()}
@@ -499,7 +496,7 @@ def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_ins
                             " WHERE cluster_id IS NOT NULL GROUP BY cluster_id").fetchall()
         before = dict(conn.execute("SELECT id, size FROM face_clusters"))
     common = {}
-    for cluster_id, video_ids, size in rows:
+    for cluster_id, video_ids, _size in rows:
         shared = set.intersection(*(people[path_of[v]] for v in video_ids))
         assert shared, f"cluster {cluster_id} mixes people: videos {[path_of[v] for v in video_ids]}"
         common[cluster_id] = shared

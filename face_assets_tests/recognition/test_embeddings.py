@@ -23,8 +23,8 @@ PICTURES = LIBRARY / "profile-pictures"
 
 
 def resources(url: str) -> dict:
-    from face_assets.defs.resources import PostgresResource
     from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.resources import PostgresResource
 
     return {"database": PostgresResource(url=url), "face_engine": FaceEngineResource()}
 

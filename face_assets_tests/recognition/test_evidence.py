@@ -24,7 +24,6 @@ from face_assets_tests.recognition.test_matching import (
     add_face,
     at_similarity,
     connect,
-    face,
     setup_schema,
     tags,
     unit,

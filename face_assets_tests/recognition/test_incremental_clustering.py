@@ -14,8 +14,8 @@ import numpy as np
 import psycopg
 import pytest
 
-from face_assets.recognition.clustering import ClusteringConfig, cluster_faces, enter_list, neighbour_lists
 from face_assets.db.sql_files import read_sql
+from face_assets.recognition.clustering import ClusteringConfig, cluster_faces, enter_list, neighbour_lists
 from face_assets_tests.recognition.test_clustering import Library, connect, run
 
 CONFIG = ClusteringConfig(similarity=0.40, min_faces=2, neighbours=5, min_face_size=64, min_score=0.6,
@@ -104,7 +104,7 @@ def test_kept_lists_updated_by_the_rules_equal_fresh_lists_with_an_exact_search(
     emb = rng.standard_normal((400, 8))
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     emb = emb @ emb.T
-    before = list(range(0, 300))
+    before = list(range(300))
     removed = set(rng.choice(before, 30, replace=False).tolist())
     after = [i for i in before if i not in removed] + list(range(300, 330))
     new = list(range(300, 330))

@@ -8,7 +8,16 @@ import numpy as np
 from face_assets.recognition.evidence import forget_references
 from face_assets.recognition.matching import match_detections, reject_match
 from face_assets_tests.recognition.test_matching import (
-    CONFIG, add_embedding, add_face, at_similarity, connect, face, setup_schema, tags, unit)
+    CONFIG,
+    add_embedding,
+    add_face,
+    at_similarity,
+    connect,
+    face,
+    setup_schema,
+    tags,
+    unit,
+)
 
 LEARNING = dataclasses.replace(CONFIG, learn_max_per_creator=3)
 
@@ -63,7 +72,7 @@ def test_one_wrong_auto_tag_does_not_cascade(fresh_db):
     setup_schema(fresh_db, creators=2, videos=3)
     rng = np.random.default_rng(5)
     c = unit(rng, 6)
-    c1, c2, u, v, w, z = c
+    c1, c2, u, v, w, _z = c
     with connect(fresh_db) as conn:
         add_embedding(conn, 1, c1, "profile_picture", "/pics/1.jpg")
         add_embedding(conn, 2, c2, "profile_picture", "/pics/2.jpg")
@@ -101,8 +110,8 @@ def test_a_tight_picture_is_retried_and_references_average_the_mirror_image():
     import cv2
     import pytest
 
-    from face_assets.recognition.embeddings import picture_embeddings
     from face_assets.engine.face_engine import FaceEngine
+    from face_assets.recognition.embeddings import picture_embeddings
     from face_assets_tests.conftest import LIBRARY, require_fixtures
 
     require_fixtures()

@@ -8,16 +8,16 @@ import numpy as np
 import psycopg
 import pytest
 
+from face_assets.db.sql_files import read_sql, run_sql_file
+from face_assets.recognition.config import MODEL_DEFAULTS, SCHEMA_SEEDS, RecognitionConfig
 from face_assets.recognition.matching import (
+    CreatorMatrix,
     match_detections,
     nearest_creators,
-    CreatorMatrix,
     refresh_video_tags,
     reject_match,
     same_different_similarities,
 )
-from face_assets.recognition.config import MODEL_DEFAULTS, SCHEMA_SEEDS, RecognitionConfig
-from face_assets.db.sql_files import read_sql, run_sql_file
 
 # Round numbers for the synthetic tests; the rule's shape is what is tested, not the fixture model's values.
 # No learned references here (they would change later matches on purpose): face_assets_tests/recognition/test_learning.py.
@@ -142,14 +142,14 @@ def test_matching_is_exact_against_brute_force_sql(db, rng, monkeypatch):
         assert summary.faces == 240 and summary.creator_embeddings == 8 + sum(c % 3 for c in range(8))
 
         conn.execute("SET enable_indexscan = off")  # exact scan, no HNSW
-        brute = dict(
-            (r[0], (r[1], r[2]))
+        brute = {
+            r[0]: (r[1], r[2])
             for r in conn.execute(
                 "SELECT DISTINCT ON (d.id) d.id, c.creator_id, 1 - (d.embedding <=> c.embedding)"
                 " FROM video_face_detections d CROSS JOIN creator_face_embeddings c"
                 " ORDER BY d.id, d.embedding <=> c.embedding"
             )
-        )
+        }
         stored = {r[0]: r[1:] for r in conn.execute(
             "SELECT id, match_status, matched_creator_id, match_confidence FROM video_face_detections")}
     assert set(stored) == set(faces)
@@ -469,13 +469,11 @@ def test_fixture_library_every_auto_tag_is_right(migrated_db, dagster_instance, 
     pytest.importorskip("face_assets.defs.faces.assets")
     from dagster import materialize
 
-    from face_assets.defs.faces.assets import face_detections
-    from face_assets.defs.faces.assets import creator_embeddings
-    from face_assets.defs.library.assets import sampled_frames
-    from face_assets.defs.faces.assets import face_matches
-    from face_assets.recognition.matching import fixture_similarities
-    from face_assets.defs.resources import PostgresResource
+    from face_assets.defs.faces.assets import creator_embeddings, face_detections, face_matches
     from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.resources import PostgresResource
+    from face_assets.recognition.matching import fixture_similarities
 
     monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path / "home"))
     url = migrated_db

@@ -15,8 +15,8 @@ import pytest
 
 from face_assets.video.frames import draw_boxes, read_frames, sample_timestamps, save_jpeg, sharpness
 from face_assets.video.probe import VideoError, VideoInfo, content_hash, probe
-
 from face_assets_tests.conftest import FIXTURES
+
 LIBRARY = FIXTURES / "library"
 TRUTH_FILE = FIXTURES / "truth.json"
 

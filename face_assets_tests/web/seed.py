@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import psycopg
@@ -63,12 +62,13 @@ def connect(url: str) -> psycopg.Connection:
 
 
 def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int = 3, cluster_size: int = 4,
-         crops_dir: Optional[Path] = None, rng_seed: int = 7) -> Seeded:
+         crops_dir: Path | None = None, rng_seed: int = 7) -> Seeded:
     """`videos` videos with `faces_per_video` faces each near creator 'Api Alpha' or 'Api Beta' (similarity
     0.33-0.37, with 'Api Gamma' 0.02 behind: proposed for review, below auto-tagging), and `clusters` clusters of unknown faces."""
-    from face_assets.recognition.clustering import ensure_schema as ensure_cluster_schema, update_cluster_stats
-    from face_assets.recognition.matching import ensure_schema, match_detections
+    from face_assets.recognition.clustering import ensure_schema as ensure_cluster_schema
+    from face_assets.recognition.clustering import update_cluster_stats
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.matching import ensure_schema, match_detections
 
     rng = np.random.default_rng(rng_seed)
     with connect(url) as conn:

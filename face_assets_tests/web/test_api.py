@@ -42,7 +42,7 @@ def tags(url: str, video_id: int) -> dict[int, str]:
 
 
 def test_pending_pages_with_a_keyset_cursor(seeded, client):
-    url, data = seeded
+    _url, data = seeded
     assert len(data.pending) == 25
     seen, cursor, pages = [], None, 0
     while True:
@@ -103,7 +103,7 @@ def test_confirm_reject_assign_and_undo(seeded, client):
     # Undo the confirmation: undecided again, the manual tag and the learned face go.
     r = client.post(f"{API}/undo/{first}", json={"expected_status": "manual", "expected_creator_id": proposed})
     assert r.status_code == 200, r.text
-    status, creator, decided = face_row(url, first)
+    status, _creator, decided = face_row(url, first)
     assert not decided and status in ("pending", "matched", "unmatched")
     assert proposed not in tags(url, video)
     with psycopg.connect(url) as conn:
@@ -169,13 +169,14 @@ def test_unknown_ids_are_404(client):
 
 
 def test_images_by_id_with_placeholder_and_cache_headers(seeded, client):
-    url, data = seeded
+    _url, data = seeded
     with_crop, without = data.by_video[data.videos[0]][:2]
     r = client.get(f"/images/detection/{with_crop}.jpg")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert "max-age" in r.headers["cache-control"] and r.headers.get("etag")
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert max(Image.open(io.BytesIO(r.content)).size) <= 112  # a grid thumbnail, scaled down from 160 px
     assert client.get(f"/images/detection/{with_crop}.jpg",
@@ -186,7 +187,7 @@ def test_images_by_id_with_placeholder_and_cache_headers(seeded, client):
 
 
 def test_video_faces_and_creator_detail(seeded, client):
-    url, data = seeded
+    _url, data = seeded
     video = data.videos[0]
     body = client.get(f"{API}/video/{video}/faces").json()
     assert [i["detection_id"] for i in body["items"]] == data.by_video[video]
@@ -285,7 +286,7 @@ def test_config_change_is_what_matching_reads(migrated_db):
 
 
 def test_stats(seeded, client):
-    url, data = seeded
+    _url, data = seeded
     stats = client.get(f"{API}/stats").json()
     assert stats["matches_awaiting_review"] == len(data.pending) and stats["clusters_open"] == 3
 
@@ -293,8 +294,8 @@ def test_stats(seeded, client):
 def test_a_decision_made_while_face_matches_writes_the_same_video_is_kept(seeded, client):
     """A face_matches run holds the video's rows in its transaction; a confirmation of one of them waits for it, then
     lands, and the run (which keeps decided rows) does not overwrite it."""
-    from face_assets.recognition.matching import match_detections
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.matching import match_detections
 
     url, data = seeded
     video = data.videos[4]

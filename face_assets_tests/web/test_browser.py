@@ -67,8 +67,8 @@ def _queue_for_review(url: str) -> None:
     fixture library most matches then wait for a person instead of tagging at once, so there is a queue to clear."""
     from pgvector.psycopg import register_vector
 
-    from face_assets.recognition.matching import match_detections
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.matching import match_detections
 
     with psycopg.connect(url) as conn:
         register_vector(conn)
@@ -260,7 +260,6 @@ def test_the_pages_before_any_decision(tab, web_library):
 
 def test_undo_a_confirmation(tab, web_library):
     """Confirm by a click, then Undo: the face is undecided again, its embedding and manual tag are gone."""
-    from playwright.sync_api import expect
 
     face, creator, _ = pending_faces(web_library)[0]
     with db(web_library) as conn:
@@ -333,7 +332,7 @@ def test_clear_the_review_queue_by_keyboard_a_second_decision_gets_409(tab, web_
 def test_name_a_cluster_as_a_new_creator_tags_its_videos(tab, web_library):
     from playwright.sync_api import expect
 
-    cluster, size, n_videos = open_clusters(web_library)[0]
+    cluster, _size, _n_videos = open_clusters(web_library)[0]
     with db(web_library) as conn:
         videos = {r[0] for r in conn.execute("SELECT DISTINCT video_id FROM video_face_detections WHERE cluster_id = %s",
                                              (cluster,))}
@@ -399,7 +398,7 @@ def test_a_creator_called_script_shows_as_text(tab, web_library):
     assert page.evaluate("() => window.__pwned === undefined")
     assert page.locator("#creator-name b").count() == 0
     assert "&lt;script&gt;" in page.content()
-    t.goto(f"/people?status=named")
+    t.goto("/people?status=named")
     expect(page.locator(f"[data-cluster='{cluster}']")).to_contain_text(name)
     assert page.evaluate("() => window.__pwned === undefined")
 
@@ -423,7 +422,7 @@ def test_a_write_from_another_site_is_refused(tab, web_library, web_app):
     assert face_state(web_library, face)[0] == status
     # The app's own pages still write (same origin).
     t.goto("/")
-    answer = page.evaluate(f"""() => fetch('/api/face-recognition/cluster/999999/ignore', {{method: 'POST'}})
+    answer = page.evaluate("""() => fetch('/api/face-recognition/cluster/999999/ignore', {method: 'POST'})
                                .then(r => r.status)""")
     assert answer in (400, 404)  # past the origin check: there is no such cluster
 

@@ -15,7 +15,10 @@ import psycopg
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
 
 from face_assets import settings
+from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.db.sql_files import read_sql, run_sql_file
 from face_assets.defs.automation import refresh_after_new_matches
+from face_assets.defs.faces.resources import FaceEngineResource
 from face_assets.defs.library.assets import (
     GROUP,
     MAX_PARTITIONS_PER_RUN,
@@ -28,18 +31,17 @@ from face_assets.defs.library.assets import (
     remove_stale_files,
     sampled_frames,
 )
-from face_assets.defs.migration.assets import legacy_key
 from face_assets.defs.library.partitions import video_partitions
-from face_assets.recognition.cluster_proposals import propose
-from face_assets.recognition.clustering import cluster_faces, ensure_schema as ensure_review_schema
-from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
-from face_assets.recognition.matching import ensure_schema as ensure_matching_schema, match_detections
-from face_assets.recognition.config import RecognitionConfig
+from face_assets.defs.migration.assets import legacy_key
 from face_assets.defs.resources import PostgresResource
-from face_assets.defs.faces.resources import FaceEngineResource
 from face_assets.engine.face_engine import DetectedFace
-from face_assets.db.retries import DATABASE_RETRY, transient_only
-from face_assets.db.sql_files import read_sql, run_sql_file
+from face_assets.recognition.cluster_proposals import propose
+from face_assets.recognition.clustering import cluster_faces
+from face_assets.recognition.clustering import ensure_schema as ensure_review_schema
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
+from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
+from face_assets.recognition.matching import match_detections
 from face_assets.video.frames import draw_boxes, save_jpeg
 
 # ---------------------------------------------------------------------------------------------
@@ -338,7 +340,7 @@ def face_detections(
                         "provider": provider,
                         "seconds_per_frame": elapsed / len(images),
                     }
-                    inserted, carried, dropped = _write_detections(conn, video_id, faces, crop_paths, scan)
+                    _inserted, carried, dropped = _write_detections(conn, video_id, faces, crop_paths, scan)
                 except Exception as exc:
                     for path in crop_paths:
                         path.unlink(missing_ok=True)

@@ -4,11 +4,11 @@ job (the blocking checks are the migration's)."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from face_assets.defs.faces.assets import face_clusters, face_detections, face_matches
-from face_assets.defs.library.partitions import video_partitions
-from face_assets.defs.library.assets import parse_video_id
-from face_assets.defs.resources import PostgresResource
 from face_assets.db.sql_files import read_sql
+from face_assets.defs.faces.assets import face_clusters, face_detections, face_matches
+from face_assets.defs.library.assets import parse_video_id
+from face_assets.defs.library.partitions import video_partitions
+from face_assets.defs.resources import PostgresResource
 
 UNIT_NORM_TOLERANCE = 1e-3  # float32 embeddings normalised by the engine are within ~1e-6 of 1
 MAX_LISTED = 20

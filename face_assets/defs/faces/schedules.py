@@ -31,10 +31,11 @@ from dagster import (
 )
 
 from face_assets import settings
-from face_assets.recognition.matching import embedding_snapshot, rematch_changed, stored_snapshot
-from face_assets.recognition.config import RecognitionConfig
-from face_assets.defs.resources import PostgresResource
 from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.defs.resources import PostgresResource
+from face_assets.recognition.config import RecognitionConfig
+from face_assets.recognition.matching import embedding_snapshot, rematch_changed, stored_snapshot
+
 
 def rematch_cron() -> str:
     return settings.rematch_cron()

@@ -18,9 +18,9 @@ from dagster import (
     sensor,
 )
 
-from face_assets.recognition.embeddings import picture_changes
-from face_assets.defs.resources import PostgresResource
 from face_assets.defs.faces.resources import FaceEngineResource
+from face_assets.defs.resources import PostgresResource
+from face_assets.recognition.embeddings import picture_changes
 
 CREATOR_EMBEDDINGS = AssetKey("creator_embeddings")
 MAX_CHANGES_IN_TAGS = 5

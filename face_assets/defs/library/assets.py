@@ -10,10 +10,11 @@ This module also holds the helpers `face_detections` shares (partition bookkeepi
 
 import base64
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -30,11 +31,11 @@ from dagster import (
 )
 
 from face_assets import settings
-from face_assets.defs.library.partitions import video_partitions
-from face_assets.recognition.config import RecognitionConfig
-from face_assets.defs.resources import PostgresResource
 from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.db.sql_files import read_sql
+from face_assets.defs.library.partitions import video_partitions
+from face_assets.defs.resources import PostgresResource
+from face_assets.recognition.config import RecognitionConfig
 from face_assets.video.frames import SampledFrame, read_frames, sample_timestamps, save_jpeg
 from face_assets.video.probe import VideoError, probe
 
@@ -166,7 +167,7 @@ class PartitionOutcomes:
         )
 
 
-def prefetched(items: Iterable[T], load: Callable[[T], R]) -> Iterator[tuple[T, Optional[R], Optional[BaseException]]]:
+def prefetched(items: Iterable[T], load: Callable[[T], R]) -> Iterator[tuple[T, R | None, BaseException | None]]:
     """(item, load(item), None) or (item, None, error), in order, loading the next item on a worker thread while
     the caller works on the current one. At most two loaded items exist at a time (the current and the next)."""
     items = list(items)
@@ -189,10 +190,10 @@ def prefetched(items: Iterable[T], load: Callable[[T], R]) -> Iterator[tuple[T, 
 
 def record_failure(
     conn: psycopg.Connection,
-    video_id: Optional[int],
+    video_id: int | None,
     error: str,
-    model: Optional[str] = None,
-    provider: Optional[str] = None,
+    model: str | None = None,
+    provider: str | None = None,
 ) -> None:
     """video_face_scans: status 'failed' with the reason (nothing when the video row does not exist)."""
     if video_id is None:
@@ -222,7 +223,7 @@ class _VideoFrames:
     decode_seconds: float
 
 
-def _decode(video_id: int, path: Optional[str], duration: Optional[float], n: int) -> _VideoFrames:
+def _decode(video_id: int, path: str | None, duration: float | None, n: int) -> _VideoFrames:
     if not path:
         raise ValueError(f"video {video_id} has no file_path")
     start = time.perf_counter()

@@ -13,7 +13,7 @@ scan's counts, and the scan's findings in the tick's log (the UI shows it) and s
 
 import hashlib
 import json
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from dagster import (
     DagsterInstance,
@@ -27,6 +27,9 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from face_assets import settings
+from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
+from face_assets.defs.library.partitions import video_partitions
+from face_assets.defs.resources import PostgresResource
 from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is re-exported for the CLI
     LibraryNotReady,
     PresentVideo,
@@ -35,9 +38,6 @@ from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is r
     scan_and_register,
     scan_library,
 )
-from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
-from face_assets.defs.library.partitions import video_partitions
-from face_assets.defs.resources import PostgresResource
 
 VIDEO_JOB_NAME = "process_videos"
 LIBRARY_SENSOR_NAME = "library_sensor"
@@ -98,7 +98,7 @@ def partition_order(videos: Iterable[PresentVideo]) -> list[PresentVideo]:
 def build_library_sensor(
     job_name: str = VIDEO_JOB_NAME,
     name: str = LIBRARY_SENSOR_NAME,
-    minimum_interval_seconds: Optional[int] = None,
+    minimum_interval_seconds: int | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.RUNNING,
 ) -> SensorDefinition:
     """The library sensor for `job_name` (a job over the `videos` partitions); needs the resource `database`."""
@@ -154,7 +154,7 @@ def build_library_sensor(
 library_sensor = build_library_sensor()
 
 
-def _read_cursor(cursor: Optional[str]) -> dict:
+def _read_cursor(cursor: str | None) -> dict:
     if not cursor:
         return {}
     try:

@@ -26,12 +26,12 @@ from dagster import (
 )
 
 from face_assets import settings
+from face_assets.db.retries import DATABASE_RETRY, is_transient, transient_only
+from face_assets.db.sql_files import SQL_DIR
+from face_assets.defs.migration.resources import LegacyDatabase
+from face_assets.defs.resources import PostgresResource
 from face_assets.migration.legacy_schema import LegacySchema
 from face_assets.migration.parallel import TableOutcome, migrate_tables
-from face_assets.defs.resources import PostgresResource
-from face_assets.db.retries import DATABASE_RETRY, is_transient, transient_only
-from face_assets.defs.migration.resources import LegacyDatabase
-from face_assets.db.sql_files import SQL_DIR
 
 GROUP = "legacy_migration"
 KEY_PREFIX = "legacy"

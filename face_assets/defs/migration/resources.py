@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from dagster import ConfigurableResource, Definitions, definitions
 from pydantic import Field
 
@@ -17,8 +15,8 @@ class LegacyDatabase(ConfigurableResource):
 
     `path` defaults to FACE_ASSETS_LEGACY_DB and `path_map` to FACE_ASSETS_PATH_MAP."""
 
-    path: Optional[str] = Field(default_factory=lambda: str(settings.legacy_db()) if settings.legacy_db() else None)
-    path_map: Optional[str] = Field(default_factory=settings.path_map_spec)
+    path: str | None = Field(default_factory=lambda: str(settings.legacy_db()) if settings.legacy_db() else None)
+    path_map: str | None = Field(default_factory=settings.path_map_spec)
 
     def schema(self) -> LegacySchema:
         if not self.path:

@@ -2,10 +2,11 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
+from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.defs.automation import refresh_after_new_matches
 from face_assets.defs.resources import PostgresResource
-from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.review.stats import recognition_stats, stats_markdown
+
 
 @asset(
     group_name="face_recognition",

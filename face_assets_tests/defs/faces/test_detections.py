@@ -12,13 +12,13 @@ import psycopg
 import pytest
 from dagster import AssetKey, instance_for_test
 
+from face_assets_tests.conftest import _create_database, _drop_database
 from face_assets_tests.defs.library.test_frames import (
     add_broken_video,
     materialization_metadata,
     partition_statuses,
     run_partitions,
 )
-from face_assets_tests.conftest import _create_database, _drop_database
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,8 @@ FRAMES_KEY = AssetKey("sampled_frames")
 
 
 def make_resources(url: str) -> dict:
-    from face_assets.defs.resources import PostgresResource
     from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.resources import PostgresResource
 
     return {"database": PostgresResource(url=url), "face_engine": FaceEngineResource()}
 
@@ -103,7 +103,7 @@ def test_detections_are_stored_as_specified(library_run):
             " WHERE f.id IS NULL").fetchone()[0]
     assert dims == 512 and abs(min_norm - 1) < 1e-4 and abs(max_norm - 1) < 1e-4
     assert rows and unmatched == 0
-    for index, ts, frame_ts, x, y, w, h, width, height, score, status, crop, video_id in rows:
+    for _index, ts, frame_ts, x, y, w, h, width, height, score, status, crop, video_id in rows:
         assert abs(ts - frame_ts) < 1e-3
         assert 0 <= x and 0 <= y and x + w <= width + 1e-3 and y + h <= height + 1e-3
         inside = x > 1 and y > 1 and x + w < width - 1 and y + h < height - 1

@@ -4,10 +4,8 @@ import numpy as np
 import pytest
 from dagster import DefaultScheduleStatus, RunRequest, build_schedule_context
 
-from face_assets.defs.resources import PostgresResource
 from face_assets.defs.faces.schedules import rematch_cron, rematch_job, rematch_schedule
-
-DEFAULT_REMATCH_CRON = "0 3 * * *"
+from face_assets.defs.resources import PostgresResource
 from face_assets_tests.recognition.test_matching import (
     add_embedding,
     add_face,
@@ -18,6 +16,8 @@ from face_assets_tests.recognition.test_matching import (
     tags,
     unit,
 )
+
+DEFAULT_REMATCH_CRON = "0 3 * * *"
 
 
 @pytest.fixture

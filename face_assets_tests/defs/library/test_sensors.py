@@ -7,7 +7,6 @@ import shutil
 
 import psycopg
 import pytest
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetExecutionContext,
@@ -18,10 +17,9 @@ from dagster import (
     build_sensor_context,
     define_asset_job,
 )
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from face_assets.defs.library.partitions import video_partitions
-from face_assets.defs.resources import PostgresResource
-from face_assets.library.scanner import scan_and_register
 from face_assets.defs.library.sensors import (
     VIDEO_JOB_NAME,
     VIDEOS_PER_RUN,
@@ -29,7 +27,8 @@ from face_assets.defs.library.sensors import (
     library_sensor,
     run_requests_for,
 )
-from face_assets.library.scanner import PresentVideo
+from face_assets.defs.resources import PostgresResource
+from face_assets.library.scanner import PresentVideo, scan_and_register
 from face_assets.video.probe import content_hash
 from face_assets_tests.conftest import LIBRARY
 
@@ -290,7 +289,7 @@ def test_new_videos_are_batched_into_ranged_runs_of_at_most_videos_per_run():
     assert covered == [v.video_id for v in videos]  # each new video in exactly one run, none of the legacy one
     assert len({r.run_key for r in requests}) == 3
     assert [r.run_key for r in run_requests_for(videos)] == [r.run_key for r in requests]  # deterministic
-    changed = videos[:1] + [PresentVideo(videos[1].video_id, videos[1].path, "other", True)] + videos[2:]
+    changed = [*videos[:1], PresentVideo(videos[1].video_id, videos[1].path, "other", True), *videos[2:]]
     assert run_requests_for(changed)[0].run_key != requests[0].run_key  # new content: new work
     (single,) = run_requests_for(videos[:1])
     assert single.partition_key == "1000" and single.run_key == "video-1000-h0"

@@ -50,8 +50,8 @@ def test_unseen_legacy_database_migrates_through_dagster(unseen_legacy_db, fresh
     monkeypatch.setenv("FACE_ASSETS_LEGACY_DB", str(unseen_legacy_db))
     monkeypatch.setenv("FACE_ASSETS_PATH_MAP", "/old/mount=/new/place")
     monkeypatch.setenv("DATABASE_URL", fresh_db)
-    from face_assets.definitions import build_definitions
     from face_assets.cli.runner import run_pipeline
+    from face_assets.definitions import build_definitions
 
     defs = build_definitions()
     graph = defs.resolve_asset_graph()

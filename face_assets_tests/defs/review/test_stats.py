@@ -4,9 +4,9 @@ import numpy as np
 import psycopg
 from dagster import materialize
 
+from face_assets.defs.resources import PostgresResource
 from face_assets.defs.review.assets import face_recognition_stats
 from face_assets.review.stats import SECTIONS, recognition_stats
-from face_assets.defs.resources import PostgresResource
 
 
 def test_stats_count_what_recognition_found_and_decided(migrated_db, truth):
