@@ -23,8 +23,17 @@ from benchmarks import harness
 from benchmarks.report import render_markdown
 
 # Stages run in this order; stages added later (matching, clustering, ...) run after these, by name.
-PREFERRED_ORDER = ["migrate", "nearest_face", "sample_frames", "detect_faces", "memory", "matching", "clustering",
-                   "pipeline", "recognition"]
+PREFERRED_ORDER = [
+    "migrate",
+    "nearest_face",
+    "sample_frames",
+    "detect_faces",
+    "memory",
+    "matching",
+    "clustering",
+    "pipeline",
+    "recognition",
+]
 
 
 def discover() -> dict[str, str]:
@@ -32,7 +41,7 @@ def discover() -> dict[str, str]:
     found = {}
     for info in pkgutil.iter_modules([str(harness.BENCH_DIR)]):
         if info.name.startswith("bench_"):
-            found[info.name[len("bench_"):]] = f"benchmarks.{info.name}"
+            found[info.name[len("bench_") :]] = f"benchmarks.{info.name}"
     order = {name: i for i, name in enumerate(PREFERRED_ORDER)}
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 
@@ -72,20 +81,25 @@ def run_stage(stage: str, module_name: str, quick: bool) -> dict[str, Any]:
     for r in entry["results"]:
         ratio = f"{r['ratio']:.2f}x" if r["ratio"] is not None else "n/a"
         ours, base = (f"{v:.4g} s" if v is not None else "n/a" for v in (r["ours_median_s"], r["baseline_median_s"]))
-        harness.say(f"--- {r['name']}: ours {ours}, baseline {base}, ratio {ratio} (baseline/ours); "
-                    f"target {r['target']}: {'met' if r['met'] else 'NOT met'}")
+        harness.say(
+            f"--- {r['name']}: ours {ours}, baseline {base}, ratio {ratio} (baseline/ours); "
+            f"target {r['target']}: {'met' if r['met'] else 'NOT met'}"
+        )
     return entry
 
 
 def main(argv: list[str] | None = None) -> int:
     stages = discover()
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("stages", nargs="*", metavar="STAGE", help=f"stages to run (default: all): {', '.join(stages)}")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not figures")
     parser.add_argument("--list", action="store_true", help="list the stages and exit")
-    parser.add_argument("--output", help="folder for results.json and RESULTS.md (default: benchmarks/, "
-                                         "or benchmarks/.data/ with --quick)")
+    parser.add_argument(
+        "--output",
+        help="folder for results.json and RESULTS.md (default: benchmarks/, or benchmarks/.data/ with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(stages))
@@ -116,15 +130,20 @@ def write_results(json_path: Path, md_path: Path, quick: bool, entries: dict[str
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = load_previous(json_path, quick)
         data.setdefault("stages", {}).update(entries)
-        data.update({
-            "quick": quick,
-            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "ratio_meaning": harness.RATIO_MEANING,
-            "machine": harness.machine_info(),
-        })
+        data.update(
+            {
+                "quick": quick,
+                "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "ratio_meaning": harness.RATIO_MEANING,
+                "machine": harness.machine_info(),
+            }
+        )
         rank = {name: i for i, name in enumerate(order)}
         data["stages"] = dict(sorted(data["stages"].items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
-        for path, text in ((json_path, json.dumps(data, indent=2, default=str) + "\n"), (md_path, render_markdown(data))):
+        for path, text in (
+            (json_path, json.dumps(data, indent=2, default=str) + "\n"),
+            (md_path, render_markdown(data)),
+        ):
             tmp = path.with_name(path.name + ".tmp")
             tmp.write_text(text)
             tmp.replace(path)

@@ -55,15 +55,35 @@ VIDEOS = 2_000
 FRAMES = 5
 BLOCK_IDENTITIES, BLOCK_NOISE = 4, 10  # a block of ids: 4 identities' samples, then 10 noise faces
 
-FULL = {"identities": 8_000, "samples": 10, "noise": 20_000, "videos": VIDEOS, "repetitions": 3,
-        "subset_repetitions": 3, "baseline_repetitions": 2, "start_size": 1_000, "budget_s": 600,
-        "rerun_repetitions": 3}
-QUICK = {"identities": 24, "samples": 10, "noise": 60, "videos": 20, "repetitions": 1,
-         "subset_repetitions": 2, "baseline_repetitions": 2, "start_size": 75, "budget_s": 60,
-        "rerun_repetitions": 2}
+FULL = {
+    "identities": 8_000,
+    "samples": 10,
+    "noise": 20_000,
+    "videos": VIDEOS,
+    "repetitions": 3,
+    "subset_repetitions": 3,
+    "baseline_repetitions": 2,
+    "start_size": 1_000,
+    "budget_s": 600,
+    "rerun_repetitions": 3,
+}
+QUICK = {
+    "identities": 24,
+    "samples": 10,
+    "noise": 60,
+    "videos": 20,
+    "repetitions": 1,
+    "subset_repetitions": 2,
+    "baseline_repetitions": 2,
+    "start_size": 75,
+    "budget_s": 60,
+    "rerun_repetitions": 2,
+}
 
-HNSW_DDL = ("CREATE INDEX idx_video_faces_embedding ON video_face_detections"  # as in sql/face/schema.sql
-            " USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops)")
+HNSW_DDL = (
+    "CREATE INDEX idx_video_faces_embedding ON video_face_detections"  # as in sql/face/schema.sql
+    " USING hnsw ((embedding::halfvec(512)) halfvec_cosine_ops)"
+)
 UNKNOWN = "{t}.match_status = 'unmatched' AND {t}.decided_at IS NULL"
 CROSS_JOIN = (
     "SELECT a.id, b.id, 1 - (a.embedding <=> b.embedding) AS similarity"
@@ -90,14 +110,21 @@ def make_data(cfg: dict[str, Any], seed: int = 23) -> dict[str, Any]:
     n = ident.size
     emb = np.empty((n, DIM), dtype=np.float32)
     known = ident >= 0
-    emb[known] = unit(centres[ident[known]] + NOISE_SIGMA * rng.standard_normal((int(known.sum()), DIM),
-                                                                               dtype=np.float32))
+    emb[known] = unit(
+        centres[ident[known]] + NOISE_SIGMA * rng.standard_normal((int(known.sum()), DIM), dtype=np.float32)
+    )
     emb[~known] = unit(rng.standard_normal((int((~known).sum()), DIM), dtype=np.float32))
     slots = rng.permutation(n) % (cfg["videos"] * FRAMES)  # (video, frame) slots, each holding ~n/(videos*5) faces
     first = np.flatnonzero(known)[::s][:1000]
     cos = same_identity_cosine(emb[first], emb[first + 1])
-    return {"emb": emb, "identity": ident, "video_ids": slots // FRAMES + 1, "frame_indexes": slots % FRAMES,
-            "cos_same": cos, "centres": centres}
+    return {
+        "emb": emb,
+        "identity": ident,
+        "video_ids": slots // FRAMES + 1,
+        "frame_indexes": slots % FRAMES,
+        "cos_same": cos,
+        "centres": centres,
+    }
 
 
 def make_new_faces(data: dict[str, Any], cfg: dict[str, Any], count: int, seed: int = 29) -> dict[str, Any]:
@@ -106,8 +133,9 @@ def make_new_faces(data: dict[str, Any], cfg: dict[str, Any], count: int, seed: 
     known = int(round(count * 0.8))
     ident = np.concatenate([rng.integers(0, cfg["identities"], known), np.full(count - known, -1)])
     emb = unit(rng.standard_normal((count, DIM), dtype=np.float32))
-    emb[:known] = unit(data["centres"][ident[:known]]
-                       + NOISE_SIGMA * rng.standard_normal((known, DIM), dtype=np.float32))
+    emb[:known] = unit(
+        data["centres"][ident[:known]] + NOISE_SIGMA * rng.standard_normal((known, DIM), dtype=np.float32)
+    )
     slots = rng.integers(0, cfg["videos"] * FRAMES, count)
     return {"emb": emb, "identity": ident, "video_ids": slots // FRAMES + 1, "frame_indexes": slots % FRAMES}
 
@@ -122,7 +150,8 @@ def build_database(conn, data: dict[str, Any], n: int, videos: int) -> dict[str,
         "INSERT INTO video_frames (video_id, frame_index, timestamp_seconds, path, width, height, sharpness)"
         " SELECT (i / %(f)s) + 1, i %% %(f)s, (i %% %(f)s) * 120.0, format('/frames/%%s.jpg', i), 1920, 1080, s"
         " FROM unnest(%(sharp)s::real[]) WITH ORDINALITY AS t(s, o), LATERAL (SELECT (o - 1)::int AS i) x",
-        {"f": FRAMES, "sharp": sharpness})
+        {"f": FRAMES, "sharp": sharpness},
+    )
     conn.execute("DROP INDEX idx_video_faces_embedding")
     copy_s = copy_faces(conn, data["emb"][:n], data["video_ids"][:n], data["frame_indexes"][:n])
     parallel_maintenance(conn)
@@ -149,8 +178,11 @@ def clone_of(template_url: str, file_copy: bool = False) -> Iterator[str]:
     maintenance = with_database(template_url, "postgres")
     with psycopg.connect(maintenance, autocommit=True) as conn:
         # FILE_COPY (a checkpoint, then a file copy) for a big database; WAL_LOG (no checkpoint) for a small one.
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
-            sql.Identifier(name), sql.Identifier(template), sql.SQL("FILE_COPY" if file_copy else "WAL_LOG")))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
+                sql.Identifier(name), sql.Identifier(template), sql.SQL("FILE_COPY" if file_copy else "WAL_LOG")
+            )
+        )
     try:
         yield with_database(template_url, name)
     finally:
@@ -179,8 +211,11 @@ def cluster_once(url: str, config, label: str, full: bool = False) -> tuple[floa
     resource = PostgresResource(url=url)
     with psycopg.connect(url) as conn:
         register_vector(conn)
-        seconds, result = timed(lambda: cluster_faces(conn, config, connect=resource.connect, full=full,
-                                                      log=lambda m: say(f"    [{label}] {m}")))
+        seconds, result = timed(
+            lambda: cluster_faces(
+                conn, config, connect=resource.connect, full=full, log=lambda m: say(f"    [{label}] {m}")
+            )
+        )
         commit_s, _ = timed(conn.commit)
     return seconds, result, commit_s
 
@@ -198,8 +233,9 @@ def explain_neighbours(url: str, config, batch: int) -> dict[str, Any]:
         _prepare_session(conn, ids, config)
         step = max(1, len(ids) // batch)
         params = {"ids": ids[::step][:batch], "k": config.neighbours + 1, "similarity": config.similarity}
-        plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + read_sql("clusters/neighbours.sql"),
-                            params).fetchone()[0][0]
+        plan = conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + read_sql("clusters/neighbours.sql"), params
+        ).fetchone()[0][0]
         shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
         sizes = conn.execute(
             "SELECT pg_relation_size('idx_video_faces_embedding'), pg_relation_size('video_face_detections'),"
@@ -208,11 +244,17 @@ def explain_neighbours(url: str, config, batch: int) -> dict[str, Any]:
         conn.rollback()
     top = plan["Plan"]
     faces = len(params["ids"])
-    return {"faces": faces, "execution_ms": round(plan["Execution Time"], 1),
-            "ms_per_face": round(plan["Execution Time"] / max(1, faces), 2),
-            "shared_hit_blocks": top.get("Shared Hit Blocks"), "shared_read_blocks": top.get("Shared Read Blocks"),
-            "shared_buffers": shared_buffers, "hnsw_index_mib": round(sizes[0] / 2**20, 1),
-            "heap_mib": round(sizes[1] / 2**20, 1), "toast_mib": round((sizes[2] or 0) / 2**20, 1)}
+    return {
+        "faces": faces,
+        "execution_ms": round(plan["Execution Time"], 1),
+        "ms_per_face": round(plan["Execution Time"] / max(1, faces), 2),
+        "shared_hit_blocks": top.get("Shared Hit Blocks"),
+        "shared_read_blocks": top.get("Shared Read Blocks"),
+        "shared_buffers": shared_buffers,
+        "hnsw_index_mib": round(sizes[0] / 2**20, 1),
+        "heap_mib": round(sizes[1] / 2**20, 1),
+        "toast_mib": round((sizes[2] or 0) / 2**20, 1),
+    }
 
 
 def face_clusters_of(url: str) -> dict[int, int | None]:
@@ -238,13 +280,13 @@ def exact_lists(emb: np.ndarray, faces: list[int], config) -> dict[int, tuple[in
     half /= np.linalg.norm(half, axis=1, keepdims=True)
     out: dict[int, tuple[int, ...]] = {}
     for i in range(0, len(faces), 256):
-        chunk = faces[i:i + 256]
+        chunk = faces[i : i + 256]
         dist = 1.0 - half[np.array(chunk) - 1] @ half.T
-        top = np.argpartition(dist, config.neighbours + 1, axis=1)[:, :config.neighbours + 1]
+        top = np.argpartition(dist, config.neighbours + 1, axis=1)[:, : config.neighbours + 1]
         for row, face in enumerate(chunk):
             nearest = sorted(top[row].tolist(), key=lambda j: (dist[row, j], j))
             ids = [j + 1 for j in nearest if 1 - dist[row, j] >= config.similarity]
-            out[face] = tuple(j for j in ids if j != face)[:config.neighbours]
+            out[face] = tuple(j for j in ids if j != face)[: config.neighbours]
     return out
 
 
@@ -264,8 +306,9 @@ def compare_with_exact(full_lists, inc_lists, emb: np.ndarray, config) -> dict[s
     }
 
 
-def measure_reruns(url: str, data: dict[str, Any], cfg: dict[str, Any], config, n: int,
-                   first_rerun: tuple[float, Any]) -> dict[str, Any]:
+def measure_reruns(
+    url: str, data: dict[str, Any], cfg: dict[str, Any], config, n: int, first_rerun: tuple[float, Any]
+) -> dict[str, Any]:
     """Re-runs on the clustered database `url` (issue 13). Nothing changed: ours (the kept lists; `first_rerun` and
     more) against a full re-run on the same state (every list queried again, full=True). Then 1% new faces (COPY,
     the HNSW index updated; not timed): ours (incremental) and a full run, each on a fresh copy of that state, and
@@ -276,8 +319,10 @@ def measure_reruns(url: str, data: dict[str, Any], cfg: dict[str, Any], config, 
     reps = cfg["rerun_repetitions"]
     unchanged = [first_rerun] + [cluster_once(url, config, "re-run, nothing changed")[:2] for _ in range(reps - 1)]
     full_rerun_s, full_rerun, _ = cluster_once(url, config, "full re-run, nothing changed", full=True)
-    say(f"[clustering] re-run with nothing changed: ours {[round(s, 3) for s, _ in unchanged]} s "
-        f"({unchanged[0][1].mode}), a full re-run {full_rerun_s:.1f} s")
+    say(
+        f"[clustering] re-run with nothing changed: ours {[round(s, 3) for s, _ in unchanged]} s "
+        f"({unchanged[0][1].mode}), a full re-run {full_rerun_s:.1f} s"
+    )
 
     count = max(1, n // 100)
     extra = make_new_faces(data, cfg, count)
@@ -299,17 +344,27 @@ def measure_reruns(url: str, data: dict[str, Any], cfg: dict[str, Any], config, 
             if differing is None:
                 got = face_clusters_of(inc_url)
                 differing = sum(1 for face, cluster in expected.items() if got.get(face) != cluster)
-                exact = compare_with_exact(expected_lists, neighbour_lists_of(inc_url),
-                                           np.concatenate([data["emb"][:n], extra["emb"]]), config)
-    say(f"[clustering] 1% new ({count:,} faces): incremental {[round(s, 2) for s, _ in incremental]} s, full "
+                exact = compare_with_exact(
+                    expected_lists, neighbour_lists_of(inc_url), np.concatenate([data["emb"][:n], extra["emb"]]), config
+                )
+    say(
+        f"[clustering] 1% new ({count:,} faces): incremental {[round(s, 2) for s, _ in incremental]} s, full "
         f"{full_s:.1f} s; {differing} faces in another cluster than the full run's; lists against an exact "
-        f"search: {exact}")
+        f"search: {exact}"
+    )
     return {
-        "unchanged_s": [s for s, _ in unchanged], "unchanged": unchanged[0][1],
-        "full_rerun_s": full_rerun_s, "full_rerun": full_rerun,
-        "new_faces": count, "new_copy_s": round(copy_s, 2),
-        "incremental_s": [s for s, _ in incremental], "incremental": incremental[0][1],
-        "full_new_s": full_s, "full_new": full_result, "faces_differing": differing, "exact": exact,
+        "unchanged_s": [s for s, _ in unchanged],
+        "unchanged": unchanged[0][1],
+        "full_rerun_s": full_rerun_s,
+        "full_rerun": full_rerun,
+        "new_faces": count,
+        "new_copy_s": round(copy_s, 2),
+        "incremental_s": [s for s, _ in incremental],
+        "incremental": incremental[0][1],
+        "full_new_s": full_s,
+        "full_new": full_result,
+        "faces_differing": differing,
+        "exact": exact,
     }
 
 
@@ -386,8 +441,10 @@ def run(quick: bool = False) -> list[StageResult]:
     data = make_data(cfg)
     identity = data["identity"]
     n = identity.size
-    say(f"[clustering] {n:,} unknown faces: {cfg['identities']:,} identities x {cfg['samples']} + {cfg['noise']:,} "
-        f"noise, {cfg['videos']:,} videos; same-identity cosine {data['cos_same']:.3f}")
+    say(
+        f"[clustering] {n:,} unknown faces: {cfg['identities']:,} identities x {cfg['samples']} + {cfg['noise']:,} "
+        f"noise, {cfg['videos']:,} videos; same-identity cosine {data['cos_same']:.3f}"
+    )
 
     with scratch_database("clustering") as url:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -405,17 +462,36 @@ def run(quick: bool = False) -> list[StageResult]:
                 growth = sizes_tried[-1]["seconds"] / sizes_tried[-2]["seconds"]
                 predicted = sizes_tried[-1]["seconds"] * max(growth, 1.0)
                 if predicted > 1.5 * TIMEOUT_S:
-                    sizes_tried.append({"faces": size, "seconds": None, "finished": False, "run": False,
-                                        "predicted_s": round(predicted), "pairs_compared": size * (size - 1) // 2})
-                    say(f"[clustering] cross join, {size:,} faces: not run, predicted ~{predicted:.0f} s "
-                        f"(x{growth:.1f} per doubling) > 1.5 x the {TIMEOUT_S} s timeout")
+                    sizes_tried.append(
+                        {
+                            "faces": size,
+                            "seconds": None,
+                            "finished": False,
+                            "run": False,
+                            "predicted_s": round(predicted),
+                            "pairs_compared": size * (size - 1) // 2,
+                        }
+                    )
+                    say(
+                        f"[clustering] cross join, {size:,} faces: not run, predicted ~{predicted:.0f} s "
+                        f"(x{growth:.1f} per doubling) > 1.5 x the {TIMEOUT_S} s timeout"
+                    )
                     break
             seconds, rows = timed(lambda size=size: cross_join(url, size))
             finished = rows is not None
-            sizes_tried.append({"faces": size, "seconds": round(seconds, 2), "finished": finished, "run": True,
-                                "pairs_compared": size * (size - 1) // 2})
-            say(f"[clustering] cross join, {size:,} faces: " + (f"{seconds:.1f} s" if finished else
-                                                                 f"not finished within {TIMEOUT_S} s"))
+            sizes_tried.append(
+                {
+                    "faces": size,
+                    "seconds": round(seconds, 2),
+                    "finished": finished,
+                    "run": True,
+                    "pairs_compared": size * (size - 1) // 2,
+                }
+            )
+            say(
+                f"[clustering] cross join, {size:,} faces: "
+                + (f"{seconds:.1f} s" if finished else f"not finished within {TIMEOUT_S} s")
+            )
             if not finished:
                 break
             largest, largest_s, largest_rows = size, seconds, rows
@@ -439,16 +515,22 @@ def run(quick: bool = False) -> list[StageResult]:
                 return seconds
 
             sub_s, more_base_s, _, more_base = interleaved(
-                ours_subset, lambda i: cross_join(url, largest), cfg["subset_repetitions"],
-                cfg["baseline_repetitions"] - 1, log=say)
+                ours_subset,
+                lambda i: cross_join(url, largest),
+                cfg["subset_repetitions"],
+                cfg["baseline_repetitions"] - 1,
+                log=say,
+            )
         # interleaved timed ours_subset as a whole (the database copy included): keep the cluster_faces call's.
         sub_s = [seconds for seconds, _ in subset_runs]
         if any(r is None for r in more_base):
             say("[clustering] a cross-join repetition did not finish within the timeout this time; left out")
         base_s = [largest_s] + [s for s, r in zip(more_base_s, more_base) if r is not None]
         ratio_subset = median(base_s) / median(sub_s)
-        say(f"[clustering] at {largest:,} faces: cross join {median(base_s):.2f} s, ours {median(sub_s):.2f} s, "
-            f"ratio {ratio_subset:.1f}x")
+        say(
+            f"[clustering] at {largest:,} faces: cross join {median(base_s):.2f} s, ours {median(sub_s):.2f} s, "
+            f"ratio {ratio_subset:.1f}x"
+        )
 
         # 3. Ours on all faces, each repetition on a fresh copy of the database (a first run), committed; on the
         #    first copy also the cluster quality and a re-run with nothing changed. More repetitions only while
@@ -459,14 +541,18 @@ def run(quick: bool = False) -> list[StageResult]:
         rerun_s = rerun_commit_s = None
         for i in range(cfg["repetitions"]):
             if ours_s and time.perf_counter() - stage_started + 1.2 * max(ours_s) > cfg["budget_s"]:
-                say(f"[clustering] {len(ours_s)} repetition(s) of ours at {n:,}: another would exceed the stage's "
-                    f"~{cfg['budget_s'] // 60} min budget")
+                say(
+                    f"[clustering] {len(ours_s)} repetition(s) of ours at {n:,}: another would exceed the stage's "
+                    f"~{cfg['budget_s'] // 60} min budget"
+                )
                 break
             with clone_of(url, file_copy=n > 20_000) as copy_url:
                 seconds, result, commit_s = cluster_once(copy_url, config, f"ours {n:,}")
                 ours_s.append(seconds)
                 commits.append(commit_s)
-                say(f"  ours {n:,} #{i + 1}: {seconds:.1f} s (phases {({k: round(v, 1) for k, v in result.seconds.items()})})")
+                say(
+                    f"  ours {n:,} #{i + 1}: {seconds:.1f} s (phases { ({k: round(v, 1) for k, v in result.seconds.items()}) })"
+                )
                 if first is None:
                     first = result
                     quality = cluster_quality(copy_url, identity)
@@ -488,17 +574,23 @@ def run(quick: bool = False) -> list[StageResult]:
     elif stopped["run"]:
         stop_words = f"it did not finish {stopped['faces']:,} faces within {TIMEOUT_S} s"
     else:
-        stop_words = (f"{stopped['faces']:,} faces were predicted at ~{stopped['predicted_s']} s from the growth per "
-                      "doubling and not run")
+        stop_words = (
+            f"{stopped['faces']:,} faces were predicted at ~{stopped['predicted_s']} s from the growth per "
+            "doubling and not run"
+        )
     full_name = f"{STAGE}.100k" if n == 100_000 else f"{STAGE}.all"
     # The cross join compares every pair (ORDER BY ... LIMIT 100 needs them all): its time grows with the pairs.
     pairs_factor = (n * (n - 1) / 2) / (largest * (largest - 1) / 2)
     target = f"{n:,} faces clustered in <= {TARGET_S:g} s (ours)"
-    common = (f"Cross join sizes: {tried} ({stop_words}; statement_timeout {TIMEOUT_S} s). The cross join only lists "
-              "the 100 most similar pairs, it forms no cluster. Setup (COPY, HNSW build, database copies) is not "
-              "timed.")
-    base_phrase = ("the seed's pairwise CROSS JOIN (a.id < b.id, both unknown, similarity > 0.7, ORDER BY similarity "
-                   "DESC LIMIT 100)")
+    common = (
+        f"Cross join sizes: {tried} ({stop_words}; statement_timeout {TIMEOUT_S} s). The cross join only lists "
+        "the 100 most similar pairs, it forms no cluster. Setup (COPY, HNSW build, database copies) is not "
+        "timed."
+    )
+    base_phrase = (
+        "the seed's pairwise CROSS JOIN (a.id < b.id, both unknown, similarity > 0.7, ORDER BY similarity "
+        "DESC LIMIT 100)"
+    )
     metrics = {
         "ours_100k_s": ours_med,
         "ours_phases_s": phases,
@@ -532,23 +624,34 @@ def run(quick: bool = False) -> list[StageResult]:
         "setup": setup,
         "subset_setup": subset_setup,
     }
-    data_sizes = {"identities": cfg["identities"], "samples_per_identity": cfg["samples"], "noise_faces": cfg["noise"],
-                  "videos": cfg["videos"], "dim": DIM}
+    data_sizes = {
+        "identities": cfg["identities"],
+        "samples_per_identity": cfg["samples"],
+        "noise_faces": cfg["noise"],
+        "videos": cfg["videos"],
+        "dim": DIM,
+    }
     same_size = StageResult(
         name=STAGE,
         sizes={"faces": largest, "of_faces": n, **data_sizes},
-        ours=(f"cluster_faces (face_assets.recognition.clustering) as the face_clusters asset runs it, on a database "
-              f"holding just the {largest:,} faces with id <= {largest:,} (same rows, same schema, own HNSW index; a "
-              "fresh copy per repetition, committed)"),
-        baseline=(f"{base_phrase} on the faces with id <= {largest:,}: the largest size it finished within the "
-                  f"{TIMEOUT_S} s statement_timeout"),
+        ours=(
+            f"cluster_faces (face_assets.recognition.clustering) as the face_clusters asset runs it, on a database "
+            f"holding just the {largest:,} faces with id <= {largest:,} (same rows, same schema, own HNSW index; a "
+            "fresh copy per repetition, committed)"
+        ),
+        baseline=(
+            f"{base_phrase} on the faces with id <= {largest:,}: the largest size it finished within the "
+            f"{TIMEOUT_S} s statement_timeout"
+        ),
         ours_median_s=median(sub_s),
         baseline_median_s=median(base_s),
         repetitions={"ours": len(sub_s), "baseline": len(base_s)},
         target=target + f": ours took {ours_med:.1f} s on all {n:,} (row {full_name})",
         met=met,
-        notes=(f"The ratio at the largest size the cross join finishes ({largest:,} faces), as issue 6 asks; ours on "
-               f"all {n:,} faces is the row {full_name}. " + common),
+        notes=(
+            f"The ratio at the largest size the cross join finishes ({largest:,} faces), as issue 6 asks; ours on "
+            f"all {n:,} faces is the row {full_name}. " + common
+        ),
         metrics=metrics,
         ours_samples_s=sub_s,
         baseline_samples_s=base_s,
@@ -557,23 +660,34 @@ def run(quick: bool = False) -> list[StageResult]:
     full = StageResult(
         name=full_name,
         sizes={"faces": n, **data_sizes},
-        ours=(f"cluster_faces (face_assets.recognition.clustering) on all {n:,} unknown faces, as the face_clusters "
-              f"asset runs it: HNSW k-nearest neighbours ({first.method}), DBSCAN-like connected components, set-based writes; "
-              "a first run, on a fresh copy of the loaded database per repetition, committed"),
-        baseline=(f"{base_phrase} EXTRAPOLATED to all {n:,} faces: its time at {largest:,} faces x {pairs_factor:,.0f} "
-                  "(the ratio of pairs" + ("; it cannot run at this size)" if largest < n else ")")),
+        ours=(
+            f"cluster_faces (face_assets.recognition.clustering) on all {n:,} unknown faces, as the face_clusters "
+            f"asset runs it: HNSW k-nearest neighbours ({first.method}), DBSCAN-like connected components, set-based writes; "
+            "a first run, on a fresh copy of the loaded database per repetition, committed"
+        ),
+        baseline=(
+            f"{base_phrase} EXTRAPOLATED to all {n:,} faces: its time at {largest:,} faces x {pairs_factor:,.0f} "
+            "(the ratio of pairs" + ("; it cannot run at this size)" if largest < n else ")")
+        ),
         ours_median_s=ours_med,
         baseline_median_s=median(base_s) * pairs_factor,
         repetitions={"ours": len(ours_s), "baseline": len(base_s)},
         target=target,
         met=met,
-        notes=(f"Ours: {len(ours_s)} repetition(s) on all {n:,} faces (fewer than {cfg['repetitions']} when another "
-               f"would exceed the stage's ~{cfg['budget_s'] // 60} min budget); seconds of the cluster_faces call, the "
-               f"commit apart. Phases (s): {phases}. Re-run with nothing changed: {rerun_s:.1f} s "
-               f"({rerun.faces_moved} faces moved). The baseline seconds are a quadratic EXTRAPOLATION (pairs) of "
-               f"the cross join at {largest:,} faces, not a measurement. " + common),
-        metrics={"ours_phases_s": phases, "rerun_nothing_changed_s": round(rerun_s, 2), "quality": quality,
-                 "baseline_extrapolated_from_faces": largest, "baseline_extrapolation_factor": pairs_factor},
+        notes=(
+            f"Ours: {len(ours_s)} repetition(s) on all {n:,} faces (fewer than {cfg['repetitions']} when another "
+            f"would exceed the stage's ~{cfg['budget_s'] // 60} min budget); seconds of the cluster_faces call, the "
+            f"commit apart. Phases (s): {phases}. Re-run with nothing changed: {rerun_s:.1f} s "
+            f"({rerun.faces_moved} faces moved). The baseline seconds are a quadratic EXTRAPOLATION (pairs) of "
+            f"the cross join at {largest:,} faces, not a measurement. " + common
+        ),
+        metrics={
+            "ours_phases_s": phases,
+            "rerun_nothing_changed_s": round(rerun_s, 2),
+            "quality": quality,
+            "baseline_extrapolated_from_faces": largest,
+            "baseline_extrapolation_factor": pairs_factor,
+        },
         ours_samples_s=ours_s,
         baseline_samples_s=[s * pairs_factor for s in base_s],
         quick=quick,
@@ -589,21 +703,31 @@ def rerun_results(m: dict[str, Any], n: int, data_sizes: dict[str, Any], quick: 
     rerun = StageResult(
         name=f"{STAGE}.rerun",
         sizes={"faces": n, **data_sizes},
-        ours=(f"cluster_faces re-run on the {n:,} clustered faces with nothing changed: one SQL statement "
-              "(sql/clusters/unchanged.sql) compares the candidates and their clusters with the kept state (table "
-              "face_neighbours, settings, links, change log, cluster counts); nothing fetched per face, queried or "
-              "written"),
-        baseline=("the same re-run as a full run (cluster_faces(full=True): every face's neighbours queried again, "
-                  "as every re-run did before), same database, same process"),
+        ours=(
+            f"cluster_faces re-run on the {n:,} clustered faces with nothing changed: one SQL statement "
+            "(sql/clusters/unchanged.sql) compares the candidates and their clusters with the kept state (table "
+            "face_neighbours, settings, links, change log, cluster counts); nothing fetched per face, queried or "
+            "written"
+        ),
+        baseline=(
+            "the same re-run as a full run (cluster_faces(full=True): every face's neighbours queried again, "
+            "as every re-run did before), same database, same process"
+        ),
         ours_median_s=rerun_med,
         baseline_median_s=m["full_rerun_s"],
         repetitions={"ours": len(m["unchanged_s"]), "baseline": 1},
         target="re-run with nothing changed <= 1 s (ours)",
         met=rerun_med <= 1.0,
-        notes=(f"Mode {unchanged.mode!r}; phases of ours (s): {phases(unchanged)}; of the full re-run: "
-               f"{phases(m['full_rerun'])} ({m['full_rerun'].faces_moved} faces moved)."),
-        metrics={"ours_phases_s": phases(unchanged), "mode": unchanged.mode,
-                 "baseline_phases_s": phases(m["full_rerun"]), "baseline_faces_moved": m["full_rerun"].faces_moved},
+        notes=(
+            f"Mode {unchanged.mode!r}; phases of ours (s): {phases(unchanged)}; of the full re-run: "
+            f"{phases(m['full_rerun'])} ({m['full_rerun'].faces_moved} faces moved)."
+        ),
+        metrics={
+            "ours_phases_s": phases(unchanged),
+            "mode": unchanged.mode,
+            "baseline_phases_s": phases(m["full_rerun"]),
+            "baseline_faces_moved": m["full_rerun"].faces_moved,
+        },
         ours_samples_s=m["unchanged_s"],
         baseline_samples_s=[m["full_rerun_s"]],
         quick=quick,
@@ -617,33 +741,49 @@ def rerun_results(m: dict[str, Any], n: int, data_sizes: dict[str, Any], quick: 
     # equal to the exact ones is reported too, but a list one neighbour off counts there as much as one all wrong).
     same = m["faces_differing"] == 0
     approximation_only = bool(x) and x["incremental_neighbours_missed"] <= x["full_neighbours_missed"]
-    exact_words = (f"Where the two runs' kept lists differ ({x.get('lists_differing')} faces), an exact search (numpy, "
-                   f"float16 copies like the index's halfvec) agrees with the incremental run's list for "
-                   f"{x.get('incremental_equal_to_exact')} and with the full run's for {x.get('full_equal_to_exact')}; "
-                   f"true neighbours missed: incremental {x.get('incremental_neighbours_missed')}, full "
-                   f"{x.get('full_neighbours_missed')}. ")
+    exact_words = (
+        f"Where the two runs' kept lists differ ({x.get('lists_differing')} faces), an exact search (numpy, "
+        f"float16 copies like the index's halfvec) agrees with the incremental run's list for "
+        f"{x.get('incremental_equal_to_exact')} and with the full run's for {x.get('full_equal_to_exact')}; "
+        f"true neighbours missed: incremental {x.get('incremental_neighbours_missed')}, full "
+        f"{x.get('full_neighbours_missed')}. "
+    )
     one_percent = StageResult(
         name=f"{STAGE}.one_percent_new",
         sizes={"faces": n, "new_faces": m["new_faces"], **data_sizes},
-        ours=(f"cluster_faces after {m['new_faces']:,} new faces (80% new samples of existing people, 20% noise): "
-              "incremental, only the new faces queried (their lists, then the range each may enter) and the kept "
-              "lists updated; all lists clustered again in memory; a fresh copy of the state per repetition"),
+        ours=(
+            f"cluster_faces after {m['new_faces']:,} new faces (80% new samples of existing people, 20% noise): "
+            "incremental, only the new faces queried (their lists, then the range each may enter) and the kept "
+            "lists updated; all lists clustered again in memory; a fresh copy of the state per repetition"
+        ),
         baseline="a full run (cluster_faces(full=True)) on a copy of the same state, same process",
         ours_median_s=inc_med,
         baseline_median_s=m["full_new_s"],
         repetitions={"ours": len(m["incremental_s"]), "baseline": 1},
-        target=("ours <= 10% of a full run, the same clusters (exact search: tests; here, with the approximate "
-                "HNSW search, any difference must be the search's: the incremental lists no further from an exact "
-                "search than the full run's, i.e. missing no more of its true neighbours)"),
+        target=(
+            "ours <= 10% of a full run, the same clusters (exact search: tests; here, with the approximate "
+            "HNSW search, any difference must be the search's: the incremental lists no further from an exact "
+            "search than the full run's, i.e. missing no more of its true neighbours)"
+        ),
         met=share <= 0.10 and (same or approximation_only),
-        notes=(f"Ours took {share:.1%} of the full run; faces in another cluster than the full run left them: "
-               f"{m['faces_differing']} (the HNSW search is approximate in both; with an exact one they are equal, "
-               f"see face_assets_tests/recognition/test_incremental_clustering.py). " + exact_words +
-               f"{inc.method}. Phases of ours (s): {phases(inc)}; of the full run: {phases(full_new)}."),
-        metrics={"share_of_full_run": share, "faces_differing_from_full_run": m["faces_differing"],
-                 "ours_method": inc.method, "ours_phases_s": phases(inc), "baseline_phases_s": phases(full_new),
-                 "ours_lists_queried": inc.queried, "ours_lists_written": inc.lists_written,
-                 "new_faces_copy_s": m["new_copy_s"], "lists_against_exact_search": x},
+        notes=(
+            f"Ours took {share:.1%} of the full run; faces in another cluster than the full run left them: "
+            f"{m['faces_differing']} (the HNSW search is approximate in both; with an exact one they are equal, "
+            f"see face_assets_tests/recognition/test_incremental_clustering.py). "
+            + exact_words
+            + f"{inc.method}. Phases of ours (s): {phases(inc)}; of the full run: {phases(full_new)}."
+        ),
+        metrics={
+            "share_of_full_run": share,
+            "faces_differing_from_full_run": m["faces_differing"],
+            "ours_method": inc.method,
+            "ours_phases_s": phases(inc),
+            "baseline_phases_s": phases(full_new),
+            "ours_lists_queried": inc.queried,
+            "ours_lists_written": inc.lists_written,
+            "new_faces_copy_s": m["new_copy_s"],
+            "lists_against_exact_search": x,
+        },
         ours_samples_s=m["incremental_s"],
         baseline_samples_s=[m["full_new_s"]],
         quick=quick,
@@ -657,9 +797,11 @@ def details_markdown(r: dict) -> str:
     if r["name"] in (f"{STAGE}.rerun", f"{STAGE}.one_percent_new"):
         return f"Phases of ours (s): {m.get('ours_phases_s')}; of the full run: {m.get('baseline_phases_s')}.\n"
     if "baseline_sizes_tried" not in m:  # the row of ours on all faces: the details are under the main row
-        return (f"Ours on all faces, phases (s): {m.get('ours_phases_s')}; re-run with nothing changed "
-                f"{m.get('rerun_nothing_changed_s')} s. Details, quality and the cross join's sizes: see the "
-                f"`{STAGE}` row above.\n")
+        return (
+            f"Ours on all faces, phases (s): {m.get('ours_phases_s')}; re-run with nothing changed "
+            f"{m.get('rerun_nothing_changed_s')} s. Details, quality and the cross join's sizes: see the "
+            f"`{STAGE}` row above.\n"
+        )
     x = m.get("neighbour_batch_explain") or {}
     lines = [
         f"- Ours on all {r['sizes'].get('of_faces', 0):,} faces: {m.get('ours_100k_s', 0):.1f} s; phases of the first "

@@ -51,8 +51,13 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 REFERENCE = "workers=1,intra=1"  # the setting variants are compared with (faces found, embeddings)
 
 # FaceEngine settings measured as "ours": (frame_workers, intra_op_threads).
-FULL = {"videos": None, "per_video": FRAMES_PER_VIDEO, "repetitions": 5,
-        "settings": [(1, 0), (1, 1), (1, 2), (2, 1)], "variants": True}
+FULL = {
+    "videos": None,
+    "per_video": FRAMES_PER_VIDEO,
+    "repetitions": 5,
+    "settings": [(1, 0), (1, 1), (1, 2), (2, 1)],
+    "variants": True,
+}
 QUICK = {"videos": 1, "per_video": 2, "repetitions": 2, "settings": [(2, 1)], "variants": False}
 
 
@@ -78,8 +83,14 @@ def decode_frames(videos: Sequence[Path], per_video: int = FRAMES_PER_VIDEO) -> 
 def face_engine(intra_op_threads: int = 0, det_size: int = DET_SIZE, frame_workers: int = 1):
     from face_assets.engine.face_engine import FaceEngine
 
-    engine = FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
-                        det_size=det_size, intra_op_threads=intra_op_threads, frame_workers=frame_workers)
+    engine = FaceEngine(
+        model_name=MODEL_NAME,
+        model_root=model_root(),
+        providers="CPUExecutionProvider",
+        det_size=det_size,
+        intra_op_threads=intra_op_threads,
+        frame_workers=frame_workers,
+    )
     engine.load()
     return engine
 
@@ -91,8 +102,12 @@ def face_analysis():
     from insightface.app import FaceAnalysis
 
     with contextlib.redirect_stdout(io.StringIO()):  # InsightFace prints every model it loads
-        app = FaceAnalysis(name=MODEL_NAME, root=model_root(), allowed_modules=["detection", "recognition"],
-                           providers=["CPUExecutionProvider"])
+        app = FaceAnalysis(
+            name=MODEL_NAME,
+            root=model_root(),
+            allowed_modules=["detection", "recognition"],
+            providers=["CPUExecutionProvider"],
+        )
         app.prepare(ctx_id=0, det_size=(DET_SIZE, DET_SIZE))
     return app
 
@@ -105,8 +120,15 @@ def engine_with_spinning(intra_op_threads: int = 0, det_size: int = DET_SIZE):
     FaceEngine turned spinning off, measured beside it."""
     from face_assets.engine.face_engine import FaceEngine
 
-    return FaceEngine(model_name=MODEL_NAME, model_root=model_root(), providers="CPUExecutionProvider",
-                      det_size=det_size, intra_op_threads=intra_op_threads, allow_spinning=True, frame_workers=1)
+    return FaceEngine(
+        model_name=MODEL_NAME,
+        model_root=model_root(),
+        providers="CPUExecutionProvider",
+        det_size=det_size,
+        intra_op_threads=intra_op_threads,
+        allow_spinning=True,
+        frame_workers=1,
+    )
 
 
 def ours_per_video(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]:
@@ -158,8 +180,9 @@ def ours_aspect_input(engine, videos: list[list[np.ndarray]]) -> list[list[Any]]
         for faces in detections:
             video_faces = []
             for box, score, kps in faces:
-                video_faces.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps,
-                                                embedding=embeddings[row]))
+                video_faces.append(
+                    DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps, embedding=embeddings[row])
+                )
                 row += 1
             out.append(video_faces)
     return out
@@ -187,11 +210,16 @@ def breakdown(engine, videos: list[list[np.ndarray]]) -> dict[str, Any]:
                 rec_s += time.perf_counter() - t
             frames += 1
             faces += len(crops)
-    return {"frames": frames, "faces": faces, "detector_s": round(det_s, 3), "recognizer_s": round(rec_s, 3),
-            "detector_ms_per_frame": round(det_s / max(frames, 1) * 1e3, 1),
-            "recognizer_ms_per_face": round(rec_s / max(faces, 1) * 1e3, 1),
-            "recognizer_share": round(rec_s / max(det_s + rec_s, 1e-9), 3),
-            "recognizer_batch_size": engine.effective_recognition_batch_size}
+    return {
+        "frames": frames,
+        "faces": faces,
+        "detector_s": round(det_s, 3),
+        "recognizer_s": round(rec_s, 3),
+        "detector_ms_per_frame": round(det_s / max(frames, 1) * 1e3, 1),
+        "recognizer_ms_per_face": round(rec_s / max(faces, 1) * 1e3, 1),
+        "recognizer_share": round(rec_s / max(det_s + rec_s, 1e-9), 3),
+        "recognizer_batch_size": engine.effective_recognition_batch_size,
+    }
 
 
 # --- comparing results ------------------------------------------------------------------------------------
@@ -206,8 +234,12 @@ def compare(ours: list[list[Any]], baseline: list[list[Any]]) -> dict[str, Any]:
             if not a_faces:
                 continue
             centre = np.array([(b.bbox[0] + b.bbox[2]) / 2, (b.bbox[1] + b.bbox[3]) / 2])
-            a = min(a_faces, key=lambda f: float(np.linalg.norm(
-                np.array([(f.bbox[0] + f.bbox[2]) / 2, (f.bbox[1] + f.bbox[3]) / 2]) - centre)))
+            a = min(
+                a_faces,
+                key=lambda f: float(
+                    np.linalg.norm(np.array([(f.bbox[0] + f.bbox[2]) / 2, (f.bbox[1] + f.bbox[3]) / 2]) - centre)
+                ),
+            )
             cosines.append(float(np.dot(a.embedding, b.normed_embedding)))
     return {
         "frames": len(baseline),
@@ -221,16 +253,22 @@ def compare(ours: list[list[Any]], baseline: list[list[Any]]) -> dict[str, Any]:
 
 def compare_ours(a: list[list[Any]], b: list[list[Any]]) -> dict[str, Any]:
     """Agreement between two of our variants (e.g. det_size 320 vs 640): face counts per frame."""
-    return {"frames_with_same_face_count": sum(len(x) == len(y) for x, y in zip(a, b)),
-            "faces": sum(len(x) for x in a), "faces_reference": sum(len(y) for y in b)}
+    return {
+        "frames_with_same_face_count": sum(len(x) == len(y) for x, y in zip(a, b)),
+        "faces": sum(len(x) for x in a),
+        "faces_reference": sum(len(y) for y in b),
+    }
 
 
 def _fps(frames: int, seconds: list[float]) -> float:
     return frames / median(seconds)
 
 
-def measure(ways: dict[str, Callable[[list[list[np.ndarray]]], list[list[Any]]]], chunks: list[list[list[np.ndarray]]],
-            repetitions: int) -> tuple[dict[str, list[float]], dict[str, list[list[Any]]]]:
+def measure(
+    ways: dict[str, Callable[[list[list[np.ndarray]]], list[list[Any]]]],
+    chunks: list[list[list[np.ndarray]]],
+    repetitions: int,
+) -> tuple[dict[str, list[float]], dict[str, list[list[Any]]]]:
     """Seconds per repetition (all chunks) of each way, and each way's results of the last repetition.
 
     Interleaved finely: for every chunk (two videos) every way runs once, in an order rotated by chunk and
@@ -262,9 +300,11 @@ def run(quick: bool = False) -> list[StageResult]:
     videos = fixture_videos()[: cfg["videos"]] if cfg["videos"] else fixture_videos()
     frames = decode_frames(videos, cfg["per_video"])
     n = sum(len(v) for v in frames)
-    chunks = [frames[i:i + 2] for i in range(0, len(frames), 2)]  # two videos per chunk (the threaded variant's unit)
-    say(f"[detect_faces] {n} frames from {len(videos)} fixture videos "
-        f"({', '.join(sorted({f'{f.shape[1]}x{f.shape[0]}' for v in frames for f in v}))})")
+    chunks = [frames[i : i + 2] for i in range(0, len(frames), 2)]  # two videos per chunk (the threaded variant's unit)
+    say(
+        f"[detect_faces] {n} frames from {len(videos)} fixture videos "
+        f"({', '.join(sorted({f'{f.shape[1]}x{f.shape[0]}' for v in frames for f in v}))})"
+    )
 
     app = face_analysis()
     ways: dict[str, Callable] = {"baseline": lambda chunk: baseline_loop(app, chunk)}
@@ -291,75 +331,99 @@ def run(quick: bool = False) -> list[StageResult]:
     reference = results.get(REFERENCE) or results[setting_names[0]]
 
     def summary(name: str) -> dict[str, Any]:
-        return {"fps": _fps(n, seconds[name]), "baseline_fps": n / base_median,
-                "ratio": base_median / median(seconds[name]),
-                "agreement_with_baseline": compare(results[name], results["baseline"]),
-                "agreement_with_det640": compare_ours(results[name], reference)}
+        return {
+            "fps": _fps(n, seconds[name]),
+            "baseline_fps": n / base_median,
+            "ratio": base_median / median(seconds[name]),
+            "agreement_with_baseline": compare(results[name], results["baseline"]),
+            "agreement_with_det640": compare_ours(results[name], reference),
+        }
 
     settings = {name: summary(name) for name in setting_names}
     variants = {name: summary(name) for name in ways if name not in settings and name != "baseline"}
     best_key = min(setting_names, key=lambda k: median(seconds[k]))  # the fastest FaceEngine setting
     split = breakdown(engines[best_key], frames)
-    say(f"[detect_faces] time split ({best_key}): detector {split['detector_ms_per_frame']} ms/frame, recognizer "
+    say(
+        f"[detect_faces] time split ({best_key}): detector {split['detector_ms_per_frame']} ms/frame, recognizer "
         f"{split['recognizer_ms_per_face']} ms/face, {split['faces']} faces in {split['frames']} frames "
-        f"(recognizer {split['recognizer_share']:.0%} of the time)")
+        f"(recognizer {split['recognizer_share']:.0%} of the time)"
+    )
     for name, v in {**settings, **variants}.items():
         say(f"[detect_faces] {name}: {v['fps']:.1f} frames/s vs baseline {v['baseline_fps']:.1f} (x{v['ratio']:.2f})")
 
     ours_s = seconds[best_key]
     ours_median = median(ours_s)
     agreement = settings[best_key]["agreement_with_baseline"]
-    notes = (f"Figures are seconds for all {n} frames; frames/s in metrics. Every way (baseline, each FaceEngine "
-             "setting, each variant) runs on each pair of videos in turn, so load from other processes falls on all "
-             f"alike. Ours = FaceEngine.detect with {best_key}, the fastest of {', '.join(setting_names)}, one call "
-             f"per video (5 frames). Agreement with the baseline: same face count on "
-             f"{agreement['frames_with_same_face_count']}/{n} frames, embedding cosine min "
-             f"{agreement['embedding_cosine_min']}. Both run the same two ONNX models. Time split in ours: detector "
-             f"{split['detector_ms_per_frame']} ms/frame, recognizer {split['recognizer_ms_per_face']} ms/face "
-             f"({split['faces']} faces; recognizer {split['recognizer_share']:.0%} of the time). The fixture "
-             "recognizer is an int8 dynamic quantisation, so FaceEngine embeds one face at a time (batching would "
-             "change the embeddings): batched recognition cannot help on this pack; the gain comes from running "
-             "frames in parallel (frame_workers), each session call on one intra-op thread, and from idle threads "
-             "sleeping (the baseline runs ONNX Runtime's default, spinning threads).")
-    return [StageResult(
-        name=STAGE,
-        sizes={"frames": n, "videos": len(videos), "det_size": DET_SIZE, "model": MODEL_NAME},
-        ours=f"FaceEngine.detect per video (5 frames), {best_key}",
-        baseline="insightface FaceAnalysis.get per frame (same pack, det_size 640, CPU, default session options)",
-        ours_median_s=ours_median,
-        baseline_median_s=base_median,
-        repetitions={"ours": len(ours_s), "baseline": len(base_s)},
-        target=f">= {TARGET_RATIO:g}x frames/s (ours over baseline)",
-        met=bool(base_median / ours_median >= TARGET_RATIO),
-        notes=notes,
-        metrics={"ours_fps": n / ours_median, "baseline_fps": n / base_median, "cpu_cores": os.cpu_count(),
-                 "time_split": split, "settings": settings, "variants": variants,
-                 "seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()}},
-        ours_samples_s=ours_s,
-        baseline_samples_s=base_s,
-        quick=quick,
-    )]
+    notes = (
+        f"Figures are seconds for all {n} frames; frames/s in metrics. Every way (baseline, each FaceEngine "
+        "setting, each variant) runs on each pair of videos in turn, so load from other processes falls on all "
+        f"alike. Ours = FaceEngine.detect with {best_key}, the fastest of {', '.join(setting_names)}, one call "
+        f"per video (5 frames). Agreement with the baseline: same face count on "
+        f"{agreement['frames_with_same_face_count']}/{n} frames, embedding cosine min "
+        f"{agreement['embedding_cosine_min']}. Both run the same two ONNX models. Time split in ours: detector "
+        f"{split['detector_ms_per_frame']} ms/frame, recognizer {split['recognizer_ms_per_face']} ms/face "
+        f"({split['faces']} faces; recognizer {split['recognizer_share']:.0%} of the time). The fixture "
+        "recognizer is an int8 dynamic quantisation, so FaceEngine embeds one face at a time (batching would "
+        "change the embeddings): batched recognition cannot help on this pack; the gain comes from running "
+        "frames in parallel (frame_workers), each session call on one intra-op thread, and from idle threads "
+        "sleeping (the baseline runs ONNX Runtime's default, spinning threads)."
+    )
+    return [
+        StageResult(
+            name=STAGE,
+            sizes={"frames": n, "videos": len(videos), "det_size": DET_SIZE, "model": MODEL_NAME},
+            ours=f"FaceEngine.detect per video (5 frames), {best_key}",
+            baseline="insightface FaceAnalysis.get per frame (same pack, det_size 640, CPU, default session options)",
+            ours_median_s=ours_median,
+            baseline_median_s=base_median,
+            repetitions={"ours": len(ours_s), "baseline": len(base_s)},
+            target=f">= {TARGET_RATIO:g}x frames/s (ours over baseline)",
+            met=bool(base_median / ours_median >= TARGET_RATIO),
+            notes=notes,
+            metrics={
+                "ours_fps": n / ours_median,
+                "baseline_fps": n / base_median,
+                "cpu_cores": os.cpu_count(),
+                "time_split": split,
+                "settings": settings,
+                "variants": variants,
+                "seconds": {k: [round(x, 3) for x in v] for k, v in seconds.items()},
+            },
+            ours_samples_s=ours_s,
+            baseline_samples_s=base_s,
+            quick=quick,
+        )
+    ]
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
-    lines = ["| ours | ours frames/s | baseline frames/s | ratio | same face count as baseline | embedding cosine min |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| ours | ours frames/s | baseline frames/s | ratio | same face count as baseline | embedding cosine min |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, v in (m.get("settings") or {}).items():
         a = v.get("agreement_with_baseline") or {}
-        lines.append(f"| FaceEngine {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
-                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} | {a.get('embedding_cosine_min')} |")
+        lines.append(
+            f"| FaceEngine {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
+            f"{a.get('frames_with_same_face_count')}/{a.get('frames')} | {a.get('embedding_cosine_min')} |"
+        )
     for name, v in (m.get("variants") or {}).items():
         a = v.get("agreement_with_baseline") or {}
         d = v.get("agreement_with_det640") or {}
-        lines.append(f"| variant {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
-                     f"{a.get('frames_with_same_face_count')}/{a.get('frames')} (vs {REFERENCE}: "
-                     f"{d.get('frames_with_same_face_count')}, faces {d.get('faces')}/{d.get('faces_reference')}) | "
-                     f"{a.get('embedding_cosine_min')} |")
+        lines.append(
+            f"| variant {name} | {v['fps']:.1f} | {v['baseline_fps']:.1f} | {v['ratio']:.2f}x | "
+            f"{a.get('frames_with_same_face_count')}/{a.get('frames')} (vs {REFERENCE}: "
+            f"{d.get('frames_with_same_face_count')}, faces {d.get('faces')}/{d.get('faces_reference')}) | "
+            f"{a.get('embedding_cosine_min')} |"
+        )
     split = m.get("time_split")
     if split:
-        lines += ["", f"Time split (ours, one pass): detector {split['detector_ms_per_frame']} ms per frame, recognizer "
-                  f"{split['recognizer_ms_per_face']} ms per face (batch size {split['recognizer_batch_size']}), "
-                  f"{split['faces']} faces in {split['frames']} frames: the recognizer takes "
-                  f"{split['recognizer_share']:.0%} of the time."]
+        lines += [
+            "",
+            f"Time split (ours, one pass): detector {split['detector_ms_per_frame']} ms per frame, recognizer "
+            f"{split['recognizer_ms_per_face']} ms per face (batch size {split['recognizer_batch_size']}), "
+            f"{split['faces']} faces in {split['frames']} frames: the recognizer takes "
+            f"{split['recognizer_share']:.0%} of the time.",
+        ]
     return "\n".join(lines) + "\n"

@@ -104,8 +104,15 @@ class Partitions:
         for frame, faces in zip(frames, detected):
             for face in faces:
                 embedding = face.embedding if self.way == "ours" else face.normed_embedding
-                rows.append((frame.frame_index, frame.timestamp_seconds, tuple(map(float, face.bbox)),
-                             float(face.det_score), embedding.tolist()))
+                rows.append(
+                    (
+                        frame.frame_index,
+                        frame.timestamp_seconds,
+                        tuple(map(float, face.bbox)),
+                        float(face.det_score),
+                        embedding.tolist(),
+                    )
+                )
         self.faces += len(rows)
         del frames, detected, rows
         self.seconds.append(time.perf_counter() - started)
@@ -115,16 +122,29 @@ class Partitions:
         while self.done < partitions:
             self.one()
         gc.collect()
-        return {"partitions": self.done, "rss_mib": round(rss_mib(), 1),
-                "peak_rss_mib": round(peak_mib(self.resettable), 1)}
+        return {
+            "partitions": self.done,
+            "rss_mib": round(rss_mib(), 1),
+            "peak_rss_mib": round(peak_mib(self.resettable), 1),
+        }
 
 
 def _child(way: str, per_partition: int) -> None:
     """Line protocol on stdin/stdout: the parent writes a partition count, the child answers one JSON line."""
     protocol, sys.stdout = sys.stdout, sys.stderr  # anything else printed goes to stderr, not into the protocol
     run = Partitions(way, per_partition)
-    print(json.dumps({"ready": True, "start_rss_mib": round(run.start_rss, 1), "peak_resettable": run.resettable,
-                      "videos": len(run.videos)}), file=protocol, flush=True)
+    print(
+        json.dumps(
+            {
+                "ready": True,
+                "start_rss_mib": round(run.start_rss, 1),
+                "peak_resettable": run.resettable,
+                "videos": len(run.videos),
+            }
+        ),
+        file=protocol,
+        flush=True,
+    )
     for line in sys.stdin:
         command = line.strip()
         if command == "quit":
@@ -140,7 +160,12 @@ class Child:
         self.way = way
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_memory", "--child", way, "--frames", str(per_partition)],
-            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.info = self._read()
 
     def _read(self) -> dict[str, Any]:
@@ -177,9 +202,13 @@ def run(quick: bool = False) -> list[StageResult]:
         for n in checkpoints:
             for child in (ours, base) if n % (2 * cfg["step"]) else (base, ours):  # who goes first alternates
                 points[child.way].append(child.until(n))
-            say(f"[memory] {n:>3} partitions: " + ", ".join(
-                f"{w} RSS {points[w][-1]['rss_mib']:.0f} MiB (peak {points[w][-1]['peak_rss_mib']:.0f})"
-                for w in ("ours", "baseline")))
+            say(
+                f"[memory] {n:>3} partitions: "
+                + ", ".join(
+                    f"{w} RSS {points[w][-1]['rss_mib']:.0f} MiB (peak {points[w][-1]['peak_rss_mib']:.0f})"
+                    for w in ("ours", "baseline")
+                )
+            )
     finally:
         ours.close()
         base.close()
@@ -193,54 +222,84 @@ def run(quick: bool = False) -> list[StageResult]:
     peak_growth = growth(shown["ours"], "peak_rss_mib")
     met = peak_growth <= MAX_GROWTH_SHARE * first["peak_rss_mib"]
     ours_median, base_median = median(seconds["ours"]), median(seconds["baseline"])
-    return [StageResult(
-        name=STAGE,
-        sizes={"partitions": cfg["partitions"], "frames_per_partition": cfg["frames"],
-               "videos_cycled": ours.info.get("videos")},
-        ours="FaceEngine.detect per partition (frames decoded per partition, then released)",
-        baseline="FaceAnalysis.get per frame, same partitions",
-        ours_median_s=ours_median,
-        baseline_median_s=base_median,
-        repetitions={"ours": len(seconds["ours"]), "baseline": len(seconds["baseline"])},
-        target=(f"peak RSS growth from {first['partitions']} to {last['partitions']} partitions <= "
-                f"{MAX_GROWTH_SHARE:.0%} of the peak at {first['partitions']} (ours)"),
-        met=met,
-        notes=(f"ours: peak RSS {first['peak_rss_mib']:.0f} MiB after {first['partitions']} partitions, "
-               f"{last['peak_rss_mib']:.0f} MiB after {last['partitions']} (growth {peak_growth:+.1f} MiB); "
-               f"RSS after gc {first['rss_mib']:.0f} -> {last['rss_mib']:.0f} MiB. Baseline peak "
-               f"{shown['baseline'][0]['peak_rss_mib']:.0f} -> {shown['baseline'][-1]['peak_rss_mib']:.0f} MiB. "
-               "Peaks are since the models were loaded and one warm-up partition ran"
-               + ("" if ours.info.get("peak_resettable") else " (peak reset unavailable here: ru_maxrss, "
-                  "model loading included)")
-               + ". Medians are seconds per partition (decode + detect), the two processes taking turns every "
-                 f"{cfg['step']} partitions; ratio = baseline / ours."),
-        metrics={"ours": {"start_rss_mib": ours.info.get("start_rss_mib"), "faces": faces["ours"],
-                          "points": points["ours"]},
-                 "baseline": {"start_rss_mib": base.info.get("start_rss_mib"), "faces": faces["baseline"],
-                              "points": points["baseline"]},
-                 "peak_resettable": ours.info.get("peak_resettable"),
-                 "ours_peak_growth_mib": peak_growth,
-                 "ours_rss_growth_mib": growth(shown["ours"], "rss_mib"),
-                 "baseline_peak_growth_mib": growth(shown["baseline"], "peak_rss_mib"),
-                 "baseline_rss_growth_mib": growth(shown["baseline"], "rss_mib")},
-        ours_samples_s=seconds["ours"],
-        baseline_samples_s=seconds["baseline"],
-        quick=quick,
-    )]
+    return [
+        StageResult(
+            name=STAGE,
+            sizes={
+                "partitions": cfg["partitions"],
+                "frames_per_partition": cfg["frames"],
+                "videos_cycled": ours.info.get("videos"),
+            },
+            ours="FaceEngine.detect per partition (frames decoded per partition, then released)",
+            baseline="FaceAnalysis.get per frame, same partitions",
+            ours_median_s=ours_median,
+            baseline_median_s=base_median,
+            repetitions={"ours": len(seconds["ours"]), "baseline": len(seconds["baseline"])},
+            target=(
+                f"peak RSS growth from {first['partitions']} to {last['partitions']} partitions <= "
+                f"{MAX_GROWTH_SHARE:.0%} of the peak at {first['partitions']} (ours)"
+            ),
+            met=met,
+            notes=(
+                f"ours: peak RSS {first['peak_rss_mib']:.0f} MiB after {first['partitions']} partitions, "
+                f"{last['peak_rss_mib']:.0f} MiB after {last['partitions']} (growth {peak_growth:+.1f} MiB); "
+                f"RSS after gc {first['rss_mib']:.0f} -> {last['rss_mib']:.0f} MiB. Baseline peak "
+                f"{shown['baseline'][0]['peak_rss_mib']:.0f} -> {shown['baseline'][-1]['peak_rss_mib']:.0f} MiB. "
+                "Peaks are since the models were loaded and one warm-up partition ran"
+                + (
+                    ""
+                    if ours.info.get("peak_resettable")
+                    else " (peak reset unavailable here: ru_maxrss, model loading included)"
+                )
+                + ". Medians are seconds per partition (decode + detect), the two processes taking turns every "
+                f"{cfg['step']} partitions; ratio = baseline / ours."
+            ),
+            metrics={
+                "ours": {
+                    "start_rss_mib": ours.info.get("start_rss_mib"),
+                    "faces": faces["ours"],
+                    "points": points["ours"],
+                },
+                "baseline": {
+                    "start_rss_mib": base.info.get("start_rss_mib"),
+                    "faces": faces["baseline"],
+                    "points": points["baseline"],
+                },
+                "peak_resettable": ours.info.get("peak_resettable"),
+                "ours_peak_growth_mib": peak_growth,
+                "ours_rss_growth_mib": growth(shown["ours"], "rss_mib"),
+                "baseline_peak_growth_mib": growth(shown["baseline"], "peak_rss_mib"),
+                "baseline_rss_growth_mib": growth(shown["baseline"], "rss_mib"),
+            },
+            ours_samples_s=seconds["ours"],
+            baseline_samples_s=seconds["baseline"],
+            quick=quick,
+        )
+    ]
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
-    lines = ["| partitions | ours RSS after gc (MiB) | ours peak RSS (MiB) | baseline RSS after gc (MiB) | "
-             "baseline peak RSS (MiB) |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "| partitions | ours RSS after gc (MiB) | ours peak RSS (MiB) | baseline RSS after gc (MiB) | "
+        "baseline peak RSS (MiB) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     ours, base = m.get("ours") or {}, m.get("baseline") or {}
-    lines.append(f"| models loaded, 1 warm-up partition | {ours.get('start_rss_mib')} | | {base.get('start_rss_mib')} | |")
+    lines.append(
+        f"| models loaded, 1 warm-up partition | {ours.get('start_rss_mib')} | | {base.get('start_rss_mib')} | |"
+    )
     for o, b in zip(ours.get("points", []), base.get("points", [])):
-        lines.append(f"| {o['partitions']} | {o['rss_mib']} | {o['peak_rss_mib']} | {b['rss_mib']} | {b['peak_rss_mib']} |")
-    lines += ["", f"Growth between the first and last reported checkpoints: ours peak "
-              f"{m.get('ours_peak_growth_mib', 0):+.1f} MiB, RSS {m.get('ours_rss_growth_mib', 0):+.1f} MiB; baseline "
-              f"peak {m.get('baseline_peak_growth_mib', 0):+.1f} MiB, RSS {m.get('baseline_rss_growth_mib', 0):+.1f} MiB. "
-              f"Faces found: ours {ours.get('faces')}, baseline {base.get('faces')}."]
+        lines.append(
+            f"| {o['partitions']} | {o['rss_mib']} | {o['peak_rss_mib']} | {b['rss_mib']} | {b['peak_rss_mib']} |"
+        )
+    lines += [
+        "",
+        f"Growth between the first and last reported checkpoints: ours peak "
+        f"{m.get('ours_peak_growth_mib', 0):+.1f} MiB, RSS {m.get('ours_rss_growth_mib', 0):+.1f} MiB; baseline "
+        f"peak {m.get('baseline_peak_growth_mib', 0):+.1f} MiB, RSS {m.get('baseline_rss_growth_mib', 0):+.1f} MiB. "
+        f"Faces found: ours {ours.get('faces')}, baseline {base.get('faces')}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -131,8 +131,17 @@ def generate_legacy_db(path: Path, total: int, seed: int = 42) -> dict[str, int]
 
     def thumbnails():
         for i in range(1, sizes["thumbnails"] + 1):
-            yield (i, i, f"/srv/media/data/thumbnails/{i}.jpg", rng.randrange(10_000, 400_000), 5.0, 320, 180,
-                   _ts(rng, base), rng.randrange(2))
+            yield (
+                i,
+                i,
+                f"/srv/media/data/thumbnails/{i}.jpg",
+                rng.randrange(10_000, 400_000),
+                5.0,
+                320,
+                180,
+                _ts(rng, base),
+                rng.randrange(2),
+            )
 
     def video_stats():
         for k in range(sizes["video_stats"]):
@@ -159,17 +168,30 @@ def generate_legacy_db(path: Path, total: int, seed: int = 42) -> dict[str, int]
                 errors = json.dumps([f"ffprobe failed: file{rng.randrange(1000)}.mkv"])
             else:
                 errors = None
-            yield (i, 1, rng.randrange(0, 5000), rng.randrange(0, 50), rng.randrange(0, 50), rng.randrange(0, 10),
-                   errors, _ts(rng, base), _ts(rng, base) if rng.random() < 0.97 else None)
+            yield (
+                i,
+                1,
+                rng.randrange(0, 5000),
+                rng.randrange(0, 50),
+                rng.randrange(0, 50),
+                rng.randrange(0, 10),
+                errors,
+                _ts(rng, base),
+                _ts(rng, base) if rng.random() < 0.97 else None,
+            )
 
     with sqlite3.connect(tmp) as conn:
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("INSERT INTO watched_directories (id, path, is_active, auto_scan, scan_interval_minutes, "
-                     "last_scan_at, added_at, updated_at) VALUES (1, '/srv/media/videos', 1, 1, 30, "
-                     "'2024-07-26 04:54:21', '2025-02-08T00:49:02.000Z', '2024-11-12 15:24:18')")
-        conn.executemany("INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
-                         [(u, f"user{u}", "$argon2id$v=19$x", _ts(rng, base), _ts(rng, base)) for u in range(1, USERS + 1)])
+        conn.execute(
+            "INSERT INTO watched_directories (id, path, is_active, auto_scan, scan_interval_minutes, "
+            "last_scan_at, added_at, updated_at) VALUES (1, '/srv/media/videos', 1, 1, 30, "
+            "'2024-07-26 04:54:21', '2025-02-08T00:49:02.000Z', '2024-11-12 15:24:18')"
+        )
+        conn.executemany(
+            "INSERT INTO users (id, username, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
+            [(u, f"user{u}", "$argon2id$v=19$x", _ts(rng, base), _ts(rng, base)) for u in range(1, USERS + 1)],
+        )
         conn.executemany(f"INSERT INTO videos VALUES ({','.join('?' * 22)})", videos())
         conn.executemany(f"INSERT INTO thumbnails VALUES ({','.join('?' * 9)})", thumbnails())
         conn.executemany(f"INSERT INTO video_stats VALUES ({','.join('?' * 11)})", video_stats())
@@ -180,8 +202,9 @@ def generate_legacy_db(path: Path, total: int, seed: int = 42) -> dict[str, int]
 
 def legacy_db(total: int, directory: Path = DATA_DIR) -> Path:
     """The cached synthetic legacy database of `total` rows (generated on first use)."""
-    return cached_input(directory / f"legacy_{total}_v{GENERATOR_VERSION}.db",
-                        lambda path: generate_legacy_db(path, total), STAGE)
+    return cached_input(
+        directory / f"legacy_{total}_v{GENERATOR_VERSION}.db", lambda path: generate_legacy_db(path, total), STAGE
+    )
 
 
 def subset_db(source: Path, total: int) -> Path:
@@ -200,9 +223,13 @@ def subset_db(source: Path, total: int) -> Path:
         conn.execute("INSERT INTO users SELECT * FROM src.users")
         n_videos = sizes["videos"]
         conn.execute("INSERT INTO videos SELECT * FROM src.videos WHERE id <= ?", (n_videos,))
-        conn.execute("INSERT INTO thumbnails SELECT * FROM src.thumbnails WHERE id <= ?", (min(sizes["thumbnails"], n_videos),))
-        conn.execute("INSERT INTO video_stats SELECT * FROM src.video_stats WHERE video_id <= ? LIMIT ?",
-                     (n_videos, sizes["video_stats"]))
+        conn.execute(
+            "INSERT INTO thumbnails SELECT * FROM src.thumbnails WHERE id <= ?", (min(sizes["thumbnails"], n_videos),)
+        )
+        conn.execute(
+            "INSERT INTO video_stats SELECT * FROM src.video_stats WHERE video_id <= ? LIMIT ?",
+            (n_videos, sizes["video_stats"]),
+        )
         conn.execute("INSERT INTO scan_logs SELECT * FROM src.scan_logs WHERE id <= ?", (sizes["scan_logs"],))
     os.replace(tmp, path)
     return path
@@ -218,10 +245,18 @@ def count_rows(db: Path) -> dict[str, int]:
 
 # Loader steps timed per call; under migrate_tables the tables run in threads, so these add up time spent in
 # each step over all tables and overlap one another (their sum exceeds the wall time).
-PHASES = [("loader", "copy_into_target"), ("loader", "stage_rows"), ("loader", "flag_unconvertible"),
-          ("loader", "flag_rejected_rows"), ("loader", "upsert"), ("loader", "load_kept_rows"),
-          ("loader", "_has_orphans"), ("loader", "record_rejects"), ("loader", "count_migrated"),
-          ("parallel", "reconcile")]
+PHASES = [
+    ("loader", "copy_into_target"),
+    ("loader", "stage_rows"),
+    ("loader", "flag_unconvertible"),
+    ("loader", "flag_rejected_rows"),
+    ("loader", "upsert"),
+    ("loader", "load_kept_rows"),
+    ("loader", "_has_orphans"),
+    ("loader", "record_rejects"),
+    ("loader", "count_migrated"),
+    ("parallel", "reconcile"),
+]
 
 
 @contextlib.contextmanager
@@ -239,6 +274,7 @@ def phase_timer(totals: dict[str, float]):
                 return fn(*args, **kwargs)
             finally:
                 totals[name] = totals.get(name, 0.0) + time.perf_counter() - started
+
         return timed_phase
 
     for (m, name), fn in originals.items():
@@ -260,14 +296,19 @@ def migrate_ours(url: str, db: Path) -> dict[str, Any]:
     schema = LegacySchema.read(db)
     path_map = PathMap.parse(PATH_MAP_SPEC)
     out = {}
-    for o in migrate_tables(lambda: psycopg.connect(url), schema, [t for t in schema.load_order if t in TABLES],
-                            path_map):
+    for o in migrate_tables(
+        lambda: psycopg.connect(url), schema, [t for t in schema.load_order if t in TABLES], path_map
+    ):
         if o.error is not None:
             raise RuntimeError(f"{o.table}: {o.error}") from o.error
         if not (o.check.counts_match and o.check.checksums_match):
             raise RuntimeError(f"{o.table}: blocking check failed {o.check}")
-        out[o.table] = {"migrated": o.result.migrated_rows, "rejected": o.result.rejected_rows,
-                        "nulled": o.result.nulled_rows, "seconds": round(o.result.seconds, 3)}
+        out[o.table] = {
+            "migrated": o.result.migrated_rows,
+            "rejected": o.result.rejected_rows,
+            "nulled": o.result.nulled_rows,
+            "seconds": round(o.result.seconds, 3),
+        }
     return out
 
 
@@ -280,12 +321,19 @@ def migrate_cli(db: Path) -> tuple[float | None, str]:
 
     executable = Path(sys.executable).with_name("face-assets")
     with scratch_database("migrate_cli") as url, scratch_database("migrate_cli_dagster") as dagster_url:
-        env = {**os.environ, "DATABASE_URL": url, "FACE_ASSETS_LEGACY_DB": str(db), "FACE_ASSETS_PATH_MAP": PATH_MAP_SPEC,
-               "FACE_ASSETS_DAGSTER_DATABASE_URL": make_url(dagster_url).set(drivername="postgresql+psycopg2")
-               .render_as_string(hide_password=False)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "FACE_ASSETS_LEGACY_DB": str(db),
+            "FACE_ASSETS_PATH_MAP": PATH_MAP_SPEC,
+            "FACE_ASSETS_DAGSTER_DATABASE_URL": make_url(dagster_url)
+            .set(drivername="postgresql+psycopg2")
+            .render_as_string(hide_password=False),
+        }
         started = time.perf_counter()
-        done = subprocess.run([str(executable), "run", "--select", "group:legacy_migration"], env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [str(executable), "run", "--select", "group:legacy_migration"], env=env, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - started
     if done.returncode != 0:
         return None, f"exit {done.returncode}: {(done.stdout + done.stderr)[-500:]}"
@@ -329,9 +377,11 @@ def pgloader_target(url: str) -> str:
 
 
 def pgloader_command(db: Path, url: str) -> str:
-    return (f"LOAD DATABASE\n  FROM sqlite://{db.resolve()}\n  INTO {pgloader_target(url)}\n"
-            " WITH include drop, create tables, create indexes, reset sequences\n"
-            f" CAST {(',' + chr(10) + '      ').join(PGLOADER_CASTS)};\n")
+    return (
+        f"LOAD DATABASE\n  FROM sqlite://{db.resolve()}\n  INTO {pgloader_target(url)}\n"
+        " WITH include drop, create tables, create indexes, reset sequences\n"
+        f" CAST {(',' + chr(10) + '      ').join(PGLOADER_CASTS)};\n"
+    )
 
 
 def migrate_pgloader(url: str, db: Path, executable: str = "pgloader") -> dict[str, Any]:
@@ -427,11 +477,14 @@ def migrate_row_by_row(url: str, db: Path) -> dict[str, Any]:
                 columns = table.column_names
                 converters = [_converter(types[c][0], c, path_map) for c in columns]
                 insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                    sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.Identifier(name),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
                     sql.SQL(", ").join(sql.Placeholder() * len(columns)),
                 )
-                reject = ("INSERT INTO migration_rejects (table_name, source_row, reason, disposition, columns)"
-                          " VALUES (%s, %s, %s, 'value_nulled', %s)")
+                reject = (
+                    "INSERT INTO migration_rejects (table_name, source_row, reason, disposition, columns)"
+                    " VALUES (%s, %s, %s, 'value_nulled', %s)"
+                )
                 select = f'SELECT {", ".join(chr(34) + c + chr(34) for c in columns)} FROM "{name}"'
                 rows = nulled = 0
                 with conn.cursor() as cur:
@@ -447,8 +500,9 @@ def migrate_row_by_row(url: str, db: Path) -> dict[str, Any]:
                         cur.execute(insert, values)
                         if bad:
                             nulled += 1
-                            cur.execute(reject, (name, Jsonb(dict(zip(columns, raw))),
-                                                 "set to NULL: " + ", ".join(bad), bad))
+                            cur.execute(
+                                reject, (name, Jsonb(dict(zip(columns, raw))), "set to NULL: " + ", ".join(bad), bad)
+                            )
                         rows += 1
                 set_sequence(conn, table, sequences.get(name))
             out[name] = {"migrated": rows, "nulled": nulled}
@@ -466,11 +520,15 @@ def fingerprint(url: str) -> dict[str, tuple[int, int]]:
     with psycopg.connect(url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         for name in TABLES:
-            out[name] = tuple(conn.execute(
-                f'SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM "{name}" t').fetchone())
-        out["migration_rejects"] = tuple(conn.execute(
-            "SELECT count(*), coalesce(sum(hashtext(table_name || source_row::text)::bigint), 0)"
-            " FROM migration_rejects").fetchone())
+            out[name] = tuple(
+                conn.execute(f'SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM "{name}" t').fetchone()
+            )
+        out["migration_rejects"] = tuple(
+            conn.execute(
+                "SELECT count(*), coalesce(sum(hashtext(table_name || source_row::text)::bigint), 0)"
+                " FROM migration_rejects"
+            ).fetchone()
+        )
     return out
 
 
@@ -484,8 +542,9 @@ def _one(kind: str, fn, db: Path, with_fingerprint: bool = True) -> tuple[float,
         return seconds, result, fingerprint(url) if with_fingerprint else None
 
 
-def run(quick: bool = False, total: int | None = None, repetitions: int | None = None,
-        data_dir: Path | None = None) -> list[StageResult]:
+def run(
+    quick: bool = False, total: int | None = None, repetitions: int | None = None, data_dir: Path | None = None
+) -> list[StageResult]:
     total = total or (QUICK_ROWS if quick else int(os.environ.get("BENCH_MIGRATE_ROWS", FULL_ROWS)))
     repetitions = repetitions or int(os.environ.get("BENCH_MIGRATE_REPETITIONS", 2 if quick else 3))
     db = legacy_db(total, data_dir or DATA_DIR)
@@ -541,28 +600,39 @@ def run(quick: bool = False, total: int | None = None, repetitions: int | None =
     scale = synthetic / baseline_synthetic
     baseline_measured = median(base_s)
     baseline_median = baseline_measured * scale
-    notes = [f"legacy DB: {synthetic:,} synthetic rows in {', '.join(f'{t} {sizes[t]:,}' for t in SHARES)} "
-             f"(+ {sizes['watched_directories']} watched_directories, {sizes['users']} users); quirks: two DATETIME "
-             "formats, 0/1 booleans, file_size_bytes up to 12 GiB, REAL as TEXT, 'unknown' in videos.width, "
-             "malformed JSON in scan_logs.errors."]
+    notes = [
+        f"legacy DB: {synthetic:,} synthetic rows in {', '.join(f'{t} {sizes[t]:,}' for t in SHARES)} "
+        f"(+ {sizes['watched_directories']} watched_directories, {sizes['users']} users); quirks: two DATETIME "
+        "formats, 0/1 booleans, file_size_bytes up to 12 GiB, REAL as TEXT, 'unknown' in videos.width, "
+        "malformed JSON in scan_logs.errors."
+    ]
     if extrapolated:
-        notes.append(f"baseline measured on the first {baseline_synthetic:,} rows of the same database "
-                     f"({baseline_measured:.1f} s median) and extrapolated linearly x{scale:.2f} to {synthetic:,} rows "
-                     "(it would take too long on all of them).")
+        notes.append(
+            f"baseline measured on the first {baseline_synthetic:,} rows of the same database "
+            f"({baseline_measured:.1f} s median) and extrapolated linearly x{scale:.2f} to {synthetic:,} rows "
+            "(it would take too long on all of them)."
+        )
         _, _, ours_fp = _one("check", migrate_ours, baseline_db)  # same input as the baseline, for the check
     same = "identical" if ours_fp == base_fp else f"DIFFERENT: ours {ours_fp} vs baseline {base_fp}"
-    notes.append(f"tables after ours and after the baseline{' (on the subset)' if extrapolated else ''}: {same} "
-                 "(row counts and order-independent row hashes, migration_rejects included).")
-    notes.append("baseline: one transaction per table, psycopg auto-prepared statements; no orphan detection "
-                 "(there are no orphans here), so it does less work than ours.")
+    notes.append(
+        f"tables after ours and after the baseline{' (on the subset)' if extrapolated else ''}: {same} "
+        "(row counts and order-independent row hashes, migration_rejects included)."
+    )
+    notes.append(
+        "baseline: one transaction per table, psycopg auto-prepared statements; no orphan detection "
+        "(there are no orphans here), so it does less work than ours."
+    )
     per_table = {t: v.get("seconds") for t, v in (ours_out or {}).items()}
     ours_median = median(ours_s)
     result = StageResult(
         name=STAGE,
-        sizes={"rows": synthetic, "rows_per_table": {t: sizes[t] for t in TABLES},
-               "baseline_rows_measured": baseline_synthetic},
+        sizes={
+            "rows": synthetic,
+            "rows_per_table": {t: sizes[t] for t in TABLES},
+            "baseline_rows_measured": baseline_synthetic,
+        },
         ours="face_assets.migration.parallel.migrate_tables in process: tables side by side, each COPYed straight "
-             "into its target (rejects staged), foreign keys checked, then the blocking checks",
+        "into its target (rejects staged), foreign keys checked, then the blocking checks",
         baseline="row-by-row parameterised INSERT from a Python loop over the SQLite rows, conversions in Python",
         ours_median_s=ours_median,
         baseline_median_s=baseline_median,
@@ -576,7 +646,9 @@ def run(quick: bool = False, total: int | None = None, repetitions: int | None =
             "baseline_extrapolated": extrapolated,
             "baseline_measured_median_s": baseline_measured,
             "ours_seconds_per_table_last_run": per_table,
-            "ours_rejects_last_run": {t: {k: v[k] for k in ("rejected", "nulled")} for t, v in (ours_out or {}).items()},
+            "ours_rejects_last_run": {
+                t: {k: v[k] for k in ("rejected", "nulled")} for t, v in (ours_out or {}).items()
+            },
             "same_tables": same,
             "ours_phase_seconds": {k: round(v, 2) for k, v in phases.items()},
         },
@@ -586,8 +658,9 @@ def run(quick: bool = False, total: int | None = None, repetitions: int | None =
     )
     results = [result]
     if pgl_s:
-        results.append(_pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, loads,
-                                        cli_s, cli_note))
+        results.append(
+            _pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, loads, cli_s, cli_note)
+        )
     return results
 
 
@@ -609,9 +682,12 @@ def _pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, 
         "rejected and the key checksum. Rows pgloader loaded: "
         + ", ".join(f"{t} {n:,}" for t, n in (pgl_out or {}).items())
         + f". Load average (1 min) before each repetition and at the end: {loads}; 2 cores shared with other work."
-        + (f" `face-assets run --select group:legacy_migration` (new process: one Dagster step, the tables side by side"
-           f"), once after the rest: {cli_s:.1f} s." if cli_s is not None
-           else f" `face-assets run --select group:legacy_migration`: {cli_note}.")
+        + (
+            f" `face-assets run --select group:legacy_migration` (new process: one Dagster step, the tables side by side"
+            f"), once after the rest: {cli_s:.1f} s."
+            if cli_s is not None
+            else f" `face-assets run --select group:legacy_migration`: {cli_note}."
+        )
     )
     return StageResult(
         name=f"{STAGE}.pgloader",
@@ -624,8 +700,13 @@ def _pgloader_result(quick, synthetic, sizes, ours_s, pgl_s, ours_out, pgl_out, 
         target="<= pgloader's time (ratio >= 1), end to end",
         met=bool(ours_median and pgl_median and ours_median <= pgl_median),
         notes=notes,
-        metrics={"ours_migrated_rows": counts, "pgloader_rows": pgl_out, "load_average": loads,
-                 "pgloader_casts": PGLOADER_CASTS, "face_assets_run_s": cli_s},
+        metrics={
+            "ours_migrated_rows": counts,
+            "pgloader_rows": pgl_out,
+            "load_average": loads,
+            "pgloader_casts": PGLOADER_CASTS,
+            "face_assets_run_s": cli_s,
+        },
         ours_samples_s=ours_s,
         baseline_samples_s=pgl_s,
         quick=quick,
@@ -636,20 +717,33 @@ def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
     sizes = r.get("sizes") or {}
     if r.get("name") == f"{STAGE}.pgloader":
-        return ("Samples (s): ours " + ", ".join(f"{v:.1f}" for v in r.get("ours_samples_s") or [])
-                + "; pgloader " + ", ".join(f"{v:.1f}" for v in r.get("baseline_samples_s") or []) + ".\n")
-    lines = [f"Throughput: ours {m.get('ours_rows_per_s', 0):,} rows/s, baseline {m.get('baseline_rows_per_s', 0):,} "
-             f"rows/s (baseline measured on {sizes.get('baseline_rows_measured', 0):,} rows"
-             f"{', extrapolated linearly' if m.get('baseline_extrapolated') else ''}).", "",
-             "| table | rows | ours seconds (last run) | rejected | nulled |", "| --- | --- | --- | --- | --- |"]
+        return (
+            "Samples (s): ours "
+            + ", ".join(f"{v:.1f}" for v in r.get("ours_samples_s") or [])
+            + "; pgloader "
+            + ", ".join(f"{v:.1f}" for v in r.get("baseline_samples_s") or [])
+            + ".\n"
+        )
+    lines = [
+        f"Throughput: ours {m.get('ours_rows_per_s', 0):,} rows/s, baseline {m.get('baseline_rows_per_s', 0):,} "
+        f"rows/s (baseline measured on {sizes.get('baseline_rows_measured', 0):,} rows"
+        f"{', extrapolated linearly' if m.get('baseline_extrapolated') else ''}).",
+        "",
+        "| table | rows | ours seconds (last run) | rejected | nulled |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     rejects = m.get("ours_rejects_last_run") or {}
     for table, seconds in (m.get("ours_seconds_per_table_last_run") or {}).items():
         rj = rejects.get(table, {})
-        lines.append(f"| {table} | {(sizes.get('rows_per_table') or {}).get(table, 0):,} | {seconds} | "
-                     f"{rj.get('rejected')} | {rj.get('nulled')} |")
+        lines.append(
+            f"| {table} | {(sizes.get('rows_per_table') or {}).get(table, 0):,} | {seconds} | "
+            f"{rj.get('rejected')} | {rj.get('nulled')} |"
+        )
     phases = m.get("ours_phase_seconds")
     if phases:
-        lines += ["", "Where ours spends its time (last run, seconds per step summed over the tables, which run side "
-                  "by side, so the sum exceeds the wall time): "
-                  + ", ".join(f"{k} {v}" for k, v in phases.items()) + "."]
+        lines += [
+            "",
+            "Where ours spends its time (last run, seconds per step summed over the tables, which run side "
+            "by side, so the sum exceeds the wall time): " + ", ".join(f"{k} {v}" for k, v in phases.items()) + ".",
+        ]
     return "\n".join(lines) + "\n"

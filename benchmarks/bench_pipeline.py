@@ -63,8 +63,9 @@ def run_once(home: Path, app_url: str, dagster_url: str) -> dict[str, Any]:
     started = time.perf_counter()
     marks: list[tuple[float, str]] = [(0.0, "start")]
     tail: list[str] = []
-    with subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as proc:
+    with subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
@@ -92,8 +93,11 @@ def run(quick: bool = False) -> list[StageResult]:
     walls: list[float] = []
     runs: list[dict[str, Any]] = []
     for i in range(cfg["repetitions"]):
-        with tempfile.TemporaryDirectory(prefix="bench_pipeline_") as home, \
-                scratch_database("pipeline_app") as app_url, scratch_database("pipeline_dagster") as dagster_url:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench_pipeline_") as home,
+            scratch_database("pipeline_app") as app_url,
+            scratch_database("pipeline_dagster") as dagster_url,
+        ):
             result = run_once(Path(home), app_url, dagster_url)
         walls.append(result["wall_s"])
         runs.append(result)
@@ -104,36 +108,52 @@ def run(quick: bool = False) -> list[StageResult]:
     video_s = sum(last["phases"][k] for k in video_keys)
     per_hour_all = videos / wall * 3600
     per_hour_videos = videos / video_s * 3600 if video_s else None
-    say(f"[pipeline] {videos} videos: {wall:.1f} s for the whole run ({per_hour_all:,.0f} videos/hour); video phases "
-        f"{video_s:.1f} s ({per_hour_videos:,.0f} videos/hour)")
-    return [StageResult(
-        name=STAGE,
-        sizes={"videos": videos, "library": "fixture library (../shared/fixtures/library)", "model": MODEL_NAME},
-        ours=("`face-assets run` from nothing in a new process (migration, creator embeddings, library scan, "
-              "sampled_frames + face_detections + face_matches per video, clusters, statistics), CPU provider"),
-        baseline="none (the figure is recorded, not compared)",
-        ours_median_s=wall,
-        baseline_median_s=None,
-        repetitions={"ours": len(walls), "baseline": 0},
-        target="videos per hour on this CPU for the fixture library, recorded",
-        met=True,
-        notes=(f"{per_hour_all:,.0f} videos/hour over the whole run (model loading, process start and migration "
-               f"included), {per_hour_videos:,.0f} videos/hour over the video phases alone "
-               f"({', '.join(video_keys)}: {video_s:.1f} s for {videos} videos). Phase seconds of the median run "
-               "in the details."),
-        metrics={"videos_per_hour_whole_run": round(per_hour_all), "videos_per_hour_video_phases":
-                 round(per_hour_videos) if per_hour_videos else None, "phases_s": last["phases"],
-                 "wall_s": [round(w, 2) for w in walls]},
-        ours_samples_s=walls,
-        quick=quick,
-    )]
+    say(
+        f"[pipeline] {videos} videos: {wall:.1f} s for the whole run ({per_hour_all:,.0f} videos/hour); video phases "
+        f"{video_s:.1f} s ({per_hour_videos:,.0f} videos/hour)"
+    )
+    return [
+        StageResult(
+            name=STAGE,
+            sizes={"videos": videos, "library": "fixture library (../shared/fixtures/library)", "model": MODEL_NAME},
+            ours=(
+                "`face-assets run` from nothing in a new process (migration, creator embeddings, library scan, "
+                "sampled_frames + face_detections + face_matches per video, clusters, statistics), CPU provider"
+            ),
+            baseline="none (the figure is recorded, not compared)",
+            ours_median_s=wall,
+            baseline_median_s=None,
+            repetitions={"ours": len(walls), "baseline": 0},
+            target="videos per hour on this CPU for the fixture library, recorded",
+            met=True,
+            notes=(
+                f"{per_hour_all:,.0f} videos/hour over the whole run (model loading, process start and migration "
+                f"included), {per_hour_videos:,.0f} videos/hour over the video phases alone "
+                f"({', '.join(video_keys)}: {video_s:.1f} s for {videos} videos). Phase seconds of the median run "
+                "in the details."
+            ),
+            metrics={
+                "videos_per_hour_whole_run": round(per_hour_all),
+                "videos_per_hour_video_phases": round(per_hour_videos) if per_hour_videos else None,
+                "phases_s": last["phases"],
+                "wall_s": [round(w, 2) for w in walls],
+            },
+            ours_samples_s=walls,
+            quick=quick,
+        )
+    ]
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
-    lines = [f"- Videos per hour: {m.get('videos_per_hour_whole_run')} over the whole run, "
-             f"{m.get('videos_per_hour_video_phases')} over the video phases alone.",
-             f"- Wall seconds per repetition: {m.get('wall_s')}.", "", "| phase | seconds |", "| --- | --- |"]
+    lines = [
+        f"- Videos per hour: {m.get('videos_per_hour_whole_run')} over the whole run, "
+        f"{m.get('videos_per_hour_video_phases')} over the video phases alone.",
+        f"- Wall seconds per repetition: {m.get('wall_s')}.",
+        "",
+        "| phase | seconds |",
+        "| --- | --- |",
+    ]
     for name, seconds in (m.get("phases_s") or {}).items():
         lines.append(f"| {name} | {seconds} |")
     return "\n".join(lines) + "\n"

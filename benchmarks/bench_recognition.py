@@ -59,18 +59,33 @@ STAGE = "recognition"
 # with a Gaussian of sigma up to `blur` px, its contrast and brightness changed, and centred on a grey tile. The
 # profile pictures stay as they are (a chosen, good photo).
 DEGRADE = {"scale": [0.55, 1.0], "blur": 1.2, "contrast": [0.75, 1.2], "brightness": 25}
-FULL = {"creators": 30, "unknown": 20, "creator_videos": 2, "unknown_videos": 3, "slides": 7, "seed": 12,
-        "calibrate_pairs": None, "degrade": DEGRADE}
-QUICK = {"creators": 4, "unknown": 2, "creator_videos": 1, "unknown_videos": 2, "slides": 3, "seed": 12,
-         "calibrate_pairs": 10, "degrade": DEGRADE}
-TILE = 250            # LFW deep-funneled photos are 250 x 250
+FULL = {
+    "creators": 30,
+    "unknown": 20,
+    "creator_videos": 2,
+    "unknown_videos": 3,
+    "slides": 7,
+    "seed": 12,
+    "calibrate_pairs": None,
+    "degrade": DEGRADE,
+}
+QUICK = {
+    "creators": 4,
+    "unknown": 2,
+    "creator_videos": 1,
+    "unknown_videos": 2,
+    "slides": 3,
+    "seed": 12,
+    "calibrate_pairs": 10,
+    "degrade": DEGRADE,
+}
+TILE = 250  # LFW deep-funneled photos are 250 x 250
 SLIDE_SECONDS = 1.0
 FPS = 4
 
 # The rule issue 12 started from (face_assets.recognition.matching.auto_tag_rule with buffalo_sc's MODEL_DEFAULTS
 # at that time), frozen here as the baseline.
-BASELINE_RULE = {"match_threshold": 0.30, "auto_tag_threshold": 0.45, "auto_tag_min_frames": 2,
-                 "auto_tag_margin": 0.10}
+BASELINE_RULE = {"match_threshold": 0.30, "auto_tag_threshold": 0.45, "auto_tag_min_frames": 2, "auto_tag_margin": 0.10}
 
 TARGETS = {"precision": 0.99, "recall": 0.95, "impure_clusters": 0, "split_share": 0.05}
 
@@ -100,7 +115,7 @@ def plan_library(cfg: dict[str, Any], images: Path) -> dict[str, Any]:
     pool = _people(images, 4)
     names = sorted(pool)
     chosen = [names[i] for i in rng.permutation(len(names))[: cfg["creators"] + cfg["unknown"]]]
-    creators, unknown = sorted(chosen[: cfg["creators"]]), sorted(chosen[cfg["creators"]:])
+    creators, unknown = sorted(chosen[: cfg["creators"]]), sorted(chosen[cfg["creators"] :])
     tokens = [c for c in creators for _ in range(cfg["creator_videos"])]
     tokens += [u for u in unknown for _ in range(cfg["unknown_videos"])]
     tokens = [tokens[i] for i in rng.permutation(len(tokens))]
@@ -129,11 +144,12 @@ def degraded(photo: np.ndarray, degrade: dict[str, Any], rng: np.random.Generato
     sigma = rng.uniform(0.0, degrade["blur"])
     if sigma > 0.3:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
-    img = cv2.convertScaleAbs(img, alpha=rng.uniform(*degrade["contrast"]),
-                              beta=rng.uniform(-degrade["brightness"], degrade["brightness"]))
+    img = cv2.convertScaleAbs(
+        img, alpha=rng.uniform(*degrade["contrast"]), beta=rng.uniform(-degrade["brightness"], degrade["brightness"])
+    )
     tile = np.full((TILE, TILE, 3), 110, np.uint8)
     off = (TILE - size) // 2
-    tile[off:off + size, off:off + size] = img
+    tile[off : off + size, off : off + size] = img
     return tile
 
 
@@ -165,8 +181,9 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
                 numbers = plan["photos"][name][1:] if name in plan["creators"] else plan["photos"][name]
                 number = numbers[used[name] % len(numbers)]
                 used[name] += 1
-                frame[:, k * TILE:(k + 1) * TILE] = degraded(cv2.imread(str(photo_of(name, number))),
-                                                            cfg["degrade"], rng)
+                frame[:, k * TILE : (k + 1) * TILE] = degraded(
+                    cv2.imread(str(photo_of(name, number))), cfg["degrade"], rng
+                )
             for _ in range(int(SLIDE_SECONDS * FPS)):
                 writer.write(frame)
         writer.release()
@@ -175,13 +192,21 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
     shutil.copyfile(FIXTURES / "legacy" / "schema_only.db", legacy)
     with sqlite3.connect(legacy) as db:
         db.execute("INSERT INTO watched_directories (path) VALUES (?)", (str(folder / "videos"),))
-        db.executemany("INSERT INTO creators (name, profile_picture_path) VALUES (?, ?)",
-                       [(name.replace("_", " "), pictures[name]) for name in plan["creators"]])
-    truth = {"creators": {n.replace("_", " "): pictures[n] for n in plan["creators"]},
-             "unknown": [n.replace("_", " ") for n in plan["unknown"]],
-             "videos": {rel: {"people": [p.replace("_", " ") for p in e["people"]],
-                              "creators": [p.replace("_", " ") for p in e["creators"]]}
-                        for rel, e in truth_videos.items()}}
+        db.executemany(
+            "INSERT INTO creators (name, profile_picture_path) VALUES (?, ?)",
+            [(name.replace("_", " "), pictures[name]) for name in plan["creators"]],
+        )
+    truth = {
+        "creators": {n.replace("_", " "): pictures[n] for n in plan["creators"]},
+        "unknown": [n.replace("_", " ") for n in plan["unknown"]],
+        "videos": {
+            rel: {
+                "people": [p.replace("_", " ") for p in e["people"]],
+                "creators": [p.replace("_", " ") for p in e["creators"]],
+            }
+            for rel, e in truth_videos.items()
+        },
+    }
     (tmp / "truth.json").write_text(json.dumps(truth, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
@@ -189,9 +214,15 @@ def build_library(folder: Path, cfg: dict[str, Any]) -> Library:
 
 
 def library_for(cfg: dict[str, Any]) -> Library:
-    key = hashlib.sha1(json.dumps({k: cfg[k] for k in ("creators", "unknown", "creator_videos", "unknown_videos",
-                                                         "slides", "seed", "degrade")}, sort_keys=True).encode()
-                       ).hexdigest()[:10]
+    key = hashlib.sha1(
+        json.dumps(
+            {
+                k: cfg[k]
+                for k in ("creators", "unknown", "creator_videos", "unknown_videos", "slides", "seed", "degrade")
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:10]
     folder = DATA_DIR / f"recognition_{key}"
     cached_input(folder, lambda path: build_library(path, cfg), STAGE)
     return Library(folder, folder / "legacy.db", json.loads((folder / "truth.json").read_text()))
@@ -201,16 +232,29 @@ def library_for(cfg: dict[str, Any]) -> Library:
 
 
 def run_pipeline(lib: Library, home: Path, app_url: str, dagster_url: str) -> float:
-    env = {**os.environ, "FACE_ASSETS_HOME": str(home), "DATABASE_URL": app_url,
-           "FACE_ASSETS_DAGSTER_DATABASE_URL": dagster_url, "FACE_ASSETS_LEGACY_DB": str(lib.legacy_db),
-           "FACE_ASSETS_MODEL": MODEL_NAME, "FACE_ASSETS_MODEL_ROOT": model_root(),
-           "FACE_ASSETS_PROVIDERS": "CPUExecutionProvider", "FACE_ASSETS_ALLOW_MODEL_DOWNLOAD": "0",
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "FACE_ASSETS_HOME": str(home),
+        "DATABASE_URL": app_url,
+        "FACE_ASSETS_DAGSTER_DATABASE_URL": dagster_url,
+        "FACE_ASSETS_LEGACY_DB": str(lib.legacy_db),
+        "FACE_ASSETS_MODEL": MODEL_NAME,
+        "FACE_ASSETS_MODEL_ROOT": model_root(),
+        "FACE_ASSETS_PROVIDERS": "CPUExecutionProvider",
+        "FACE_ASSETS_ALLOW_MODEL_DOWNLOAD": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.pop("FACE_ASSETS_PATH_MAP", None)
     env.pop("FACE_ASSETS_LIBRARY", None)
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "face_assets.cli", "run"], cwd=REPO, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "face_assets.cli", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError("face-assets run failed:\n" + "\n".join(proc.stdout.splitlines()[-30:]))
     return time.perf_counter() - started
@@ -262,8 +306,9 @@ def baseline_tags(faces: list[tuple], creator_rows: list[tuple]) -> tuple[set, s
     for key, items in evidence.items():
         best = max(s for _, s in items)
         strong = len({fr for fr, s in items if s >= r["auto_tag_threshold"]})
-        if best >= r["auto_tag_threshold"] and (strong >= r["auto_tag_min_frames"]
-                                                 or best >= r["auto_tag_threshold"] + r["auto_tag_margin"]):
+        if best >= r["auto_tag_threshold"] and (
+            strong >= r["auto_tag_min_frames"] or best >= r["auto_tag_threshold"] + r["auto_tag_margin"]
+        ):
             tagged.add(key)
         else:
             proposed.add(key)
@@ -273,13 +318,18 @@ def baseline_tags(faces: list[tuple], creator_rows: list[tuple]) -> tuple[set, s
 def tag_figures(tagged: set, proposed: set, truth_pairs: set) -> dict[str, Any]:
     right = tagged & truth_pairs
     proposed = proposed - tagged
-    return {"auto_tags": len(tagged), "wrong_auto_tags": len(tagged - truth_pairs),
-            "precision": round(len(right) / len(tagged), 4) if tagged else None,
-            "recall": round(len(right) / len(truth_pairs), 4) if truth_pairs else None,
-            "true_pairs": len(truth_pairs), "review_proposals": len(proposed),
-            "review_proposals_right": len(proposed & truth_pairs),
-            "recall_after_review": round(len((tagged | proposed) & truth_pairs) / len(truth_pairs), 4)
-            if truth_pairs else None}
+    return {
+        "auto_tags": len(tagged),
+        "wrong_auto_tags": len(tagged - truth_pairs),
+        "precision": round(len(right) / len(tagged), 4) if tagged else None,
+        "recall": round(len(right) / len(truth_pairs), 4) if truth_pairs else None,
+        "true_pairs": len(truth_pairs),
+        "review_proposals": len(proposed),
+        "review_proposals_right": len(proposed & truth_pairs),
+        "recall_after_review": round(len((tagged | proposed) & truth_pairs) / len(truth_pairs), 4)
+        if truth_pairs
+        else None,
+    }
 
 
 def measure(conn, lib: Library) -> dict[str, Any]:
@@ -295,16 +345,27 @@ def measure(conn, lib: Library) -> dict[str, Any]:
             videos[vid] = lib.truth["videos"][rel]
     truth_pairs = {(vid, by_name[c]) for vid, e in videos.items() for c in e["creators"] if c in by_name}
     with conn.cursor(binary=True) as cur:
-        faces = cur.execute("SELECT id, video_id, frame_index, embedding FROM video_face_detections ORDER BY id").fetchall()
-        creator_rows = cur.execute("SELECT creator_id, embedding FROM creator_face_embeddings"
-                                   " WHERE source_type IN ('profile_picture', 'manual') ORDER BY creator_id, id").fetchall()
-    boxes = conn.execute("SELECT id, video_id, frame_index, bbox_x, bbox_y, bbox_width, bbox_height"
-                         " FROM video_face_detections").fetchall()
-    tagged = {(v, c) for v, c in conn.execute("SELECT video_id, creator_id FROM video_creators"
-                                              " WHERE source = 'face_recognition'")}
-    proposed = {(v, c) for v, c in conn.execute(
-        "SELECT DISTINCT video_id, matched_creator_id FROM video_face_detections"
-        " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL")}
+        faces = cur.execute(
+            "SELECT id, video_id, frame_index, embedding FROM video_face_detections ORDER BY id"
+        ).fetchall()
+        creator_rows = cur.execute(
+            "SELECT creator_id, embedding FROM creator_face_embeddings"
+            " WHERE source_type IN ('profile_picture', 'manual') ORDER BY creator_id, id"
+        ).fetchall()
+    boxes = conn.execute(
+        "SELECT id, video_id, frame_index, bbox_x, bbox_y, bbox_width, bbox_height FROM video_face_detections"
+    ).fetchall()
+    tagged = {
+        (v, c)
+        for v, c in conn.execute("SELECT video_id, creator_id FROM video_creators WHERE source = 'face_recognition'")
+    }
+    proposed = {
+        (v, c)
+        for v, c in conn.execute(
+            "SELECT DISTINCT video_id, matched_creator_id FROM video_face_detections"
+            " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL"
+        )
+    }
     ours = tag_figures(tagged, proposed, truth_pairs)
     base_tagged, base_proposed = baseline_tags(faces, creator_rows)
     baseline = tag_figures(base_tagged, base_proposed, truth_pairs)
@@ -325,14 +386,26 @@ def measure(conn, lib: Library) -> dict[str, Any]:
     unknown_seen = {p for p in person.values() if p in unknown}
     split = sorted(p for p in unknown_seen if len(person_clusters.get(p, ())) > 1)
     unclustered = sorted(p for p in unknown_seen if not person_clusters.get(p))
-    clusters_fig = {"clusters": len(set(clusters.values())), "clusters_with_known_faces": len(members),
-                    "impure_clusters": len(impure), "impure": impure[:20],
-                    "unknown_people": len(unknown_seen), "unknown_split": len(split), "split": split,
-                    "split_share": round(len(split) / len(unknown_seen), 4) if unknown_seen else None,
-                    "unknown_not_clustered": len(unclustered),
-                    "faces": len(boxes), "faces_labelled": len(person)}
-    return {"ours": ours, "baseline": baseline, "clusters": clusters_fig, "videos": len(videos),
-            "likelihoods": likelihood_figures(conn, sorted(videos), truth_pairs)}
+    clusters_fig = {
+        "clusters": len(set(clusters.values())),
+        "clusters_with_known_faces": len(members),
+        "impure_clusters": len(impure),
+        "impure": impure[:20],
+        "unknown_people": len(unknown_seen),
+        "unknown_split": len(split),
+        "split": split,
+        "split_share": round(len(split) / len(unknown_seen), 4) if unknown_seen else None,
+        "unknown_not_clustered": len(unclustered),
+        "faces": len(boxes),
+        "faces_labelled": len(person),
+    }
+    return {
+        "ours": ours,
+        "baseline": baseline,
+        "clusters": clusters_fig,
+        "videos": len(videos),
+        "likelihoods": likelihood_figures(conn, sorted(videos), truth_pairs),
+    }
 
 
 def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str, Any]:
@@ -364,11 +437,14 @@ def likelihood_figures(conn, video_ids: list[int], truth_pairs: set) -> dict[str
         # The margin the verdicts have: the weakest fused evidence of a true pair, the strongest of a false one.
         true_fused = [p.fused for p in pairs if p.faces and (p.video_id, p.creator_id) in truth_pairs]
         false_fused = [p.fused for p in pairs if p.faces and (p.video_id, p.creator_id) not in truth_pairs]
-        out[name] = {"model": describe_model(model), **tag_figures(tagged, proposed, truth_pairs),
-                     "weakest_true_fused": round(min(true_fused), 2) if true_fused else None,
-                     "strongest_false_fused": round(max(false_fused), 2) if false_fused else None,
-                     "max_face_llr": round(float(np.max(model.log_likelihood_ratio(np.linspace(-1, 1, 401)))), 2),
-                     "target": round(target_llr(gallery_size(conn), config.auto_tag_max_false_rate), 2)}
+        out[name] = {
+            "model": describe_model(model),
+            **tag_figures(tagged, proposed, truth_pairs),
+            "weakest_true_fused": round(min(true_fused), 2) if true_fused else None,
+            "strongest_false_fused": round(max(false_fused), 2) if false_fused else None,
+            "max_face_llr": round(float(np.max(model.log_likelihood_ratio(np.linspace(-1, 1, 401)))), 2),
+            "target": round(target_llr(gallery_size(conn), config.auto_tag_max_false_rate), 2),
+        }
     return out
 
 
@@ -394,10 +470,15 @@ def calibrate_accuracy(cfg: dict[str, Any], scratch: Path) -> dict[str, Any]:
     report = calibrate_pairs(engine, pairs, lfw / "images", all_photos=all_photos)
     seconds = time.perf_counter() - started
     cal = report.calibration
-    return {"accuracy": round(report.accuracy, 4), "no_face": len(report.no_face), "photos": cal.details["photos"],
-            "pairs": cal.details["pairs"], "seconds": round(seconds, 1),
-            "embedded_now": cal.details["embedding"]["embedded_now"],
-            "thresholds": {str(far): {"threshold": t, "tar": cal.tar.get(far)} for far, t in cal.thresholds.items()}}
+    return {
+        "accuracy": round(report.accuracy, 4),
+        "no_face": len(report.no_face),
+        "photos": cal.details["photos"],
+        "pairs": cal.details["pairs"],
+        "seconds": round(seconds, 1),
+        "embedded_now": cal.details["embedding"]["embedded_now"],
+        "thresholds": {str(far): {"threshold": t, "tar": cal.tar.get(far)} for far, t in cal.thresholds.items()},
+    }
 
 
 def run(quick: bool = False) -> list[StageResult]:
@@ -405,79 +486,114 @@ def run(quick: bool = False) -> list[StageResult]:
     cfg = QUICK if quick else FULL
     lib = library_for(cfg)
     n_videos = len(lib.truth["videos"])
-    say(f"[{STAGE}] library {lib.root.name}: {len(lib.truth['creators'])} creators, {len(lib.truth['unknown'])} "
-        f"unknown people, {n_videos} videos")
+    say(
+        f"[{STAGE}] library {lib.root.name}: {len(lib.truth['creators'])} creators, {len(lib.truth['unknown'])} "
+        f"unknown people, {n_videos} videos"
+    )
     import tempfile
 
     import psycopg
 
     from face_assets.db.connection import register_vector
 
-    with tempfile.TemporaryDirectory(prefix="bench_recognition_") as home, \
-            scratch_database("recognition_app") as app_url, scratch_database("recognition_dagster") as dagster_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench_recognition_") as home,
+        scratch_database("recognition_app") as app_url,
+        scratch_database("recognition_dagster") as dagster_url,
+    ):
         wall = run_pipeline(lib, Path(home), app_url, dagster_url)
         with psycopg.connect(app_url) as conn:
             register_vector(conn)
             figures = measure(conn, lib)
-    say(f"[{STAGE}] pipeline {wall:.1f} s; ours {json.dumps({k: v for k, v in figures['ours'].items() if k not in ('wrong', 'missed')})}")
+    say(
+        f"[{STAGE}] pipeline {wall:.1f} s; ours {json.dumps({k: v for k, v in figures['ours'].items() if k not in ('wrong', 'missed')})}"
+    )
     say(f"[{STAGE}] baseline {json.dumps(figures['baseline'])}; clusters {json.dumps(figures['clusters'])}")
     with tempfile.TemporaryDirectory(prefix="bench_recognition_pairs_") as scratch:
         figures["calibrate"] = calibrate_accuracy(cfg, Path(scratch))
     say(f"[{STAGE}] calibrate on lfw_dev: {json.dumps(figures['calibrate'])}")
     ours, cl = figures["ours"], figures["clusters"]
-    met = (ours["precision"] is not None and ours["precision"] >= TARGETS["precision"]
-           and ours["recall"] is not None and ours["recall"] >= TARGETS["recall"]
-           and cl["impure_clusters"] == TARGETS["impure_clusters"]
-           and (cl["split_share"] or 0.0) <= TARGETS["split_share"])
+    met = (
+        ours["precision"] is not None
+        and ours["precision"] >= TARGETS["precision"]
+        and ours["recall"] is not None
+        and ours["recall"] >= TARGETS["recall"]
+        and cl["impure_clusters"] == TARGETS["impure_clusters"]
+        and (cl["split_share"] or 0.0) <= TARGETS["split_share"]
+    )
     b = figures["baseline"]
-    return [StageResult(
-        name=STAGE,
-        sizes={"creators": len(lib.truth["creators"]), "unknown_people": len(lib.truth["unknown"]),
-               "videos": n_videos, "true_pairs": ours["true_pairs"], "model": MODEL_NAME, "seed": cfg["seed"]},
-        ours="the pipeline as it is (`face-assets run`): its auto-tags, review proposals and clusters",
-        baseline=("the auto-tag rule issue 12 started from (nearest creator >= 0.30; >= 0.45 in two frames or "
-                  ">= 0.55 in one), on the same faces"),
-        ours_median_s=wall,
-        baseline_median_s=None,
-        repetitions={"ours": 1, "baseline": 0},
-        target="precision >= 0.99, recall >= 0.95 with no review, every cluster pure, <= 5% of unknown people split",
-        met=bool(met),
-        notes=(f"ours: precision {ours['precision']}, recall {ours['recall']} ({ours['auto_tags']} auto-tags, "
-               f"{ours['wrong_auto_tags']} wrong; {ours['review_proposals']} proposals for review, "
-               f"{ours['review_proposals_right']} right); baseline: precision {b['precision']}, recall {b['recall']} "
-               f"({b['review_proposals']} proposals); clusters: {cl['impure_clusters']} impure of "
-               f"{cl['clusters']}, {cl['unknown_split']} of {cl['unknown_people']} unknown people split; calibrate "
-               f"on lfw_dev: accuracy {figures['calibrate']['accuracy']}; likelihood used: {ours.get('likelihood')}; "
-               + "".join(f"{name} re-applied: precision {f['precision']}, recall {f['recall']}; "
-                         for name, f in figures.get("likelihoods", {}).items())
-               + "Seconds = the pipeline run."),
-        metrics=figures,
-        ours_samples_s=[wall],
-        quick=quick,
-    )]
+    return [
+        StageResult(
+            name=STAGE,
+            sizes={
+                "creators": len(lib.truth["creators"]),
+                "unknown_people": len(lib.truth["unknown"]),
+                "videos": n_videos,
+                "true_pairs": ours["true_pairs"],
+                "model": MODEL_NAME,
+                "seed": cfg["seed"],
+            },
+            ours="the pipeline as it is (`face-assets run`): its auto-tags, review proposals and clusters",
+            baseline=(
+                "the auto-tag rule issue 12 started from (nearest creator >= 0.30; >= 0.45 in two frames or "
+                ">= 0.55 in one), on the same faces"
+            ),
+            ours_median_s=wall,
+            baseline_median_s=None,
+            repetitions={"ours": 1, "baseline": 0},
+            target="precision >= 0.99, recall >= 0.95 with no review, every cluster pure, <= 5% of unknown people split",
+            met=bool(met),
+            notes=(
+                f"ours: precision {ours['precision']}, recall {ours['recall']} ({ours['auto_tags']} auto-tags, "
+                f"{ours['wrong_auto_tags']} wrong; {ours['review_proposals']} proposals for review, "
+                f"{ours['review_proposals_right']} right); baseline: precision {b['precision']}, recall {b['recall']} "
+                f"({b['review_proposals']} proposals); clusters: {cl['impure_clusters']} impure of "
+                f"{cl['clusters']}, {cl['unknown_split']} of {cl['unknown_people']} unknown people split; calibrate "
+                f"on lfw_dev: accuracy {figures['calibrate']['accuracy']}; likelihood used: {ours.get('likelihood')}; "
+                + "".join(
+                    f"{name} re-applied: precision {f['precision']}, recall {f['recall']}; "
+                    for name, f in figures.get("likelihoods", {}).items()
+                )
+                + "Seconds = the pipeline run."
+            ),
+            metrics=figures,
+            ours_samples_s=[wall],
+            quick=quick,
+        )
+    ]
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
     o, b, c, cal = m.get("ours", {}), m.get("baseline", {}), m.get("clusters", {}), m.get("calibrate", {})
-    rows = [("auto-tag precision", "precision"), ("creator recall, no review", "recall"),
-            ("auto-tags", "auto_tags"), ("wrong auto-tags", "wrong_auto_tags"),
-            ("proposals for review", "review_proposals"), ("of them right", "review_proposals_right"),
-            ("recall after review", "recall_after_review")]
+    rows = [
+        ("auto-tag precision", "precision"),
+        ("creator recall, no review", "recall"),
+        ("auto-tags", "auto_tags"),
+        ("wrong auto-tags", "wrong_auto_tags"),
+        ("proposals for review", "review_proposals"),
+        ("of them right", "review_proposals_right"),
+        ("recall after review", "recall_after_review"),
+    ]
     lines = ["| figure | ours | baseline (the rule issue 12 started from) |", "| --- | --- | --- |"]
     lines += [f"| {label} | {o.get(key)} | {b.get(key)} |" for label, key in rows]
-    lines += ["", f"- Clusters: {c.get('clusters')}, impure {c.get('impure_clusters')}; unknown people "
-                  f"{c.get('unknown_people')}, split {c.get('unknown_split')} ({c.get('split_share')}), not clustered "
-                  f"{c.get('unknown_not_clustered')}.",
-              f"- `calibrate` on lfw_dev: accuracy {cal.get('accuracy')} over {cal.get('pairs')} pairs, {cal.get('no_face')} "
-              f"of {cal.get('photos')} photos without a face; thresholds {json.dumps(cal.get('thresholds'))}."]
+    lines += [
+        "",
+        f"- Clusters: {c.get('clusters')}, impure {c.get('impure_clusters')}; unknown people "
+        f"{c.get('unknown_people')}, split {c.get('unknown_split')} ({c.get('split_share')}), not clustered "
+        f"{c.get('unknown_not_clustered')}.",
+        f"- `calibrate` on lfw_dev: accuracy {cal.get('accuracy')} over {cal.get('pairs')} pairs, {cal.get('no_face')} "
+        f"of {cal.get('photos')} photos without a face; thresholds {json.dumps(cal.get('thresholds'))}.",
+    ]
     for name, f in (m.get("likelihoods") or {}).items():
-        lines.append(f"- The rule re-applied to the same faces with the {name} likelihood ({f.get('model')}; largest "
-                     f"face LLR {f.get('max_face_llr')}, target {f.get('target')}): precision {f.get('precision')}, "
-                     f"recall {f.get('recall')} ({f.get('auto_tags')} auto-tags, {f.get('wrong_auto_tags')} wrong; "
-                     f"{f.get('review_proposals')} proposals, {f.get('review_proposals_right')} right); fused "
-                     f"evidence of the weakest true pair {f.get('weakest_true_fused')}, of the strongest false one "
-                     f"{f.get('strongest_false_fused')}.")
+        lines.append(
+            f"- The rule re-applied to the same faces with the {name} likelihood ({f.get('model')}; largest "
+            f"face LLR {f.get('max_face_llr')}, target {f.get('target')}): precision {f.get('precision')}, "
+            f"recall {f.get('recall')} ({f.get('auto_tags')} auto-tags, {f.get('wrong_auto_tags')} wrong; "
+            f"{f.get('review_proposals')} proposals, {f.get('review_proposals_right')} right); fused "
+            f"evidence of the weakest true pair {f.get('weakest_true_fused')}, of the strongest false one "
+            f"{f.get('strongest_false_fused')}."
+        )
     if o.get("wrong"):
         lines.append(f"- Wrong auto-tags: {', '.join(o['wrong'])}.")
     if o.get("missed"):

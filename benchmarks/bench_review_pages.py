@@ -23,10 +23,24 @@ from typing import Any
 from benchmarks.harness import StageResult, load_average, median, percentile, say, scratch_database
 
 STAGE = "review_pages"
-FULL = {"faces": 100_000, "pending": 10_000, "clustered": 40_000, "clusters": 5_000, "videos": 2_000,
-        "creators": 2_000, "api_samples": 40}
-QUICK = {"faces": 5_000, "pending": 500, "clustered": 2_000, "clusters": 250, "videos": 100, "creators": 100,
-         "api_samples": 5}
+FULL = {
+    "faces": 100_000,
+    "pending": 10_000,
+    "clustered": 40_000,
+    "clusters": 5_000,
+    "videos": 2_000,
+    "creators": 2_000,
+    "api_samples": 40,
+}
+QUICK = {
+    "faces": 5_000,
+    "pending": 500,
+    "clustered": 2_000,
+    "clusters": 250,
+    "videos": 100,
+    "creators": 100,
+    "api_samples": 5,
+}
 PENDING_PAGE = 50
 CLUSTER_PAGE = 24
 TARGET_P95_MS = 300.0
@@ -48,11 +62,15 @@ def _load(url: str, n: dict[str, int]) -> None:
         ensure_review_schema(conn)
         conn.execute("DROP INDEX IF EXISTS idx_video_faces_embedding")
         root = conn.execute("INSERT INTO watched_directories (path) VALUES ('/library') RETURNING id").fetchone()[0]
-        conn.execute("INSERT INTO videos (directory_id, file_size_bytes, file_path, file_name, title) SELECT %s, 1000000,"
-                     " '/library/v' || g"
-                     " || '.mp4', 'v' || g || '.mp4', 'Video ' || g FROM generate_series(1, %s) g", (root, n["videos"]))
-        conn.execute("INSERT INTO creators (name) SELECT 'Creator ' || g FROM generate_series(1, %s) g",
-                     (n["creators"],))
+        conn.execute(
+            "INSERT INTO videos (directory_id, file_size_bytes, file_path, file_name, title) SELECT %s, 1000000,"
+            " '/library/v' || g"
+            " || '.mp4', 'v' || g || '.mp4', 'Video ' || g FROM generate_series(1, %s) g",
+            (root, n["videos"]),
+        )
+        conn.execute(
+            "INSERT INTO creators (name) SELECT 'Creator ' || g FROM generate_series(1, %s) g", (n["creators"],)
+        )
         conn.execute("INSERT INTO face_clusters (status) SELECT 'open' FROM generate_series(1, %s)", (n["clusters"],))
         # Faces: ids 1..pending pending, then clustered unknown faces (cluster sizes skewed: random()^2), then matched.
         conn.execute(
@@ -70,7 +88,9 @@ def _load(url: str, n: dict[str, int]) -> None:
                    CASE WHEN g > %(pending)s AND g <= %(pending)s + %(clustered)s
                         THEN 1 + floor(%(clusters)s * random() ^ 2)::int END
             FROM generate_series(1, %(faces)s) g
-            """, n)
+            """,
+            n,
+        )
         conn.commit()
         update_cluster_stats(conn, list(range(1, n["clusters"] + 1)), [])
         conn.commit()
@@ -162,9 +182,16 @@ def run(quick: bool = False) -> list[StageResult]:
             pending_keyset, pending_cursors = _walk(conn, review_queries.pending_page, PENDING_PAGE)
             pending_offset = _offsets(conn, "review/pending_page_offset.sql", {}, PENDING_PAGE, len(pending_keyset))
             clusters_keyset, cluster_cursors = _walk(
-                conn, lambda c, limit, cursor: review_queries.clusters_page(c, "open", limit, cursor), CLUSTER_PAGE)
-            clusters_offset = _offsets(conn, "review/clusters_page_offset.sql", {"status": "open"}, CLUSTER_PAGE,
-                                       len(clusters_keyset), samples=True)
+                conn, lambda c, limit, cursor: review_queries.clusters_page(c, "open", limit, cursor), CLUSTER_PAGE
+            )
+            clusters_offset = _offsets(
+                conn,
+                "review/clusters_page_offset.sql",
+                {"status": "open"},
+                CLUSTER_PAGE,
+                len(clusters_keyset),
+                samples=True,
+            )
             groups_keyset, _ = _walk(conn, lambda c, limit, cursor: review_queries.pending_groups(c, limit, cursor), 20)
         say(f"[{STAGE}] walked {len(pending_keyset)} pending pages, {len(clusters_keyset)} cluster pages")
 
@@ -176,11 +203,14 @@ def run(quick: bool = False) -> list[StageResult]:
         with TestClient(create_app(database_url=url), base_url="http://127.0.0.1:3001") as client:
             client.get("/api/face-recognition/stats")  # warm: imports, first connection
             api["GET /api/face-recognition/pending"] = _api(
-                client, "/api/face-recognition/pending", spread(pending_cursors, n["api_samples"]))
+                client, "/api/face-recognition/pending", spread(pending_cursors, n["api_samples"])
+            )
             api["GET /api/face-recognition/pending/groups"] = _api(
-                client, "/api/face-recognition/pending/groups", [{}] * n["api_samples"])
+                client, "/api/face-recognition/pending/groups", [{}] * n["api_samples"]
+            )
             api["GET /api/face-recognition/clusters"] = _api(
-                client, "/api/face-recognition/clusters", spread(cluster_cursors, n["api_samples"]))
+                client, "/api/face-recognition/clusters", spread(cluster_cursors, n["api_samples"])
+            )
             for page in ("/review", "/people"):
                 probe = client.get(page)
                 if probe.status_code == 200:
@@ -190,45 +220,72 @@ def run(quick: bool = False) -> list[StageResult]:
 
     def ratio_note(ours: list[float], base: list[float]) -> str:
         deep = slice(len(ours) * 9 // 10, None)
-        return (f"ours p50 {_ms(ours, 50)} / p95 {_ms(ours, 95)} ms per page, OFFSET p50 {_ms(base, 50)} / p95 "
-                f"{_ms(base, 95)} ms; last tenth of the pages: ours {_ms(ours[deep], 50)} ms, OFFSET "
-                f"{_ms(base[deep], 50)} ms (p50)")
+        return (
+            f"ours p50 {_ms(ours, 50)} / p95 {_ms(ours, 95)} ms per page, OFFSET p50 {_ms(base, 50)} / p95 "
+            f"{_ms(base, 95)} ms; last tenth of the pages: ours {_ms(ours[deep], 50)} ms, OFFSET "
+            f"{_ms(base[deep], 50)} ms (p50)"
+        )
 
     worst_api = max((v.get("p95_ms") or 0) for v in api.values())
-    sizes = {"faces": n["faces"], "pending": n["pending"], "clusters": n["clusters"], "videos": n["videos"],
-             "creators": n["creators"]}
-    metrics_common = {"load_s": round(load_s, 1), "api": api, "load_average_before": load_before,
-                      "load_average_after": load_average(),
-                      "groups_keyset_p50_ms": _ms(groups_keyset, 50), "groups_keyset_p95_ms": _ms(groups_keyset, 95)}
+    sizes = {
+        "faces": n["faces"],
+        "pending": n["pending"],
+        "clusters": n["clusters"],
+        "videos": n["videos"],
+        "creators": n["creators"],
+    }
+    metrics_common = {
+        "load_s": round(load_s, 1),
+        "api": api,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "groups_keyset_p50_ms": _ms(groups_keyset, 50),
+        "groups_keyset_p95_ms": _ms(groups_keyset, 95),
+    }
     results = []
     for name, ours, base, page_size, what in (
         ("review_pages.pending", pending_keyset, pending_offset, PENDING_PAGE, "review queue (pending proposals)"),
         ("review_pages.clusters", clusters_keyset, clusters_offset, CLUSTER_PAGE, "open clusters, largest first"),
     ):
-        results.append(StageResult(
-            name=name, sizes={**sizes, "pages": len(ours), "page_size": page_size},
-            ours=f"{what}: keyset pagination, every page walked (face_assets.review.queries)",
-            baseline=f"{what}: the same listing with LIMIT/OFFSET at the same pages",
-            ours_median_s=median(ours), baseline_median_s=median(base),
-            repetitions={"ours": len(ours), "baseline": len(base)},
-            target=f"API calls and pages p95 <= {TARGET_P95_MS:.0f} ms (server time)",
-            met=worst_api <= TARGET_P95_MS,
-            notes=ratio_note(ours, base),
-            metrics={**metrics_common, "ours_p50_ms": _ms(ours, 50), "ours_p95_ms": _ms(ours, 95),
-                     "baseline_p50_ms": _ms(base, 50), "baseline_p95_ms": _ms(base, 95)},
-            ours_samples_s=ours, baseline_samples_s=base, quick=quick,
-        ))
+        results.append(
+            StageResult(
+                name=name,
+                sizes={**sizes, "pages": len(ours), "page_size": page_size},
+                ours=f"{what}: keyset pagination, every page walked (face_assets.review.queries)",
+                baseline=f"{what}: the same listing with LIMIT/OFFSET at the same pages",
+                ours_median_s=median(ours),
+                baseline_median_s=median(base),
+                repetitions={"ours": len(ours), "baseline": len(base)},
+                target=f"API calls and pages p95 <= {TARGET_P95_MS:.0f} ms (server time)",
+                met=worst_api <= TARGET_P95_MS,
+                notes=ratio_note(ours, base),
+                metrics={
+                    **metrics_common,
+                    "ours_p50_ms": _ms(ours, 50),
+                    "ours_p95_ms": _ms(ours, 95),
+                    "baseline_p50_ms": _ms(base, 50),
+                    "baseline_p95_ms": _ms(base, 95),
+                },
+                ours_samples_s=ours,
+                baseline_samples_s=base,
+                quick=quick,
+            )
+        )
     return results
 
 
 def details_markdown(r: dict) -> str:
     m = r.get("metrics") or {}
-    lines = [f"- per page: ours p50 {m.get('ours_p50_ms')} ms, p95 {m.get('ours_p95_ms')} ms; OFFSET p50 "
-             f"{m.get('baseline_p50_ms')} ms, p95 {m.get('baseline_p95_ms')} ms",
-             f"- grouped review queue (keyset, 20 groups a page): p50 {m.get('groups_keyset_p50_ms')} ms, p95 "
-             f"{m.get('groups_keyset_p95_ms')} ms",
-             f"- data loaded in {m.get('load_s')} s",
-             "", "| call (server time, in-process) | calls | p50 | p95 |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"- per page: ours p50 {m.get('ours_p50_ms')} ms, p95 {m.get('ours_p95_ms')} ms; OFFSET p50 "
+        f"{m.get('baseline_p50_ms')} ms, p95 {m.get('baseline_p95_ms')} ms",
+        f"- grouped review queue (keyset, 20 groups a page): p50 {m.get('groups_keyset_p50_ms')} ms, p95 "
+        f"{m.get('groups_keyset_p95_ms')} ms",
+        f"- data loaded in {m.get('load_s')} s",
+        "",
+        "| call (server time, in-process) | calls | p50 | p95 |",
+        "| --- | --- | --- | --- |",
+    ]
     for call, v in (m.get("api") or {}).items():
         if "skipped" in v:
             lines.append(f"| {call} | skipped ({v['skipped']}) | | |")

@@ -70,13 +70,15 @@ def ours(files: int) -> tuple[float, dict]:
             ids = [i for (i,) in servers.app("SELECT id FROM videos WHERE file_path = ANY(%s)", (names,))]
             if len(ids) < files:
                 return False
-            processed = servers.app("SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s)"
-                                    " AND status = 'processed'", (ids,))[0][0]
+            processed = servers.app(
+                "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND status = 'processed'", (ids,)
+            )[0][0]
             if processed < files:
                 return False
             runs = sensor_runs(servers)
             return all(r["status"] in api.FINISHED_RUN for r in runs) and {str(i) for i in ids} <= set(
-                run_partitions(servers, runs))
+                run_partitions(servers, runs)
+            )
 
         deadline = started + TIMEOUT_S
         while not done():
@@ -114,8 +116,9 @@ def baseline(files: int, base: Path) -> float:
         conn.execute("UPDATE watched_directories SET is_active = false")  # only the dropped files, as in ours
     _paths, _ = drop(files, library)
     started = time.perf_counter()
-    result = subprocess.run([*cli, "run", "--select", VIDEO_SELECTION, "--scan"], cwd=REPO, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [*cli, "run", "--select", VIDEO_SELECTION, "--scan"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"face-assets run failed:\n{(result.stdout + result.stderr)[-3000:]}")
@@ -134,14 +137,25 @@ def run(quick: bool = False) -> list[StageResult]:
         say(f"{STAGE}: ours, the daemon's library sensor on {files} new files")
         ours_s, info = ours(files)
     ratio = base_s / ours_s
-    return [StageResult(
-        name=STAGE, sizes={"files": files},
-        ours="dagster-daemon: library_sensor (5 s interval, two stable scans) -> ranged process_videos runs",
-        baseline=f"face-assets run --select \"{VIDEO_SELECTION}\" --scan, same files",
-        ours_median_s=ours_s, baseline_median_s=base_s, repetitions={"ours": 1, "baseline": 1},
-        target=">= 0.8x (the daemon's videos per hour over face-assets run's)", met=ratio >= 0.8,
-        notes=f"one repetition each (a server start per repetition); sensor runs: {info['runs']}",
-        metrics={"ours_videos_per_hour": round(files * 3600 / ours_s), "baseline_videos_per_hour": round(
-            files * 3600 / base_s), **info},
-        ours_samples_s=[ours_s], baseline_samples_s=[base_s], quick=quick,
-    )]
+    return [
+        StageResult(
+            name=STAGE,
+            sizes={"files": files},
+            ours="dagster-daemon: library_sensor (5 s interval, two stable scans) -> ranged process_videos runs",
+            baseline=f'face-assets run --select "{VIDEO_SELECTION}" --scan, same files',
+            ours_median_s=ours_s,
+            baseline_median_s=base_s,
+            repetitions={"ours": 1, "baseline": 1},
+            target=">= 0.8x (the daemon's videos per hour over face-assets run's)",
+            met=ratio >= 0.8,
+            notes=f"one repetition each (a server start per repetition); sensor runs: {info['runs']}",
+            metrics={
+                "ours_videos_per_hour": round(files * 3600 / ours_s),
+                "baseline_videos_per_hour": round(files * 3600 / base_s),
+                **info,
+            },
+            ours_samples_s=[ours_s],
+            baseline_samples_s=[base_s],
+            quick=quick,
+        )
+    ]

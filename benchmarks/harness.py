@@ -136,7 +136,9 @@ def require_fixtures(*relative: str) -> None:
     for rel in relative or ("",):
         path = FIXTURES / rel
         if not path.exists():
-            raise FileNotFoundError(f"benchmark fixture {path} not found (expected ../shared/fixtures beside the checkout)")
+            raise FileNotFoundError(
+                f"benchmark fixture {path} not found (expected ../shared/fixtures beside the checkout)"
+            )
 
 
 def configure_environment(home: Path | None = None) -> None:
@@ -239,7 +241,9 @@ def machine_info(with_database: bool = True) -> dict[str, Any]:
 
             with psycopg.connect(server_url(), autocommit=True) as conn:
                 info["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
-                row = conn.execute("SELECT default_version FROM pg_available_extensions WHERE name = 'vector'").fetchone()
+                row = conn.execute(
+                    "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+                ).fetchone()
                 info["pgvector"] = row[0] if row else None
                 info["shared_buffers"] = conn.execute("SHOW shared_buffers").fetchone()[0]
         except Exception as exc:  # the report still gets written without the server

@@ -91,7 +91,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines.append(
                 f"| {r['name']} | {fmt_sizes(r.get('sizes') or {})} | {fmt_s(r.get('ours_median_s'))} | "
                 f"{fmt_s(r.get('baseline_median_s'))} | {reps.get('ours')}/{reps.get('baseline')} | "
-                f"{fmt_ratio(r.get('ratio'))} | {r.get('target')} | {'yes' if r.get('met') else '**no**'} |")
+                f"{fmt_ratio(r.get('ratio'))} | {r.get('target')} | {'yes' if r.get('met') else '**no**'} |"
+            )
     lines += [
         "",
         "## Re-running",
@@ -114,8 +115,11 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines += [f"## {stage}", ""]
         load = entry.get("load_average")
         if load:
-            lines += [f"Stage time {entry.get('stage_seconds')} s; load average before/after: "
-                      f"{load.get('before')} / {load.get('after')}.", ""]
+            lines += [
+                f"Stage time {entry.get('stage_seconds')} s; load average before/after: "
+                f"{load.get('before')} / {load.get('after')}.",
+                "",
+            ]
         if entry.get("error"):
             lines += [f"**Error:** {entry['error']}", ""]
         for r in entry.get("results", []):

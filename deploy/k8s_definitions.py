@@ -42,12 +42,21 @@ def build_k8s_definitions(values_path: Path = VALUES, local: Definitions | None 
     executor = k8s_executor(values_path)
     # Jobs that chose their own executor (process_videos runs in process locally, to load the model once per run)
     # take the pods too: on Kubernetes each step gets its own pod, the GPU step a GPU node.
-    jobs = [copy(job, executor_def=executor)
-            if isinstance(job, UnresolvedAssetJobDefinition) and job.executor_def is not None else job
-            for job in local.jobs or []]
+    jobs = [
+        copy(job, executor_def=executor)
+        if isinstance(job, UnresolvedAssetJobDefinition) and job.executor_def is not None
+        else job
+        for job in local.jobs or []
+    ]
     return Definitions.merge(
-        Definitions(assets=local.assets, asset_checks=local.asset_checks, jobs=jobs, sensors=local.sensors,
-                    schedules=local.schedules, resources=local.resources),
+        Definitions(
+            assets=local.assets,
+            asset_checks=local.asset_checks,
+            jobs=jobs,
+            sensors=local.sensors,
+            schedules=local.schedules,
+            resources=local.resources,
+        ),
         Definitions(executor=executor),
     )
 

@@ -60,7 +60,7 @@ class PathMap:
             return path
         for old, new in self.pairs:
             if path == old or path.startswith(old.rstrip("/") + "/"):
-                return new + path[len(old):]
+                return new + path[len(old) :]
         return path
 
 

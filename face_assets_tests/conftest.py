@@ -31,8 +31,14 @@ def pytest_configure(config):
         shutil.rmtree(base / "runs", ignore_errors=True)
     (base / "runs").mkdir(parents=True, exist_ok=True)
     os.environ["FACE_ASSETS_HOME"] = str(base)
-    for var in ("DATABASE_URL", "FACE_ASSETS_DAGSTER_DATABASE_URL", "FACE_ASSETS_LEGACY_DB", "FACE_ASSETS_PATH_MAP",
-                "FACE_ASSETS_LIBRARY", "DAGSTER_HOME"):
+    for var in (
+        "DATABASE_URL",
+        "FACE_ASSETS_DAGSTER_DATABASE_URL",
+        "FACE_ASSETS_LEGACY_DB",
+        "FACE_ASSETS_PATH_MAP",
+        "FACE_ASSETS_LIBRARY",
+        "DAGSTER_HOME",
+    ):
         os.environ.pop(var, None)
     os.environ["FACE_ASSETS_MODEL"] = "buffalo_sc"
     os.environ["FACE_ASSETS_MODEL_ROOT"] = str(MODEL_ROOT)
@@ -47,8 +53,14 @@ def require_fixtures() -> None:
 
 # Debian's Chromium, driven by Playwright (web/test_browser.py, e2e/test_e2e_servers.py).
 CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def browser_or_skip() -> None:
@@ -191,6 +203,8 @@ def module_dagster_instance(pg_server, tmp_path_factory):
     url = _create_database(pg_server, "dg")
     home = tmp_path_factory.mktemp("dagster_home")
     storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    with instance_for_test(temp_dir=str(home), overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as inst:
+    with instance_for_test(
+        temp_dir=str(home), overrides={"storage": {"postgres": {"postgres_url": storage_url}}}
+    ) as inst:
         yield inst
     _drop_database(pg_server, url)

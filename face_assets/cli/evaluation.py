@@ -36,13 +36,15 @@ class Evaluation:
         return {person: len(ids) == 1 for person, ids in self.unknown_clusters.items()}
 
     def lines(self) -> list[str]:
-        out = [f"creators with a usable picture embedded: {len(self.creators_embedded)} of "
-               f"{self.creators_with_pictures}"]
+        out = [
+            f"creators with a usable picture embedded: {len(self.creators_embedded)} of {self.creators_with_pictures}"
+        ]
         out += [f"  not embedded: {name}: {why}" for name, why in sorted(self.creators_not_embedded.items())]
         out.append(f"auto-tags: {len(self.auto_tags)}, wrong: {len(self.wrong_auto_tags)}")
         out += [f"  WRONG: {v} tagged {c} ({conf:.2f})" for v, c, conf in self.wrong_auto_tags]
-        out.append(f"creators of the truth found in their videos: {len(self.found)} of "
-                   f"{len(self.found) + len(self.missed)}")
+        out.append(
+            f"creators of the truth found in their videos: {len(self.found)} of {len(self.found) + len(self.missed)}"
+        )
         out += [f"  found: {v}: {c} ({source})" for v, c, source in self.found]
         out += [f"  missed: {v}: {c}: {why}" for v, c, why in self.missed]
         for person, ids in sorted(self.unknown_clusters.items()):
@@ -72,11 +74,20 @@ def evaluate(conn: psycopg.Connection, truth_path: Path) -> Evaluation:
     video_names = {v: k for k, v in videos.items()}
     result = Evaluation(creators_with_pictures=len(truth["creators_with_pictures"]))
 
-    embedded = {cid for (cid,) in conn.execute(
-        "SELECT DISTINCT creator_id FROM creator_face_embeddings WHERE creator_id = ANY(%s)",
-        (list(creator_ids.values()),))}
-    issues = dict(conn.execute("SELECT creator_id, string_agg(reason, '; ') FROM creator_embedding_issues"
-                               " WHERE creator_id = ANY(%s) GROUP BY 1", (list(creator_ids.values()),)).fetchall())
+    embedded = {
+        cid
+        for (cid,) in conn.execute(
+            "SELECT DISTINCT creator_id FROM creator_face_embeddings WHERE creator_id = ANY(%s)",
+            (list(creator_ids.values()),),
+        )
+    }
+    issues = dict(
+        conn.execute(
+            "SELECT creator_id, string_agg(reason, '; ') FROM creator_embedding_issues"
+            " WHERE creator_id = ANY(%s) GROUP BY 1",
+            (list(creator_ids.values()),),
+        ).fetchall()
+    )
     for name in truth["creators_with_pictures"]:
         cid = creator_ids[name]
         if cid in embedded:
@@ -95,8 +106,12 @@ def evaluate(conn: psycopg.Connection, truth_path: Path) -> Evaluation:
         if creator not in truth["videos"][video]["creators"]:
             result.wrong_auto_tags.append((video, creator, conf))
 
-    best = {(vid, cid): (sim, faces) for vid, cid, sim, faces in
-            conn.execute(read_sql("evaluation/best_matches.sql"), (list(videos.values()),)).fetchall()}
+    best = {
+        (vid, cid): (sim, faces)
+        for vid, cid, sim, faces in conn.execute(
+            read_sql("evaluation/best_matches.sql"), (list(videos.values()),)
+        ).fetchall()
+    }
     for video, entry in sorted(truth["videos"].items()):
         vid = videos.get(video)
         for creator in entry["creators"]:
@@ -125,14 +140,26 @@ def evaluate(conn: psycopg.Connection, truth_path: Path) -> Evaluation:
                 people = present if people is None else people & present
         if people is not None and not people:
             result.impure_clusters.append(cluster_id)
-    only_person = {video: entry["unknown_people"][0] for video, entry in truth["videos"].items()
-                   if len(entry["unknown_people"]) == 1 and not entry["creators"]}
+    only_person = {
+        video: entry["unknown_people"][0]
+        for video, entry in truth["videos"].items()
+        if len(entry["unknown_people"]) == 1 and not entry["creators"]
+    }
     people = sorted({p for e in truth["videos"].values() for p in e["unknown_people"]})
     for person in people:
         vids = [videos[v] for v, p in only_person.items() if p == person and v in videos]
-        ids = [cid for (cid,) in conn.execute(
-            "SELECT DISTINCT cluster_id FROM video_face_detections WHERE video_id = ANY(%s)"
-            " AND cluster_id IS NOT NULL ORDER BY 1", (vids,))] if vids else []
+        ids = (
+            [
+                cid
+                for (cid,) in conn.execute(
+                    "SELECT DISTINCT cluster_id FROM video_face_detections WHERE video_id = ANY(%s)"
+                    " AND cluster_id IS NOT NULL ORDER BY 1",
+                    (vids,),
+                )
+            ]
+            if vids
+            else []
+        )
         if vids:
             result.unknown_clusters[person] = ids
     return result

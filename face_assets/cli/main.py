@@ -117,9 +117,21 @@ def cmd_dev(args: argparse.Namespace) -> int:
     review = None
     if args.review_port:
         # The review app beside the UI, in its own process; it goes when `dagster dev` goes.
-        review = subprocess.Popen([sys.executable, "-m", "face_assets.cli", "serve", "--host", args.host,
-                                   "--port", str(args.review_port), "--dagster-ui", dagster_ui],
-                                  preexec_fn=_default_sigint)
+        review = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "face_assets.cli",
+                "serve",
+                "--host",
+                args.host,
+                "--port",
+                str(args.review_port),
+                "--dagster-ui",
+                dagster_ui,
+            ],
+            preexec_fn=_default_sigint,
+        )
         print(f"review app: http://{args.host}:{args.review_port}  Dagster UI: {dagster_ui}", flush=True)
     argv = [_dagster_executable(), "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     dagster = subprocess.Popen(argv, preexec_fn=_default_sigint)
@@ -183,8 +195,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["FACE_ASSETS_WEB_HOST"] = args.host
     os.environ["FACE_ASSETS_DAGSTER_UI"] = args.dagster_ui
     print(f"face_assets review app on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}")
-    uvicorn.run("face_assets.web.app:serve_app", factory=True, host=args.host, port=args.port, log_level="info",
-                server_header=False)
+    uvicorn.run(
+        "face_assets.web.app:serve_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        server_header=False,
+    )
     return 0
 
 
@@ -207,19 +225,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="materialize assets in process on the configured Dagster instance")
     run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'group:legacy_migration'")
-    run.add_argument("--scan", action="store_true",
-                     help="scan the library for new files first even with --select (always done without it)")
-    run.add_argument("--truth", type=Path, default=None,
-                     help="a truth.json (the fixture library's) to compare the results with in the summary")
+    run.add_argument(
+        "--scan",
+        action="store_true",
+        help="scan the library for new files first even with --select (always done without it)",
+    )
+    run.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="a truth.json (the fixture library's) to compare the results with in the summary",
+    )
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser("demo", help="what `make demo` runs: the whole pipeline on the configured legacy database, "
-                          "or on a demo library built in $FACE_ASSETS_HOME/demo when none is configured")
+    demo = sub.add_parser(
+        "demo",
+        help="what `make demo` runs: the whole pipeline on the configured legacy database, "
+        "or on a demo library built in $FACE_ASSETS_HOME/demo when none is configured",
+    )
     demo.add_argument("--truth", type=Path, default=None, help="a truth.json to compare the results with")
     demo.set_defaults(func=cmd_demo)
 
-    doctor = sub.add_parser("doctor", help="show what the project sees (versions, model, database, library, "
-                            "addresses); exit 1 naming what is missing")
+    doctor = sub.add_parser(
+        "doctor",
+        help="show what the project sees (versions, model, database, library, "
+        "addresses); exit 1 naming what is missing",
+    )
     doctor.set_defaults(func=cmd_doctor)
 
     summary = sub.add_parser("summary", help="print what the pipeline produced")
@@ -241,17 +272,27 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(func=cmd_calibrate)
 
     serve = sub.add_parser("serve", help="start the review web app (pages and the HTTP API)")
-    serve.add_argument("--host", default=settings.web_host(),
-                       help="address to bind (FACE_ASSETS_WEB_HOST, default 127.0.0.1; another needs FACE_ASSETS_WEB_TOKEN)")
+    serve.add_argument(
+        "--host",
+        default=settings.web_host(),
+        help="address to bind (FACE_ASSETS_WEB_HOST, default 127.0.0.1; another needs FACE_ASSETS_WEB_TOKEN)",
+    )
     serve.add_argument("--port", type=int, default=3001)
-    serve.add_argument("--dagster-ui", default=settings.dagster_ui_url(),
-                       help="the Dagster UI the pages link to (FACE_ASSETS_DAGSTER_UI, default http://127.0.0.1:3000)")
+    serve.add_argument(
+        "--dagster-ui",
+        default=settings.dagster_ui_url(),
+        help="the Dagster UI the pages link to (FACE_ASSETS_DAGSTER_UI, default http://127.0.0.1:3000)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     dev = sub.add_parser("dev", help="start the Dagster UI and daemon (dagster dev) and the review app beside them")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    dev.add_argument("--review-port", type=int, default=3001,
-                     help="port of the review app (face-assets serve) started beside the UI; 0: do not start it")
+    dev.add_argument(
+        "--review-port",
+        type=int,
+        default=3001,
+        help="port of the review app (face-assets serve) started beside the UI; 0: do not start it",
+    )
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
 
@@ -270,4 +311,3 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args) or 0
-

@@ -68,8 +68,10 @@ def needs_for_selection(selection: str | None) -> tuple[Needs, list[str]]:
         graph = build_definitions().resolve_asset_graph()
         keys = AssetSelection.from_string(selection).resolve(graph)
     except Exception as exc:  # Dagster raises several types for a bad selection string
-        return Needs(), [f"--select {selection!r} is not a valid asset selection ({_first_line(exc)}): "
-                         "see `face-assets dagster asset list` for the asset keys"]
+        return Needs(), [
+            f"--select {selection!r} is not a valid asset selection ({_first_line(exc)}): "
+            "see `face-assets dagster asset list` for the asset keys"
+        ]
     legacy = library = model = False
     for key in keys:
         node = graph.get(key)
@@ -102,8 +104,10 @@ def check_legacy(required: bool) -> list[str]:
     if path is None:
         if not required:
             return []
-        return ["no legacy database configured: set FACE_ASSETS_LEGACY_DB to the legacy app's SQLite file "
-                "(or run `make demo` to try a demo library), or --select only assets after the migration"]
+        return [
+            "no legacy database configured: set FACE_ASSETS_LEGACY_DB to the legacy app's SQLite file "
+            "(or run `make demo` to try a demo library), or --select only assets after the migration"
+        ]
     where = f"FACE_ASSETS_LEGACY_DB={path}"
     if not path.exists():
         return [f"{where}: no such file: set FACE_ASSETS_LEGACY_DB to the legacy app's SQLite file"]
@@ -123,8 +127,10 @@ def check_legacy(required: bool) -> list[str]:
         return [f"{where}: SQLite cannot read it ({exc}): set FACE_ASSETS_LEGACY_DB to an intact copy"]
     missing = [t for t in REQUIRED_LEGACY_TABLES if t not in tables]
     if missing:
-        return [f"{where}: has no table {', '.join(missing)}, so it is not the legacy video app's database: "
-                "set FACE_ASSETS_LEGACY_DB to the app's SQLite file"]
+        return [
+            f"{where}: has no table {', '.join(missing)}, so it is not the legacy video app's database: "
+            "set FACE_ASSETS_LEGACY_DB to the app's SQLite file"
+        ]
     return []
 
 
@@ -169,8 +175,9 @@ def library_roots(database_url: str | None = None) -> list[tuple[str, str]]:
     return roots
 
 
-def check_library(database_url: str | None = None, legacy_reported: bool = False,
-                  require_root: bool = True) -> list[str]:
+def check_library(
+    database_url: str | None = None, legacy_reported: bool = False, require_root: bool = True
+) -> list[str]:
     """`legacy_reported`: a problem with the legacy file was already reported; before the migration the roots come
     from that file, so "no root" would only repeat it. `require_root=False`: only what is configured is checked
     (path map targets, FACE_ASSETS_LIBRARY entries), not that some root exists."""
@@ -181,23 +188,31 @@ def check_library(database_url: str | None = None, legacy_reported: bool = False
         pairs, map_broken = (), True  # reported by check_settings; without it the legacy roots are unknown too
     for old, new in pairs:
         if not Path(new).expanduser().is_dir():
-            problems.append(f"FACE_ASSETS_PATH_MAP maps {old} to {new}, which is not a folder: fix the NEW_PREFIX "
-                            "of that entry (where the library is mounted on this machine)")
+            problems.append(
+                f"FACE_ASSETS_PATH_MAP maps {old} to {new}, which is not a folder: fix the NEW_PREFIX "
+                "of that entry (where the library is mounted on this machine)"
+            )
     for root in settings.library_roots_from_env():
         if not root.is_dir():
-            problems.append(f"FACE_ASSETS_LIBRARY: {root} is not a folder: remove it from FACE_ASSETS_LIBRARY "
-                            "or mount the library there")
+            problems.append(
+                f"FACE_ASSETS_LIBRARY: {root} is not a folder: remove it from FACE_ASSETS_LIBRARY "
+                "or mount the library there"
+            )
     if not require_root:
         return problems
     roots = library_roots(database_url)
     if not (problems or legacy_reported or map_broken) and not any(Path(r).is_dir() for r, _ in roots):
         if roots:
             listed = ", ".join(r for r, _ in roots)
-            problems.append(f"no library root exists (looked for {listed}): set FACE_ASSETS_PATH_MAP=OLD=NEW so the "
-                            "legacy watched directories point at your library, or FACE_ASSETS_LIBRARY to its folder")
+            problems.append(
+                f"no library root exists (looked for {listed}): set FACE_ASSETS_PATH_MAP=OLD=NEW so the "
+                "legacy watched directories point at your library, or FACE_ASSETS_LIBRARY to its folder"
+            )
         else:
-            problems.append("no library root is configured (no active watched directory): set FACE_ASSETS_LIBRARY "
-                            "to the folder of your videos")
+            problems.append(
+                "no library root is configured (no active watched directory): set FACE_ASSETS_LIBRARY "
+                "to the folder of your videos"
+            )
     return problems
 
 
@@ -216,28 +231,38 @@ def check_model() -> list[str]:
     problems = []
     if folder.is_dir():
         if not any(folder.glob("*.onnx")):
-            problems.append(f"model pack folder {folder} holds no .onnx files: point FACE_ASSETS_MODEL_ROOT at the "
-                            f"folder that contains models/{name}/ with the pack's .onnx files")
+            problems.append(
+                f"model pack folder {folder} holds no .onnx files: point FACE_ASSETS_MODEL_ROOT at the "
+                f"folder that contains models/{name}/ with the pack's .onnx files"
+            )
     elif os.sep in name or name.startswith("~"):
-        problems.append(f"FACE_ASSETS_MODEL={name}: no such folder: set it to a pack folder holding .onnx files, "
-                        "or to a pack name (e.g. buffalo_l)")
+        problems.append(
+            f"FACE_ASSETS_MODEL={name}: no such folder: set it to a pack folder holding .onnx files, "
+            "or to a pack name (e.g. buffalo_l)"
+        )
     elif not settings.allow_model_download():
-        problems.append(f"model pack {name} not found in {folder} and downloads are off "
-                        f"(FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set FACE_ASSETS_MODEL_ROOT to the folder that "
-                        f"contains models/{name}/ (e.g. ../shared/fixtures with FACE_ASSETS_MODEL=buffalo_sc), "
-                        "or FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1 to let InsightFace download it")
+        problems.append(
+            f"model pack {name} not found in {folder} and downloads are off "
+            f"(FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set FACE_ASSETS_MODEL_ROOT to the folder that "
+            f"contains models/{name}/ (e.g. ../shared/fixtures with FACE_ASSETS_MODEL=buffalo_sc), "
+            "or FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=1 to let InsightFace download it"
+        )
     elif name not in DOWNLOADABLE_PACKS:
-        problems.append(f"model pack {name} not found in {folder}, and InsightFace only downloads "
-                        f"{', '.join(DOWNLOADABLE_PACKS)}: set FACE_ASSETS_MODEL to one of those, or "
-                        f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/")
+        problems.append(
+            f"model pack {name} not found in {folder}, and InsightFace only downloads "
+            f"{', '.join(DOWNLOADABLE_PACKS)}: set FACE_ASSETS_MODEL to one of those, or "
+            f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/"
+        )
     else:
         host, port = download_site()
         error = unreachable(host, port)
         if error:
-            problems.append(f"model pack {name} not found in {folder}, and InsightFace cannot download it: its "
-                            f"download site {host} is not reachable from this machine ({error}): set "
-                            f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/ (e.g. "
-                            "../shared/fixtures with FACE_ASSETS_MODEL=buffalo_sc), or run where it can be reached")
+            problems.append(
+                f"model pack {name} not found in {folder}, and InsightFace cannot download it: its "
+                f"download site {host} is not reachable from this machine ({error}): set "
+                f"FACE_ASSETS_MODEL_ROOT to the folder that contains models/{name}/ (e.g. "
+                "../shared/fixtures with FACE_ASSETS_MODEL=buffalo_sc), or run where it can be reached"
+            )
     problems += check_providers()
     return problems
 
@@ -275,9 +300,11 @@ def check_providers() -> list[str]:
     try:
         select_providers(settings.providers(), available)
     except ValueError:
-        return [f"FACE_ASSETS_PROVIDERS={settings.providers()}: none of these ONNX Runtime providers is installed "
-                f"(installed: {', '.join(available)}): set FACE_ASSETS_PROVIDERS=auto, or install the matching "
-                "runtime (`make install-rocm` / `make install-cuda`)"]
+        return [
+            f"FACE_ASSETS_PROVIDERS={settings.providers()}: none of these ONNX Runtime providers is installed "
+            f"(installed: {', '.join(available)}): set FACE_ASSETS_PROVIDERS=auto, or install the matching "
+            "runtime (`make install-rocm` / `make install-cuda`)"
+        ]
     return []
 
 
@@ -310,10 +337,12 @@ def server_facts(url: str, extension: str = "vector") -> ServerFacts:
     import psycopg
 
     with psycopg.connect(url, connect_timeout=5) as conn:
-        version, num = conn.execute("SELECT current_setting('server_version'),"
-                                    " current_setting('server_version_num')::int").fetchone()
-        row = conn.execute("SELECT installed_version, default_version FROM pg_available_extensions"
-                           " WHERE name = %s", (extension,)).fetchone()
+        version, num = conn.execute(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int"
+        ).fetchone()
+        row = conn.execute(
+            "SELECT installed_version, default_version FROM pg_available_extensions WHERE name = %s", (extension,)
+        ).fetchone()
     return ServerFacts(url, version, num, *(row or (None, None)))
 
 
@@ -327,9 +356,11 @@ def app_database_url() -> tuple[str | None, list[str]]:
     try:
         return embedded_postgres.app_database_url(), []
     except Exception as exc:
-        return None, [f"the embedded PostgreSQL in {embedded_postgres.pgdata_dir()} did not start "
-                      f"({_first_line(exc)}): see `face-assets db start`, check free disk and permissions in "
-                      "FACE_ASSETS_HOME, or set DATABASE_URL to a PostgreSQL 16+ with pgvector"]
+        return None, [
+            f"the embedded PostgreSQL in {embedded_postgres.pgdata_dir()} did not start "
+            f"({_first_line(exc)}): see `face-assets db start`, check free disk and permissions in "
+            "FACE_ASSETS_HOME, or set DATABASE_URL to a PostgreSQL 16+ with pgvector"
+        ]
 
 
 def check_database(extension: str = "vector") -> tuple[str | None, list[str]]:
@@ -345,21 +376,27 @@ def check_database(extension: str = "vector") -> tuple[str | None, list[str]]:
     try:
         facts = server_facts(url, extension)
     except psycopg.Error as exc:
-        return None, [f"{where}: cannot connect ({_first_line(exc)}): check that the server runs and the URL's "
-                      f"host, port, user, password and database{otherwise}"]
+        return None, [
+            f"{where}: cannot connect ({_first_line(exc)}): check that the server runs and the URL's "
+            f"host, port, user, password and database{otherwise}"
+        ]
     if facts.server_version_num < MIN_SERVER_VERSION:
         problems.append(f"{where}: PostgreSQL {facts.server_version} is too old: use PostgreSQL 16 or newer{otherwise}")
     if facts.vector_installed is None and facts.vector_available is None:
-        problems.append(f"{where}: the pgvector extension ({extension}) is not available on that server: install "
-                        f"pgvector there (CREATE EXTENSION {extension} must work){otherwise}")
+        problems.append(
+            f"{where}: the pgvector extension ({extension}) is not available on that server: install "
+            f"pgvector there (CREATE EXTENSION {extension} must work){otherwise}"
+        )
     dagster_url = settings.dagster_database_url()
     if dagster_url:
         try:
             server_facts(psycopg_url(dagster_url), extension)
         except psycopg.Error as exc:
-            problems.append(f"FACE_ASSETS_DAGSTER_DATABASE_URL={hide_password(dagster_url)}: cannot connect "
-                            f"({_first_line(exc)}): fix it, or unset it to keep Dagster's storage in database "
-                            "`dagster` on the application's server")
+            problems.append(
+                f"FACE_ASSETS_DAGSTER_DATABASE_URL={hide_password(dagster_url)}: cannot connect "
+                f"({_first_line(exc)}): fix it, or unset it to keep Dagster's storage in database "
+                "`dagster` on the application's server"
+            )
     return (url if not problems else None), problems
 
 

@@ -36,7 +36,9 @@ def add_arguments(review: argparse.ArgumentParser) -> None:
     assign_p = sub.add_parser("assign", help="the face is this creator (id or name)")
     assign_p.add_argument("detection", type=int, metavar="DETECTION")
     assign_p.add_argument("creator", metavar="CREATOR")
-    why = sub.add_parser("why", help="why a video was or was not tagged (with a creator, or each one it has evidence for)")
+    why = sub.add_parser(
+        "why", help="why a video was or was not tagged (with a creator, or each one it has evidence for)"
+    )
     why.add_argument("video", type=int, metavar="VIDEO")
     why.add_argument("creator", nargs="?", metavar="CREATOR")
     unlearn = sub.add_parser("unlearn", help="remove references learned automatically, for good")
@@ -78,13 +80,19 @@ def _dispatch(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
         rows = pending_matches(conn, args.limit)
         if not rows:
             return ["no match waiting for review"]
-        out = [f"{'detection':>9}  {'video':>6}  {'video title / file':<32}  {'creator':>7}  {'creator name':<24}  "
-               f"{'conf.':>5}  crop"]
+        out = [
+            f"{'detection':>9}  {'video':>6}  {'video title / file':<32}  {'creator':>7}  {'creator name':<24}  "
+            f"{'conf.':>5}  crop"
+        ]
         for r in rows:
             conf = "" if r.confidence is None else f"{r.confidence:.2f}"
-            out.append(f"{r.detection_id:>9}  {r.video_id:>6}  {_cut(r.video, 32):<32}  {r.creator_id:>7}  "
-                       f"{_cut(r.creator or '?', 24):<24}  {conf:>5}  {r.crop_path or ''}")
-        out.append(f"{len(rows)} pending match(es) shown (review confirm|reject DETECTION..., review assign DETECTION CREATOR)")
+            out.append(
+                f"{r.detection_id:>9}  {r.video_id:>6}  {_cut(r.video, 32):<32}  {r.creator_id:>7}  "
+                f"{_cut(r.creator or '?', 24):<24}  {conf:>5}  {r.crop_path or ''}"
+            )
+        out.append(
+            f"{len(rows)} pending match(es) shown (review confirm|reject DETECTION..., review assign DETECTION CREATOR)"
+        )
         return out
     if command == "clusters":
         statuses = ("open", "named", "merged", "dissolved") if args.status == "all" else tuple(args.status.split(","))
@@ -94,7 +102,9 @@ def _dispatch(conn: psycopg.Connection, args: argparse.Namespace) -> list[str]:
         out = [f"{'cluster':>7}  {'status':<9}  {'faces':>5}  {'videos':>6}  {'creator':<24}  representative crop"]
         for r in rows:
             who = r.creator or (f"-> cluster {r.merged_into}" if r.merged_into else "")
-            out.append(f"{r.id:>7}  {r.status:<9}  {r.size:>5}  {r.n_videos:>6}  {_cut(who, 24):<24}  {r.crop_path or ''}")
+            out.append(
+                f"{r.id:>7}  {r.status:<9}  {r.size:>5}  {r.n_videos:>6}  {_cut(who, 24):<24}  {r.crop_path or ''}"
+            )
         return out
     if command == "confirm":
         return confirm(conn, args.detections).lines()
@@ -126,14 +136,18 @@ def _recognition_command(conn: psycopg.Connection, args: argparse.Namespace) -> 
         removed = evidence.forget_references(conn, args.embeddings)
         if not removed:
             raise ReviewError("none of these is a learned reference: " + ", ".join(map(str, args.embeddings)))
-        return [f"removed learned reference {e} of creator {c}; that face is never learned for it again"
-                for e, c in removed]
+        return [
+            f"removed learned reference {e} of creator {c}; that face is never learned for it again" for e, c in removed
+        ]
     rows = open_proposals(conn)
     if not rows:
         return ["no open cluster proposal"]
-    return [f"{pid:>6}  cluster {cluster}: is this creator {creator}? (evidence {value:.1f})" if kind == "creator"
-            else f"{pid:>6}  clusters {cluster} and {other}: one person? (evidence {value:.1f})"
-            for pid, kind, cluster, creator, other, value in rows]
+    return [
+        f"{pid:>6}  cluster {cluster}: is this creator {creator}? (evidence {value:.1f})"
+        if kind == "creator"
+        else f"{pid:>6}  clusters {cluster} and {other}: one person? (evidence {value:.1f})"
+        for pid, kind, cluster, creator, other, value in rows
+    ]
 
 
 def _cut(text: str, width: int) -> str:

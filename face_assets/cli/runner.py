@@ -44,8 +44,13 @@ def plan(defs: Definitions, selection: str | None) -> Plan:
     return result
 
 
-def _execute(defs: Definitions, name: str, keys: list[AssetKey], tags: dict | None = None,
-             instance: DagsterInstance | None = None) -> bool:
+def _execute(
+    defs: Definitions,
+    name: str,
+    keys: list[AssetKey],
+    tags: dict | None = None,
+    instance: DagsterInstance | None = None,
+) -> bool:
     job = define_asset_job(name, selection=AssetSelection.assets(*keys))
     job_def = Definitions.merge(defs, Definitions(jobs=[job])).resolve_job_def(name)
     result = job_def.execute_in_process(instance=instance, raise_on_error=False, run_config=LOG_INFO, tags=tags)
@@ -61,7 +66,7 @@ def _execute(defs: Definitions, name: str, keys: list[AssetKey], tags: dict | No
 
 
 def chunks(keys: list[str], size: int) -> list[list[str]]:
-    return [keys[i:i + size] for i in range(0, len(keys), size)]
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
 def run_pipeline(instance: DagsterInstance, selection: str | None = None, scan: bool | None = None) -> bool:

@@ -14,9 +14,7 @@ def migration_counts(conn: psycopg.Connection) -> list[tuple[str, int, int, int]
     """(table, rows in PostgreSQL, rows rejected, rows with NULLed values) per migrated legacy table."""
     from face_assets.defs.migration.assets import table_graph
 
-    present = [
-        t for t in table_graph() if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is not None
-    ]
+    present = [t for t in table_graph() if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] is not None]
     if not present:
         return []
     counts = dict(
@@ -46,8 +44,10 @@ def print_summary(truth: Path | None = None) -> None:
         print(f"\n{'legacy table':<28}{'rows':>8}{'rejected':>10}{'NULLed':>8}")
         for table, count, rejected, nulled in rows:
             print(f"{table:<28}{count:>8}{rejected:>10}{nulled:>8}")
-        print(f"{len(rows)} tables, {sum(r[1] for r in rows)} rows in PostgreSQL, "
-              f"{sum(r[2] for r in rows)} rows rejected (reasons in table migration_rejects)")
+        print(
+            f"{len(rows)} tables, {sum(r[1] for r in rows)} rows in PostgreSQL, "
+            f"{sum(r[2] for r in rows)} rows rejected (reasons in table migration_rejects)"
+        )
         if conn.execute("SELECT to_regclass('video_face_detections')").fetchone()[0] is None:
             return
         from face_assets.review.stats import SECTIONS, recognition_stats

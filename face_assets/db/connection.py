@@ -9,7 +9,9 @@ import psycopg
 
 
 @contextmanager
-def connect(url: str, *, autocommit: bool = False, application_name: str = "face_assets") -> Iterator[psycopg.Connection]:
+def connect(
+    url: str, *, autocommit: bool = False, application_name: str = "face_assets"
+) -> Iterator[psycopg.Connection]:
     """A connection; without autocommit the block is one transaction, committed on success."""
     conn = psycopg.connect(url, autocommit=autocommit, application_name=application_name)
     try:

@@ -53,7 +53,9 @@ def _apply_settings(url: str) -> bool:
         for name, value in wanted.items():
             same, context = conn.execute(
                 "SELECT pg_size_bytes(current_setting(name)) = pg_size_bytes(%s), context FROM pg_settings"
-                " WHERE name = %s", (value, name)).fetchone()
+                " WHERE name = %s",
+                (value, name),
+            ).fetchone()
             if same:
                 continue
             conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
@@ -62,11 +64,14 @@ def _apply_settings(url: str) -> bool:
             else:
                 conn.execute("SELECT pg_reload_conf()")
         if restart:
-            others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                                  " AND pid <> pg_backend_pid()").fetchone()[0]
+            others = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                " AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
             if others:
-                log.warning("embedded PostgreSQL: new memory settings apply at its next start (%s clients connected)",
-                            others)
+                log.warning(
+                    "embedded PostgreSQL: new memory settings apply at its next start (%s clients connected)", others
+                )
                 restart = False
     return restart
 
@@ -76,8 +81,13 @@ def _restart(server) -> None:
 
     log.info("restarting the embedded PostgreSQL to apply %s", settings.embedded_pg_settings())
     # pg_ctl restart keeps the options the server was started with (Unix socket only, no TCP).
-    pgexec("pg_ctl", ("-w", "-l", str(server.log), "-D", str(pgdata_dir()), "-m", "fast", "restart"), bin_path=server.bin_path,
-           user=server.system_user, timeout=60)
+    pgexec(
+        "pg_ctl",
+        ("-w", "-l", str(server.log), "-D", str(pgdata_dir()), "-m", "fast", "restart"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+        timeout=60,
+    )
     server.ensure_postgres_running()
 
 

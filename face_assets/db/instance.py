@@ -30,7 +30,8 @@ def prepare() -> Path:
     os.environ["DATABASE_URL"] = embedded_postgres.app_database_url()
     # dagster-postgres speaks psycopg2 (its NOTIFY needs client-side parameters); SQLAlchemy 2.1 would pick psycopg 3.
     os.environ["FACE_ASSETS_DAGSTER_DATABASE_URL"] = (
-        make_url(embedded_postgres.dagster_database_url()).set(drivername="postgresql+psycopg2")
+        make_url(embedded_postgres.dagster_database_url())
+        .set(drivername="postgresql+psycopg2")
         .render_as_string(hide_password=False)
     )
     os.environ.setdefault("FACE_ASSETS_HOME", str(settings.home()))

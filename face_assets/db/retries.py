@@ -86,11 +86,13 @@ class transient_only:
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isgeneratorfunction(fn):
+
             @functools.wraps(fn)
             def body(*args, **kwargs):
                 with transient_only():
                     yield from fn(*args, **kwargs)
         else:
+
             @functools.wraps(fn)
             def body(*args, **kwargs):
                 with transient_only():

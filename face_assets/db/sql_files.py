@@ -27,8 +27,7 @@ def with_fragments(name: str, **fragments: str) -> sql.Composed:
     """sql/<name> with `{placeholders}` filled by the text of other SQL files, e.g. a select list several queries
     share (`{face_rows}` -> sql/review/face_rows.sql) or a whole query used as a CTE (its final `;` left out); the
     `%(param)s` placeholders are left to the execute."""
-    return sql.SQL(read_sql(name)).format(
-        **{k: sql.SQL(read_sql(v).strip().rstrip(";")) for k, v in fragments.items()})
+    return sql.SQL(read_sql(name)).format(**{k: sql.SQL(read_sql(v).strip().rstrip(";")) for k, v in fragments.items()})
 
 
 def run_sql_file(conn: psycopg.Connection, name: str, params=None, **identifiers: str):

@@ -63,9 +63,11 @@ class DemoLibrary:
     def description(self) -> str:
         """One line for the summary: which demo data this is and where it came from."""
         facts = self.facts()
-        return (f"the demo library built in {self.root} from {', '.join(facts['sources'])}: "
-                f"{facts['videos']} videos, {facts['creators']} creators ({facts['creators_with_pictures']} with a "
-                f"profile picture), legacy database {self.legacy_db}")
+        return (
+            f"the demo library built in {self.root} from {', '.join(facts['sources'])}: "
+            f"{facts['videos']} videos, {facts['creators']} creators ({facts['creators_with_pictures']} with a "
+            f"profile picture), legacy database {self.legacy_db}"
+        )
 
     def environment(self) -> dict[str, str]:
         """The variables that point the pipeline at this library."""
@@ -89,34 +91,59 @@ def _plan() -> tuple[list[DemoCreator], dict[str, object], list[images.Slideshow
     astronaut = images.astronaut()
     if astronaut is not None:
         sources.append("scikit-image's astronaut")
-        creators.append(DemoCreator("Eileen Collins", "profile-pictures/eileen_collins.jpg", "scikit-image's astronaut"))
+        creators.append(
+            DemoCreator("Eileen Collins", "profile-pictures/eileen_collins.jpg", "scikit-image's astronaut")
+        )
         pictures["Eileen Collins"] = astronaut
     # As in real libraries: a creator without a picture, and one whose picture file is gone (names differ by case).
     creators.append(DemoCreator("Morgan Lee", None))
     creators.append(DemoCreator("morgan lee", "profile-pictures/morgan_lee_old.jpg"))
 
-    group = lambda i: (lambda: images.portrait_slides(images.face_from_group(i)))  # noqa: E731
+    group = lambda i: lambda: images.portrait_slides(images.face_from_group(i))  # noqa: E731
     shows = [
-        images.Slideshow("videos/group_photo.mp4", images.group_slides, GROUP_CREATORS, STRANGERS,
-                         "the whole group photo: four creators and two strangers"),
+        images.Slideshow(
+            "videos/group_photo.mp4",
+            images.group_slides,
+            GROUP_CREATORS,
+            STRANGERS,
+            "the whole group photo: four creators and two strangers",
+        ),
         images.Slideshow("videos/avery_interview.mp4", group(0), (GROUP_CREATORS[0],)),
-        images.Slideshow("videos/blake_and_casey.mp4",
-                         lambda: images.alternating_slides([images.face_from_group(1), images.face_from_group(2)]),
-                         (GROUP_CREATORS[1], GROUP_CREATORS[2])),
+        images.Slideshow(
+            "videos/blake_and_casey.mp4",
+            lambda: images.alternating_slides([images.face_from_group(1), images.face_from_group(2)]),
+            (GROUP_CREATORS[1], GROUP_CREATORS[2]),
+        ),
         images.Slideshow("videos/tom_hanks.mp4", lambda: images.portrait_slides(images.tom_hanks()), ("Tom Hanks",)),
         images.Slideshow("videos/stranger_5_a.mp4", group(4), (), (STRANGERS[0],), "someone who is not a creator"),
-        images.Slideshow("videos/stranger_5_b.mp4", lambda: images.portrait_slides(images.face_from_group(4, 0.9)),
-                         (), (STRANGERS[0],), "the same stranger again"),
+        images.Slideshow(
+            "videos/stranger_5_b.mp4",
+            lambda: images.portrait_slides(images.face_from_group(4, 0.9)),
+            (),
+            (STRANGERS[0],),
+            "the same stranger again",
+        ),
         images.Slideshow("videos/stranger_6.mp4", group(5), (), (STRANGERS[1],), "another stranger"),
-        images.Slideshow("videos/no_people.mp4", lambda: images.alternating_slides(images.no_face_pictures()),
-                         (), (), "face-mask product photos: nobody in it"),
+        images.Slideshow(
+            "videos/no_people.mp4",
+            lambda: images.alternating_slides(images.no_face_pictures()),
+            (),
+            (),
+            "face-mask product photos: nobody in it",
+        ),
         # Not in the legacy database: the library scan registers it.
-        images.Slideshow("videos/new/dana_on_holiday.mp4", group(3), (GROUP_CREATORS[3],), (),
-                         "a new file the legacy database does not know"),
+        images.Slideshow(
+            "videos/new/dana_on_holiday.mp4",
+            group(3),
+            (GROUP_CREATORS[3],),
+            (),
+            "a new file the legacy database does not know",
+        ),
     ]
     if astronaut is not None:
-        shows.insert(4, images.Slideshow("videos/astronaut.mp4", lambda: images.portrait_slides(astronaut),
-                                         ("Eileen Collins",)))
+        shows.insert(
+            4, images.Slideshow("videos/astronaut.mp4", lambda: images.portrait_slides(astronaut), ("Eileen Collins",))
+        )
     return creators, pictures, shows, sources
 
 
@@ -180,16 +207,28 @@ def _build_into(demo: DemoLibrary) -> None:
         "broken_files": [broken],
         "unknown_people": dict.fromkeys(STRANGERS, "a person of InsightFace's t1.jpg who is not a creator"),
         "videos": {
-            s.name: {"creators": list(s.creators), "unknown_people": list(s.unknown_people), "note": s.note,
-                     "duration": durations[s.name], "width": sizes[s.name][0], "height": sizes[s.name][1]}
+            s.name: {
+                "creators": list(s.creators),
+                "unknown_people": list(s.unknown_people),
+                "note": s.note,
+                "duration": durations[s.name],
+                "width": sizes[s.name][0],
+                "height": sizes[s.name][1],
+            }
             for s in shows
         },
     }
     demo.truth.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n")
-    (demo.root / STAMP).write_text(json.dumps({
-        "builder_version": BUILDER_VERSION,
-        "sources": sources,
-        "videos": len(shows),
-        "creators": len(creators),
-        "creators_with_pictures": len(with_pictures),
-    }, indent=2) + "\n")
+    (demo.root / STAMP).write_text(
+        json.dumps(
+            {
+                "builder_version": BUILDER_VERSION,
+                "sources": sources,
+                "videos": len(shows),
+                "creators": len(creators),
+                "creators_with_pictures": len(with_pictures),
+            },
+            indent=2,
+        )
+        + "\n"
+    )

@@ -52,8 +52,10 @@ def _read(path: Path) -> np.ndarray:
 def group_photo() -> np.ndarray:
     image = _read(insightface_images() / "t1.jpg")
     if (image.shape[1], image.shape[0]) != T1_SIZE:
-        raise DemoSourceError(f"{insightface_images() / 't1.jpg'} is not the photo the demo's face boxes were "
-                              f"measured on ({image.shape[1]}x{image.shape[0]}, expected {T1_SIZE[0]}x{T1_SIZE[1]})")
+        raise DemoSourceError(
+            f"{insightface_images() / 't1.jpg'} is not the photo the demo's face boxes were "
+            f"measured on ({image.shape[1]}x{image.shape[0]}, expected {T1_SIZE[0]}x{T1_SIZE[1]})"
+        )
     return image
 
 
@@ -63,7 +65,7 @@ def face_from_group(index: int, margin: float = 0.6) -> np.ndarray:
     x1, y1, x2, y2 = T1_FACES[index]
     mx, my = int((x2 - x1) * margin), int((y2 - y1) * margin)
     h, w = image.shape[:2]
-    return image[max(0, y1 - my):min(h, y2 + my), max(0, x1 - mx):min(w, x2 + mx)].copy()
+    return image[max(0, y1 - my) : min(h, y2 + my), max(0, x1 - mx) : min(w, x2 + mx)].copy()
 
 
 def tom_hanks() -> np.ndarray:
@@ -93,16 +95,23 @@ def no_face_pictures() -> list[np.ndarray]:
 # --- slides ---------------------------------------------------------------------------------------
 
 
-def _place(picture: np.ndarray, height: int, center: tuple[float, float], background: tuple[int, int, int],
-           size: tuple[int, int] = SLIDE_SIZE) -> np.ndarray:
+def _place(
+    picture: np.ndarray,
+    height: int,
+    center: tuple[float, float],
+    background: tuple[int, int, int],
+    size: tuple[int, int] = SLIDE_SIZE,
+) -> np.ndarray:
     w, h = size
     scale = min(height / picture.shape[0], (w - 20) / picture.shape[1])
-    resized = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    resized = cv2.resize(
+        picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    )
     slide = np.full((h, w, 3), background, np.uint8)
     ph, pw = resized.shape[:2]
     x = int(min(max(0, center[0] * w - pw / 2), w - pw))
     y = int(min(max(0, center[1] * h - ph / 2), h - ph))
-    slide[y:y + ph, x:x + pw] = resized
+    slide[y : y + ph, x : x + pw] = resized
     return slide
 
 
@@ -147,10 +156,17 @@ def group_slides(count: int = 5) -> list[np.ndarray]:
     In 1280x720: at 640 pixels wide its faces would be smaller than the pipeline's min_face_size (64 px)."""
     image = group_photo()
     w = image.shape[1]
-    views = [image, cv2.flip(image, 1), cv2.convertScaleAbs(image, alpha=1.1, beta=20),
-             image[:, : w // 2 + 60], image[:, w // 2 - 60:]]
-    return [_place(views[i % len(views)], GROUP_SLIDE_SIZE[1], (0.5, 0.5), (0, 0, 0), GROUP_SLIDE_SIZE)
-            for i in range(count)]
+    views = [
+        image,
+        cv2.flip(image, 1),
+        cv2.convertScaleAbs(image, alpha=1.1, beta=20),
+        image[:, : w // 2 + 60],
+        image[:, w // 2 - 60 :],
+    ]
+    return [
+        _place(views[i % len(views)], GROUP_SLIDE_SIZE[1], (0.5, 0.5), (0, 0, 0), GROUP_SLIDE_SIZE)
+        for i in range(count)
+    ]
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def sqlite_table(pg_script: str) -> list[str]:
     lines = pg_script.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("CREATE TABLE"))
     end = next(i for i in range(start, len(lines)) if lines[i] == ");")
-    items = [line.strip().rstrip(",") for line in lines[start + 1:end]]
+    items = [line.strip().rstrip(",") for line in lines[start + 1 : end]]
     out: list[str] = []
     identity = None
     for item in items:
@@ -69,7 +69,7 @@ def sqlite_table(pg_script: str) -> list[str]:
             parts.append("DEFAULT " + {"true": "1", "false": "0"}.get(m["default"], m["default"]))
         out.append(" ".join(parts))
     create = f"CREATE TABLE {table} (\n    " + ",\n    ".join(out) + "\n)"
-    indexes = [line.rstrip(";") for line in lines[end + 1:] if line.startswith("CREATE ")]
+    indexes = [line.rstrip(";") for line in lines[end + 1 :] if line.startswith("CREATE ")]
     return [create, *indexes]
 
 

@@ -44,8 +44,12 @@ class FaceEngine(BaseModel):
     """
 
     model_name: str = Field(default_factory=settings.model_name, description="InsightFace pack name, or a pack folder")
-    model_root: str = Field(default_factory=settings.model_root, description="InsightFace root; the pack is <root>/models/<name>/")
-    providers: str = Field(default_factory=settings.providers, description="`auto` or comma-separated ONNX Runtime providers")
+    model_root: str = Field(
+        default_factory=settings.model_root, description="InsightFace root; the pack is <root>/models/<name>/"
+    )
+    providers: str = Field(
+        default_factory=settings.providers, description="`auto` or comma-separated ONNX Runtime providers"
+    )
     det_size: int = Field(default=640, description="Detector input size (square), in pixels")
     det_threshold: float = Field(default=0.5, description="Minimum detection score")
     device_id: int = Field(default=0, description="GPU index for ROCm / MIGraphX / CUDA")
@@ -183,8 +187,9 @@ class FaceEngine(BaseModel):
             out = []
             for box, score, kps, _ in faces:
                 kps.setflags(write=False)
-                out.append(DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps,
-                                        embedding=embeddings[row]))
+                out.append(
+                    DetectedFace(bbox=tuple(float(v) for v in box), det_score=score, kps=kps, embedding=embeddings[row])
+                )
                 row += 1
             result.append(out)
         return result

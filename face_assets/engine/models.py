@@ -136,7 +136,9 @@ def _build_models(key: ModelKey) -> Models:
         detector.prepare(0, input_size=(key.det_size, key.det_size), det_thresh=key.det_threshold)
         recognizer.prepare(0)
     if not detector.use_kps:
-        raise FaceEngineError(f"Detector {detector.model_file} gives no landmarks; recognition needs them to align faces")
+        raise FaceEngineError(
+            f"Detector {detector.model_file} gives no landmarks; recognition needs them to align faces"
+        )
 
     active: list[str] = []
     for model in (detector, recognizer):

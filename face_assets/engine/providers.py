@@ -43,7 +43,9 @@ def select_providers(requested: str, available: Sequence[str]) -> list[str]:
     chosen = [p for p in wanted if p in available]
     dropped = [p for p in wanted if p not in available]
     if dropped:
-        log.warning(f"Execution providers {dropped} are not in this onnxruntime build (available: {list(available)}); skipping them")
+        log.warning(
+            f"Execution providers {dropped} are not in this onnxruntime build (available: {list(available)}); skipping them"
+        )
     if not chosen:
         raise ValueError(
             f"None of the requested execution providers {wanted} is available; this onnxruntime build has "
@@ -80,7 +82,9 @@ def provider_options(
         elif provider == MIGRAPHX:
             opts = {"device_id": str(device_id), "migraphx_fp16_enable": "1" if migraphx_fp16 else "0"}
             if migraphx_cache_path and version >= _MIGRAPHX_CACHE_DIR_SINCE:
-                opts["migraphx_model_cache_dir"] = str(Path(migraphx_cache_path).expanduser() / ("fp16" if migraphx_fp16 else "fp32"))
+                opts["migraphx_model_cache_dir"] = str(
+                    Path(migraphx_cache_path).expanduser() / ("fp16" if migraphx_fp16 else "fp32")
+                )
             options.append(opts)
         else:
             options.append({})

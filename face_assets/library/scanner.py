@@ -202,8 +202,10 @@ def scan_library(
         other_paths = [s.path for s in result.skipped if os.path.lexists(s.path)]
         bounds = {"root_prefixes": root_prefixes, "unknown_prefixes": unknown_prefixes}
         result.missing_video_ids = [
-            row[0] for row in conn.execute(read_sql("library/mark_missing.sql"),
-                                           {**bounds, "other_paths": other_paths, "now": now})
+            row[0]
+            for row in conn.execute(
+                read_sql("library/mark_missing.sql"), {**bounds, "other_paths": other_paths, "now": now}
+            )
         ]
         conn.execute(read_sql("library/forget_vanished.sql"), bounds)
         result.present = [PresentVideo(*row) for row in conn.execute(read_sql("library/present_videos.sql"))]
@@ -275,7 +277,9 @@ def log_scan(log, result: ScanResult) -> None:
     if result.deferred:
         log.info(f"{len(result.deferred)} stable new file(s) left for the next scan (time budget spent)")
     if result.waiting:
-        log.info(f"waiting for {len(result.waiting)} file(s) to stop changing: {', '.join(result.waiting[:_LOG_LIMIT])}")
+        log.info(
+            f"waiting for {len(result.waiting)} file(s) to stop changing: {', '.join(result.waiting[:_LOG_LIMIT])}"
+        )
 
 
 def _ids(ids: list[int]) -> str:
@@ -393,8 +397,15 @@ def _walk_root(root: _Root, result: ScanResult) -> list[_Found]:
                 elif entry.is_dir(follow_symlinks=False):
                     dirs.append((entry.path, os.path.join(real, entry.name)))
                 elif is_video_name(entry.name) and entry.is_file(follow_symlinks=False):
-                    _add_file(entry.path, entry.stat(follow_symlinks=False), root, os.path.join(real, entry.name),
-                              False, files, result)
+                    _add_file(
+                        entry.path,
+                        entry.stat(follow_symlinks=False),
+                        root,
+                        os.path.join(real, entry.name),
+                        False,
+                        files,
+                        result,
+                    )
             except OSError as exc:  # vanished or unreadable between listing and stat
                 if is_video_name(entry.name):
                     result.skipped.append(FileError(entry.path, f"cannot be examined: {_describe(exc)}"))
@@ -432,8 +443,9 @@ def _add_file(path: str, st: os.stat_result, root: _Root, real: str, via_link: b
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        result.skipped.append(FileError(path.encode("utf-8", "replace").decode("utf-8"),
-                                        "file name is not valid UTF-8"))
+        result.skipped.append(
+            FileError(path.encode("utf-8", "replace").decode("utf-8"), "file name is not valid UTF-8")
+        )
         return
     files.append(_Found(path, st.st_size, st.st_mtime, root.directory_id, real, via_link))
 
@@ -441,8 +453,9 @@ def _add_file(path: str, st: os.stat_result, root: _Root, real: str, via_link: b
 # --- files no video points at ----------------------------------------------------------------------------------
 
 
-def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_prefixes, probe_fn, hash_fn,
-                          deadline: float | None):
+def _handle_unknown_files(
+    conn, now, result: ScanResult, root_prefixes, unknown_prefixes, probe_fn, hash_fn, deadline: float | None
+):
     rows = conn.execute(read_sql("library/unknown_files.sql")).fetchall()
     todo = []
     for path, size, mtime, directory_id, status, known_size, known_mtime in rows:
@@ -469,10 +482,18 @@ def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_
             if match:
                 candidates.remove(match)
                 video_id, old_path, _ = match
-                conn.execute(read_sql("library/move_video.sql"), {
-                    "video_id": video_id, "old_path": old_path, "path": path, "file_name": os.path.basename(path),
-                    "directory_id": directory_id, "size_bytes": size, "now": now,
-                })
+                conn.execute(
+                    read_sql("library/move_video.sql"),
+                    {
+                        "video_id": video_id,
+                        "old_path": old_path,
+                        "path": path,
+                        "file_name": os.path.basename(path),
+                        "directory_id": directory_id,
+                        "size_bytes": size,
+                        "now": now,
+                    },
+                )
                 result.moved.append(MovedVideo(video_id, old_path, path))
                 upserts.append({**state, "status": "registered", "video_id": video_id})
                 continue
@@ -491,11 +512,22 @@ def _handle_unknown_files(conn, now, result: ScanResult, root_prefixes, unknown_
             result.errors.append(FileError(path, error))
             upserts.append({**state, "status": "error", "error": error})
             continue
-        video_id = conn.execute(read_sql("library/insert_video.sql"), {
-            "path": path, "file_name": os.path.basename(path), "directory_id": directory_id, "size_bytes": size,
-            "file_hash": digest, "duration_seconds": info.duration_seconds, "width": info.width,
-            "height": info.height, "fps": info.fps, "codec": info.codec, "now": now,
-        }).fetchone()[0]
+        video_id = conn.execute(
+            read_sql("library/insert_video.sql"),
+            {
+                "path": path,
+                "file_name": os.path.basename(path),
+                "directory_id": directory_id,
+                "size_bytes": size,
+                "file_hash": digest,
+                "duration_seconds": info.duration_seconds,
+                "width": info.width,
+                "height": info.height,
+                "fps": info.fps,
+                "codec": info.codec,
+                "now": now,
+            },
+        ).fetchone()[0]
         result.new_video_ids.append(video_id)
         upserts.append({**state, "status": "registered", "video_id": video_id})
 

@@ -49,7 +49,8 @@ def _source_keys(schema: LegacySchema, name: str, key_cols: list[str]) -> list[s
     table = sqlite_quote(name)
     text = " || char(31) || ".join(
         f"CASE typeof({c}) WHEN 'integer' THEN CAST({c} AS TEXT) WHEN 'text' THEN {c} WHEN 'null' THEN '' END"
-        for c in quoted)
+        for c in quoted
+    )
     with read_only(schema.path) as source:
         keys = [k for (k,) in source.execute(f"SELECT {text} FROM {table}")]
         if None in keys:
@@ -77,9 +78,9 @@ def reconcile(conn: psycopg.Connection, schema: LegacySchema, name: str) -> Reco
     }
     source_set = set(source_keys)
     target_text = sql.SQL(" || chr(31) || ").join(
-        sql.SQL("coalesce({}::text, '')").format(sql.Identifier(c)) for c in key_cols)
-    target_keys = {k for (k,) in conn.execute(
-        sql.SQL("SELECT {} FROM {}").format(target_text, sql.Identifier(name)))}
+        sql.SQL("coalesce({}::text, '')").format(sql.Identifier(c)) for c in key_cols
+    )
+    target_keys = {k for (k,) in conn.execute(sql.SQL("SELECT {} FROM {}").format(target_text, sql.Identifier(name)))}
     migrated = target_keys & source_set
     kept = source_set - rejected
     source_checksum = _digest(kept)

@@ -176,5 +176,9 @@ def _declared_type(create_sql: str, column: str, reflected) -> str:
     text = str(reflected) if not isinstance(reflected, sa.types.NullType) else ""
     if text:
         return text.upper()
-    match = re.search(rf'(?:^|[(,\s]){re.escape(column)}\s+([A-Za-z][\w ]*?)(?:\(|,|\s+(?:NOT|NULL|DEFAULT|PRIMARY|UNIQUE|CHECK|REFERENCES|COLLATE)\b|$)', create_sql, re.IGNORECASE | re.MULTILINE)
+    match = re.search(
+        rf"(?:^|[(,\s]){re.escape(column)}\s+([A-Za-z][\w ]*?)(?:\(|,|\s+(?:NOT|NULL|DEFAULT|PRIMARY|UNIQUE|CHECK|REFERENCES|COLLATE)\b|$)",
+        create_sql,
+        re.IGNORECASE | re.MULTILINE,
+    )
     return match.group(1).strip().upper() if match else ""

@@ -110,8 +110,9 @@ def _has_rowid(legacy_db: Path, table: str) -> bool:
             return False
 
 
-def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap,
-               rowids: Sequence[int] | None = None) -> int:
+def stage_rows(
+    conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap, rowids: Sequence[int] | None = None
+) -> int:
     """COPY the legacy rows, as text, into a temporary staging table. Returns the number of rows.
 
     `_n` is the row's SQLite rowid: the few rows that end up in migration_rejects are read back from SQLite by it,
@@ -128,10 +129,9 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
     except psycopg.errors.InvalidParameterValue:
         pass
     conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (_n bigint, {}, _row jsonb, _bad text[], _why text[], _reason text)"
-                " ON COMMIT DROP").format(
-            ident(STAGE), sql.SQL(", ").join(sql.SQL("{} text").format(ident(c)) for c in columns)
-        )
+        sql.SQL(
+            "CREATE TEMP TABLE {} (_n bigint, {}, _row jsonb, _bad text[], _why text[], _reason text) ON COMMIT DROP"
+        ).format(ident(STAGE), sql.SQL(", ").join(sql.SQL("{} text").format(ident(c)) for c in columns))
     )
     path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
     target = ["_n", *columns] + ([] if with_rowid else ["_row"])
@@ -153,8 +153,11 @@ def stage_rows(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map
                     for i in path_columns:
                         values[i + with_rowid] = path_map.apply(_as_text(values[i + with_rowid]))
                     if not with_rowid:
-                        values = [n, *values, json.dumps(
-                            {c: _as_json(v) for c, v in zip(columns, raw)}, ensure_ascii=False)]
+                        values = [
+                            n,
+                            *values,
+                            json.dumps({c: _as_json(v) for c, v in zip(columns, raw)}, ensure_ascii=False),
+                        ]
                     copy.write_row(values)
                 else:
                     copy.write_row(raw)
@@ -188,9 +191,10 @@ def flag_unconvertible(conn: psycopg.Connection, types: dict[str, tuple[str, boo
         for test, (c, t) in zip(invalid, checks)
     )
     result = conn.execute(
-        sql.SQL("UPDATE {s} SET _bad = array_remove(ARRAY[{bad}]::text[], NULL), "
-                "_why = array_remove(ARRAY[{why}]::text[], NULL) WHERE {any}").format(
-            s=ident(STAGE), bad=bad, why=why, any=sql.SQL(" OR ").join(invalid))
+        sql.SQL(
+            "UPDATE {s} SET _bad = array_remove(ARRAY[{bad}]::text[], NULL), "
+            "_why = array_remove(ARRAY[{why}]::text[], NULL) WHERE {any}"
+        ).format(s=ident(STAGE), bad=bad, why=why, any=sql.SQL(" OR ").join(invalid))
     )
     return result.rowcount > 0
 
@@ -204,13 +208,15 @@ def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, 
             for c, _ in required
         ]
         reasons = sql.SQL(", ").join(
-            sql.SQL("CASE WHEN {m} THEN format('%s is NOT NULL but its value %L cannot become %s', {name}, {c}, {t})"
-                    " END").format(m=m, name=sql.Literal(c), c=ident(c), t=sql.Literal(t))
+            sql.SQL(
+                "CASE WHEN {m} THEN format('%s is NOT NULL but its value %L cannot become %s', {name}, {c}, {t}) END"
+            ).format(m=m, name=sql.Literal(c), c=ident(c), t=sql.Literal(t))
             for m, (c, t) in zip(missing, required)
         )
         conn.execute(
             sql.SQL("UPDATE {s} SET _reason = concat_ws('; ', {reasons}) WHERE _reason IS NULL AND ({any})").format(
-                s=ident(STAGE), reasons=reasons, any=sql.SQL(" OR ").join(missing))
+                s=ident(STAGE), reasons=reasons, any=sql.SQL(" OR ").join(missing)
+            )
         )
     # An orphan of an orphan is an orphan: repeat until no row changes (self-references such as tags.parent_id).
     changed = True
@@ -221,9 +227,7 @@ def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, 
             if not parent_types:
                 continue
             match = sql.SQL(" AND ").join(
-                sql.SQL("p.{pc} = s.{c}::{t}").format(
-                    pc=ident(pc), c=ident(c), t=sql.SQL(parent_types[pc][0])
-                )
+                sql.SQL("p.{pc} = s.{c}::{t}").format(pc=ident(pc), c=ident(c), t=sql.SQL(parent_types[pc][0]))
                 for c, pc in zip(fk.columns, fk.parent_columns)
             )
             present = sql.SQL(" AND ").join(
@@ -248,8 +252,13 @@ def flag_rejected_rows(conn: psycopg.Connection, table: Table, types: dict[str, 
                     " WHERE s._reason IS NULL AND {present}"
                     " AND NOT EXISTS (SELECT 1 FROM {pt} p WHERE {match}){in_stage}"
                 ).format(
-                    st=ident(STAGE), cols=sql.Literal(", ".join(fk.columns)), keys=keys,
-                    parent=sql.Literal(fk.parent), present=present, pt=ident(fk.parent), match=match,
+                    st=ident(STAGE),
+                    cols=sql.Literal(", ".join(fk.columns)),
+                    keys=keys,
+                    parent=sql.Literal(fk.parent),
+                    present=present,
+                    pt=ident(fk.parent),
+                    match=match,
                     in_stage=in_stage,
                 )
             )
@@ -266,16 +275,19 @@ def _converted(column: str, pgtype: str, has_bad: bool = True) -> sql.Composable
     )
 
 
-def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], where: sql.Composable,
-           has_bad: bool = True) -> int:
+def upsert(
+    conn: psycopg.Connection,
+    table: Table,
+    types: dict[str, tuple[str, bool]],
+    where: sql.Composable,
+    has_bad: bool = True,
+) -> int:
     """INSERT the kept staged rows, updating rows already there by primary key (re-materialization)."""
     columns = table.column_names
     pk = list(table.primary_key)
     target = sql.SQL(", ").join(ident(c) for c in columns)
     values = sql.SQL(", ").join(_converted(c, types[c][0], has_bad) for c in columns)
-    select = sql.SQL("SELECT {v} FROM {st} WHERE _reason IS NULL AND {w}").format(
-        v=values, st=ident(STAGE), w=where
-    )
+    select = sql.SQL("SELECT {v} FROM {st} WHERE _reason IS NULL AND {w}").format(v=values, st=ident(STAGE), w=where)
     if pk:
         others = [c for c in columns if c not in pk]
         if others:
@@ -288,8 +300,11 @@ def upsert(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, b
         else:
             action = sql.SQL("DO NOTHING")
         query = sql.SQL("INSERT INTO {t} AS t ({cols}) {select} ON CONFLICT ({pk}) {action}").format(
-            t=ident(table.name), cols=target, select=select,
-            pk=sql.SQL(", ").join(ident(c) for c in pk), action=action,
+            t=ident(table.name),
+            cols=target,
+            select=select,
+            pk=sql.SQL(", ").join(ident(c) for c in pk),
+            action=action,
         )
     else:  # no key to upsert on: insert only rows not already there
         query = sql.SQL("INSERT INTO {t} ({cols}) SELECT * FROM ({select}) n EXCEPT SELECT {cols} FROM {t}").format(
@@ -337,8 +352,11 @@ def _restore_deferred(conn: psycopg.Connection, table: Table, deferred) -> None:
         if kind == "index":
             conn.execute(definition)
         else:
-            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                ident(table.name), ident(name), sql.SQL(definition)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    ident(table.name), ident(name), sql.SQL(definition)
+                )
+            )
 
 
 def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tuple[str, bool]], has_bad: bool) -> None:
@@ -351,9 +369,13 @@ def load_kept_rows(conn: psycopg.Connection, table: Table, types: dict[str, tupl
                 upsert(conn, table, types, sql.SQL("true"), has_bad)
         return
     except psycopg.errors.IntegrityError as exc:
-        log.warning("set-based load of %s refused (%s): finding the rows one at a time", table.name, exc.diag.message_primary)
+        log.warning(
+            "set-based load of %s refused (%s): finding the rows one at a time", table.name, exc.diag.message_primary
+        )
     _index_stage(conn)
-    for (n,) in conn.execute(sql.SQL("SELECT _n FROM {} WHERE _reason IS NULL ORDER BY _n").format(ident(STAGE))).fetchall():
+    for (n,) in conn.execute(
+        sql.SQL("SELECT _n FROM {} WHERE _reason IS NULL ORDER BY _n").format(ident(STAGE))
+    ).fetchall():
         try:
             with conn.transaction():
                 upsert(conn, table, types, sql.SQL("_n = {}").format(sql.Literal(n)))
@@ -371,26 +393,39 @@ def record_rejects(conn: psycopg.Connection, legacy_db: Path, table: Table, stag
     conn.execute("DELETE FROM migration_rejects WHERE table_name = %s", (table.name,))
     if not staged:
         return
-    rowids = [n for (n,) in conn.execute(sql.SQL(
-        "SELECT _n FROM {} WHERE _row IS NULL AND (_reason IS NOT NULL OR cardinality(_bad) > 0)").format(ident(STAGE)))]
+    rowids = [
+        n
+        for (n,) in conn.execute(
+            sql.SQL("SELECT _n FROM {} WHERE _row IS NULL AND (_reason IS NOT NULL OR cardinality(_bad) > 0)").format(
+                ident(STAGE)
+            )
+        )
+    ]
     if rowids:  # read those rows back from SQLite, whole and with their original types
         columns = table.column_names
         names = ", ".join(sqlite_quote(c) for c in columns)
         with read_only(legacy_db) as source:
             rows = []
             for i in range(0, len(rowids), 500):
-                chunk = rowids[i:i + 500]
-                rows += source.execute(f"SELECT rowid, {names} FROM {sqlite_quote(table.name)}"
-                                       f" WHERE rowid IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+                chunk = rowids[i : i + 500]
+                rows += source.execute(
+                    f"SELECT rowid, {names} FROM {sqlite_quote(table.name)}"
+                    f" WHERE rowid IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
         _index_stage(conn)
         conn.cursor().executemany(
             sql.SQL("UPDATE {} SET _row = %s::jsonb WHERE _n = %s").format(ident(STAGE)),
-            [(json.dumps({c: _as_json(v) for c, v in zip(columns, row[1:])}, ensure_ascii=False), row[0])
-             for row in rows],
+            [
+                (json.dumps({c: _as_json(v) for c, v in zip(columns, row[1:])}, ensure_ascii=False), row[0])
+                for row in rows
+            ],
         )
-    key = sql.SQL(", ").join(
-        sql.SQL("{name}, _row -> {name}").format(name=sql.Literal(c)) for c in table.primary_key
-    ) if table.primary_key else None
+    key = (
+        sql.SQL(", ").join(sql.SQL("{name}, _row -> {name}").format(name=sql.Literal(c)) for c in table.primary_key)
+        if table.primary_key
+        else None
+    )
     conn.execute(
         sql.SQL(read_sql("migration/record_rejects.sql")).format(
             stage=ident(STAGE),
@@ -452,11 +487,17 @@ def _without_fk_triggers(conn: psycopg.Connection) -> bool:
 def lock_parents(conn: psycopg.Connection, table: Table, mode: str) -> None:
     """Lock the tables `table` references, all in one statement and in name order: tables loading side by side
     then never wait on each other in a circle (deadlock)."""
-    parents = sorted({fk.parent for fk in table.foreign_keys if fk.parent != table.name
-                      and conn.execute("SELECT to_regclass(%s)", (ddl.quote(fk.parent),)).fetchone()[0]})
+    parents = sorted(
+        {
+            fk.parent
+            for fk in table.foreign_keys
+            if fk.parent != table.name and conn.execute("SELECT to_regclass(%s)", (ddl.quote(fk.parent),)).fetchone()[0]
+        }
+    )
     if parents:
-        conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(
-            sql.SQL(", ").join(ident(p) for p in parents), sql.SQL(mode)))
+        conn.execute(
+            sql.SQL("LOCK TABLE {} IN {} MODE").format(sql.SQL(", ").join(ident(p) for p in parents), sql.SQL(mode))
+        )
 
 
 def _has_orphans(conn: psycopg.Connection, table: Table) -> bool:
@@ -467,17 +508,21 @@ def _has_orphans(conn: psycopg.Connection, table: Table) -> bool:
         if not target_columns(conn, fk.parent):
             continue  # no such table in the target: the DDL has no foreign key to it either
         query = sql.SQL(read_sql("migration/orphans.sql")).format(
-            child=ident(table.name), parent=ident(fk.parent),
+            child=ident(table.name),
+            parent=ident(fk.parent),
             present=sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(ident(c)) for c in fk.columns),
-            match=sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(ident(pc), ident(c))
-                                        for c, pc in zip(fk.columns, fk.parent_columns)),
+            match=sql.SQL(" AND ").join(
+                sql.SQL("p.{} = c.{}").format(ident(pc), ident(c)) for c, pc in zip(fk.columns, fk.parent_columns)
+            ),
         )
         if conn.execute(query).fetchone()[0]:
             return True
     return False
 
 
-def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap) -> tuple[int, int, list[int]]:
+def copy_into_target(
+    conn: psycopg.Connection, legacy_db: Path, table: Table, path_map: PathMap
+) -> tuple[int, int, list[int]]:
     """COPY the legacy rows straight into the target, PostgreSQL skipping those with a value it cannot take.
 
     Returns (rows sent, rows written, SQLite rowids of the skipped rows). Raises _Undo when the skipped rows cannot
@@ -486,7 +531,8 @@ def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, pa
     columns = table.column_names
     path_columns = [i for i, c in enumerate(columns) if _is_path_column(c)]
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (ON_ERROR ignore, LOG_VERBOSITY verbose)").format(
-        ident(table.name), sql.SQL(", ").join(ident(c) for c in columns))
+        ident(table.name), sql.SQL(", ").join(ident(c) for c in columns)
+    )
     quoted = sqlite_quote(table.name)
     notices: list[str] = []
 
@@ -500,7 +546,9 @@ def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, pa
             source.execute("BEGIN")  # one snapshot for the rows and for the rowids looked up below
             cursor = conn.cursor()
             with cursor.copy(copy_sql) as copy:
-                rows = source.execute(f"SELECT {', '.join(sqlite_quote(c) for c in columns)} FROM {quoted} ORDER BY rowid")
+                rows = source.execute(
+                    f"SELECT {', '.join(sqlite_quote(c) for c in columns)} FROM {quoted} ORDER BY rowid"
+                )
                 while batch := rows.fetchmany(READ_BATCH):
                     if path_columns:
                         for raw in batch:
@@ -525,8 +573,14 @@ def copy_into_target(conn: psycopg.Connection, legacy_db: Path, table: Table, pa
     return sent, copied, skipped
 
 
-def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, path_map: PathMap,
-                parents_ready: Callable[[], None] = lambda: None) -> DirectLoad | None:
+def load_direct(
+    conn: psycopg.Connection,
+    legacy_db: Path,
+    table: Table,
+    types,
+    path_map: PathMap,
+    parents_ready: Callable[[], None] = lambda: None,
+) -> DirectLoad | None:
     """The direct way (see the module's docstring) for a first load; None where it does not apply or was undone.
 
     `parents_ready()` returns once the tables this one references are committed: the COPY does not need them (no
@@ -536,8 +590,11 @@ def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, 
     try:
         with conn.transaction():
             trusted = _without_fk_triggers(conn)
-            deferred = [(kind, name, definition) for kind, name, definition in _deferrable_objects(conn, table)
-                        if kind == "index" or not trusted]
+            deferred = [
+                (kind, name, definition)
+                for kind, name, definition in _deferrable_objects(conn, table)
+                if kind == "index" or not trusted
+            ]
             if not trusted:  # dropping a foreign key locks its parent
                 parents_ready()
                 lock_parents(conn, table, "ACCESS EXCLUSIVE")
@@ -562,8 +619,13 @@ def load_direct(conn: psycopg.Connection, legacy_db: Path, table: Table, types, 
     return DirectLoad(copied=copied, staged=len(skipped), inserted=inserted)
 
 
-def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, path_map: PathMap,
-                  parents_ready: Callable[[], None] = lambda: None) -> TableResult:
+def migrate_table(
+    conn: psycopg.Connection,
+    schema: LegacySchema,
+    name: str,
+    path_map: PathMap,
+    parents_ready: Callable[[], None] = lambda: None,
+) -> TableResult:
     """Migrate one table inside the caller's transaction; the staging table disappears at commit.
 
     `parents_ready()` must return once the tables `name` references are committed; it is called before the first
@@ -588,7 +650,8 @@ def migrate_table(conn: psycopg.Connection, schema: LegacySchema, name: str, pat
         rejected = nulled = 0
     else:
         rejected, nulled = conn.execute(
-            sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))).fetchone()
+            sql.SQL(read_sql("migration/stage_counts.sql")).format(stage=ident(STAGE))
+        ).fetchone()
     if direct is None:
         migrated = count_migrated(conn, table, types)
     else:  # the table was empty: what went in is what migrated
@@ -618,7 +681,7 @@ def count_migrated(conn: psycopg.Connection, table: Table, types) -> int:
         sql.SQL("t.{c} = s.{c}::{ty}").format(c=ident(c), ty=sql.SQL(types[c][0])) for c in table.primary_key
     )
     return conn.execute(
-        sql.SQL("SELECT count(*) FROM {t} t WHERE EXISTS (SELECT 1 FROM {st} s WHERE s._reason IS NULL AND {m})").format(
-            t=ident(table.name), st=ident(STAGE), m=match
-        )
+        sql.SQL(
+            "SELECT count(*) FROM {t} t WHERE EXISTS (SELECT 1 FROM {st} s WHERE s._reason IS NULL AND {m})"
+        ).format(t=ident(table.name), st=ident(STAGE), m=match)
     ).fetchone()[0]

@@ -87,8 +87,9 @@ class _Done:
 DEADLOCK_RETRIES = 3
 
 
-def _migrate_one(connect: Connect, schema: LegacySchema, name: str, path_map: PathMap, check: bool,
-                 parents: list[str], done: _Done) -> TableOutcome:
+def _migrate_one(
+    connect: Connect, schema: LegacySchema, name: str, path_map: PathMap, check: bool, parents: list[str], done: _Done
+) -> TableOutcome:
     ok = False
     try:
         for attempt in range(DEADLOCK_RETRIES + 1):
@@ -110,8 +111,14 @@ def _migrate_one(connect: Connect, schema: LegacySchema, name: str, path_map: Pa
         done.finish(name, ok)
 
 
-def migrate_tables(connect: Connect, schema: LegacySchema, names: Iterable[str], path_map: PathMap,
-                   workers: int = DEFAULT_WORKERS, check: bool = True) -> Iterator[TableOutcome]:
+def migrate_tables(
+    connect: Connect,
+    schema: LegacySchema,
+    names: Iterable[str],
+    path_map: PathMap,
+    workers: int = DEFAULT_WORKERS,
+    check: bool = True,
+) -> Iterator[TableOutcome]:
     """Migrate `names` (tables of `schema`), yielding each table's outcome as it finishes.
 
     `connect()` gives a connection as a context manager that commits on success (`psycopg.connect(url)`, or
@@ -150,10 +157,15 @@ def migrate_tables(connect: Connect, schema: LegacySchema, names: Iterable[str],
         try:
             with cf.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="migrate") as pool:
                 while (len(started) < len(names) and not stop.is_set()) or running:
-                    ready = [] if stop.is_set() else sorted(
-                        (n for n in names if n not in started and set(parents[n]) <= started),
-                        key=lambda n: (-weight[n], n))
-                    for name in ready[:max(0, workers - len(running))]:
+                    ready = (
+                        []
+                        if stop.is_set()
+                        else sorted(
+                            (n for n in names if n not in started and set(parents[n]) <= started),
+                            key=lambda n: (-weight[n], n),
+                        )
+                    )
+                    for name in ready[: max(0, workers - len(running))]:
                         started.add(name)
                         future = pool.submit(_migrate_one, connect, schema, name, path_map, check, parents[name], done)
                         running[future] = name

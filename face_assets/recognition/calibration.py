@@ -37,7 +37,6 @@ The prior is not in it: posterior log-odds = log prior odds + sum of independent
 several frames of one video are NOT independent; the fusion rule has to account for that.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -81,8 +80,8 @@ class Calibration:
     """
 
     model: str
-    source: str                      # "pairs:<pair file>" or "library"
-    created_at: str                  # ISO-8601 UTC
+    source: str  # "pairs:<pair file>" or "library"
+    created_at: str  # ISO-8601 UTC
     genuine_hist: np.ndarray
     impostor_hist: np.ndarray
     thresholds: dict[float, float | None] = field(default_factory=dict)
@@ -155,8 +154,10 @@ class Calibration:
             "accuracy": self.accuracy,
             "n_genuine": self.n_genuine,
             "n_impostor": self.n_impostor,
-            "thresholds": [{"far": far, "threshold": self.thresholds.get(far), "tar": self.tar.get(far)}
-                           for far in sorted(set(self.thresholds) | set(self.tar), reverse=True)],
+            "thresholds": [
+                {"far": far, "threshold": self.thresholds.get(far), "tar": self.tar.get(far)}
+                for far in sorted(set(self.thresholds) | set(self.tar), reverse=True)
+            ],
             "bin_edges": {"start": float(BIN_EDGES[0]), "stop": float(BIN_EDGES[-1]), "bins": int(BIN_CENTRES.size)},
             "genuine_hist": _sparse(self.genuine_hist),
             "impostor_hist": _sparse(self.impostor_hist),
@@ -169,8 +170,11 @@ class Calibration:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
         edges = data.get("bin_edges", {})
-        if edges and (edges.get("bins") != BIN_CENTRES.size or edges.get("start") != float(BIN_EDGES[0])
-                      or edges.get("stop") != float(BIN_EDGES[-1])):
+        if edges and (
+            edges.get("bins") != BIN_CENTRES.size
+            or edges.get("start") != float(BIN_EDGES[0])
+            or edges.get("stop") != float(BIN_EDGES[-1])
+        ):
             raise ValueError(f"calibration stored with other bin edges: {edges}")
         rows = data.get("thresholds", [])
         return cls(
@@ -211,9 +215,15 @@ class Calibration:
             thresholds[far] = None if t is None else round(t, 6)
             tars[far] = None if t is None or genuine.size == 0 else round(float(np.mean(genuine >= t)), 6)
         return cls(
-            model=model, source=source, created_at=created_at or now_iso(),
-            genuine_hist=histogram(genuine), impostor_hist=histogram(impostor),
-            thresholds=thresholds, tar=tars, accuracy=accuracy, details=dict(details or {}),
+            model=model,
+            source=source,
+            created_at=created_at or now_iso(),
+            genuine_hist=histogram(genuine),
+            impostor_hist=histogram(impostor),
+            thresholds=thresholds,
+            tar=tars,
+            accuracy=accuracy,
+            details=dict(details or {}),
         )
 
 

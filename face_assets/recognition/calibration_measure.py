@@ -145,8 +145,10 @@ def parse_pairs(path: Path | str) -> PairSet:
     if folds < 1:
         raise ValueError(f"{path}: header says {folds} folds")
     if per_fold is not None and len(body) != folds * 2 * per_fold:
-        raise ValueError(f"{path}: header says {folds} fold(s) of 2 x {per_fold} pairs = {folds * 2 * per_fold} "
-                         f"lines, found {len(body)}")
+        raise ValueError(
+            f"{path}: header says {folds} fold(s) of 2 x {per_fold} pairs = {folds * 2 * per_fold} "
+            f"lines, found {len(body)}"
+        )
     size = len(body) // folds if folds else len(body)
     pairs = []
     for k, parts in enumerate(body):
@@ -158,7 +160,9 @@ def parse_pairs(path: Path | str) -> PairSet:
             else:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"{path}: line {k + 2}: expected `name i j` or `name1 i name2 j`, got {' '.join(parts)!r}") from None
+            raise ValueError(
+                f"{path}: line {k + 2}: expected `name i j` or `name1 i name2 j`, got {' '.join(parts)!r}"
+            ) from None
         pairs.append(Pair(*pair, fold=min(k // size, folds - 1) if size else 0))
     return PairSet(folds=folds, per_fold=per_fold, pairs=tuple(pairs))
 
@@ -174,7 +178,7 @@ def list_photos(images: Path) -> list[tuple[str, int]]:
     for folder in sorted(p for p in Path(images).iterdir() if p.is_dir()):
         prefix = folder.name + "_"
         for f in folder.glob(f"{folder.name}_*.jpg"):
-            number = f.stem[len(prefix):]
+            number = f.stem[len(prefix) :]
             if number.isdigit():
                 out.append((folder.name, int(number)))
     return sorted(out)
@@ -189,8 +193,9 @@ def engine_fingerprint(engine) -> str:
     info = engine.model_info()
     model_dir = Path(info["model_dir"])
     files = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in sorted(model_dir.glob("*.onnx"))]
-    key = json.dumps([files, info["det_size"], info["det_threshold"], info["detector"], info["recognizer"],
-                      info["providers"][0]])
+    key = json.dumps(
+        [files, info["det_size"], info["det_threshold"], info["detector"], info["recognizer"], info["providers"][0]]
+    )
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
 
@@ -243,7 +248,7 @@ def embed_photos(
             todo.append(k)
     start = time.monotonic()
     for b in range(0, len(todo), batch):
-        chunk = todo[b:b + batch]
+        chunk = todo[b : b + batch]
         images = [cv2.imread(str(paths[k])) for k in chunk]
         readable = [k for k, im in zip(chunk, images) if im is not None]
         found = engine.detect([im for im in images if im is not None])
@@ -261,9 +266,13 @@ def embed_photos(
     for k, r in enumerate(results):
         if has_face[k]:
             emb[k] = r
-    stats = {"photos": len(paths), "embedded_now": len(todo), "from_cache": len(paths) - len(todo),
-             "seconds": round(seconds, 1),
-             "photos_per_second": round(len(todo) / seconds, 2) if todo and seconds > 0 else None}
+    stats = {
+        "photos": len(paths),
+        "embedded_now": len(todo),
+        "from_cache": len(paths) - len(todo),
+        "seconds": round(seconds, 1),
+        "photos_per_second": round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
+    }
     return emb, has_face, stats
 
 
@@ -282,10 +291,10 @@ def _all_pair_scores(emb: np.ndarray, labels: np.ndarray, max_far: float, chunk:
     genuine, top = [], np.zeros(0, np.float32)
     imp_hist = np.zeros(BIN_CENTRES.size, np.int64)
     for a in range(0, n, chunk):
-        sims = emb[a:a + chunk] @ emb.T  # (c, n)
+        sims = emb[a : a + chunk] @ emb.T  # (c, n)
         rows = np.arange(a, min(a + chunk, n))[:, None]
         upper = np.arange(n)[None, :] > rows
-        same = labels[a:a + chunk][:, None] == labels[None, :]
+        same = labels[a : a + chunk][:, None] == labels[None, :]
         genuine.append(sims[upper & same])
         imp = sims[upper & ~same]
         imp_hist += histogram(imp)
@@ -315,9 +324,14 @@ def describe(scores: np.ndarray) -> dict[str, Any]:
         return {"n": 0}
     q = np.percentile(s, [0.1, 1, 5, 50, 95, 99, 99.9])
     keys = ("p0.1", "p1", "p5", "median", "p95", "p99", "p99.9")
-    return {"n": int(s.size), "mean": round(float(s.mean()), 4), "sd": round(float(s.std()), 4),
-            "min": round(float(s.min()), 4), **{k: round(float(v), 4) for k, v in zip(keys, q)},
-            "max": round(float(s.max()), 4)}
+    return {
+        "n": int(s.size),
+        "mean": round(float(s.mean()), 4),
+        "sd": round(float(s.std()), 4),
+        "min": round(float(s.min()), 4),
+        **{k: round(float(v), 4) for k, v in zip(keys, q)},
+        "max": round(float(s.max()), 4),
+    }
 
 
 @dataclass
@@ -343,23 +357,29 @@ class PairReport:
             "pairs": self.pair_scores,
             "genuine": describe_hist(cal.genuine_hist),
             "impostor": describe_hist(cal.impostor_hist),
-            "thresholds": [{"far": far, "threshold": cal.thresholds.get(far), "tar": cal.tar.get(far)}
-                           for far in sorted(cal.thresholds, reverse=True)],
+            "thresholds": [
+                {"far": far, "threshold": cal.thresholds.get(far), "tar": cal.tar.get(far)}
+                for far in sorted(cal.thresholds, reverse=True)
+            ],
             "details": cal.details,
             "calibration": cal.to_dict(),
         }
 
     def lines(self) -> list[str]:
         cal, d = self.calibration, self.calibration.details
-        out = [f"model {cal.model}, {cal.created_at}, {cal.source}",
-               f"photos: {d.get('photos')} ({d.get('no_face')} without a face), embedding: {d.get('embedding')}",
-               f"accuracy: {self.accuracy:.4f} ({d.get('accuracy_protocol')}, {len(self.accuracy_folds)} folds, "
-               f"{self.pair_scores['genuine'].get('n', 0) + self.pair_scores['impostor'].get('n', 0)} pairs)"]
+        out = [
+            f"model {cal.model}, {cal.created_at}, {cal.source}",
+            f"photos: {d.get('photos')} ({d.get('no_face')} without a face), embedding: {d.get('embedding')}",
+            f"accuracy: {self.accuracy:.4f} ({d.get('accuracy_protocol')}, {len(self.accuracy_folds)} folds, "
+            f"{self.pair_scores['genuine'].get('n', 0) + self.pair_scores['impostor'].get('n', 0)} pairs)",
+        ]
         for kind in ("genuine", "impostor"):
             s = self.pair_scores[kind]
             if s.get("n"):
-                out.append(f"  pair file {kind}: n={s['n']} mean {s['mean']:.3f} p1 {s['p1']:.3f} median "
-                           f"{s['median']:.3f} p99 {s['p99']:.3f}")
+                out.append(
+                    f"  pair file {kind}: n={s['n']} mean {s['mean']:.3f} p1 {s['p1']:.3f} median "
+                    f"{s['median']:.3f} p99 {s['p99']:.3f}"
+                )
         out.append(f"distributions (every pair of photos): genuine n={cal.n_genuine}, impostor n={cal.n_impostor}")
         out += _threshold_lines(cal)
         return out
@@ -369,8 +389,10 @@ def _threshold_lines(cal: Calibration) -> list[str]:
     out = []
     for far in sorted(cal.thresholds, reverse=True):
         t, tar = cal.thresholds[far], cal.tar.get(far)
-        out.append(f"  FAR {far:g}: " + ("not measurable (too few impostor pairs)" if t is None
-                                         else f"threshold {t:.4f}, TAR {tar:.4f}"))
+        out.append(
+            f"  FAR {far:g}: "
+            + ("not measurable (too few impostor pairs)" if t is None else f"threshold {t:.4f}, TAR {tar:.4f}")
+        )
     return out + evidence_ceiling_lines(cal)
 
 
@@ -380,10 +402,12 @@ def evidence_ceiling_lines(cal: Calibration) -> list[str]:
     if cal.n_genuine == 0 or cal.n_impostor == 0:
         return ["evidence: none (a distribution is empty): the auto-tag rule cannot tag with this calibration"]
     n = max_gallery(cal, rule.evidence_frame_correlation, rule.auto_tag_max_false_rate)
-    return [f"evidence: one face at most LLR {cal.max_log_likelihood_ratio:.1f}, a video at most "
-            f"{cal.max_log_likelihood_ratio / rule.evidence_frame_correlation:.1f} (evidence_frame_correlation "
-            f"{rule.evidence_frame_correlation:g}): auto-tags possible with up to {n:.3g} creators at "
-            f"auto_tag_max_false_rate {rule.auto_tag_max_false_rate:g} (the fewer impostor pairs, the lower)"]
+    return [
+        f"evidence: one face at most LLR {cal.max_log_likelihood_ratio:.1f}, a video at most "
+        f"{cal.max_log_likelihood_ratio / rule.evidence_frame_correlation:.1f} (evidence_frame_correlation "
+        f"{rule.evidence_frame_correlation:g}): auto-tags possible with up to {n:.3g} creators at "
+        f"auto_tag_max_false_rate {rule.auto_tag_max_false_rate:g} (the fewer impostor pairs, the lower)"
+    ]
 
 
 def describe_hist(hist: np.ndarray) -> dict[str, Any]:
@@ -392,12 +416,19 @@ def describe_hist(hist: np.ndarray) -> dict[str, Any]:
     if n == 0:
         return {"n": 0}
     cdf = np.cumsum(hist) / n
-    pct = {k: round(float(BIN_CENTRES[np.searchsorted(cdf, q)]), 3)
-           for k, q in (("p0.1", 0.001), ("p1", 0.01), ("median", 0.5), ("p99", 0.99), ("p99.9", 0.999))}
+    pct = {
+        k: round(float(BIN_CENTRES[np.searchsorted(cdf, q)]), 3)
+        for k, q in (("p0.1", 0.001), ("p1", 0.01), ("median", 0.5), ("p99", 0.99), ("p99.9", 0.999))
+    }
     nz = np.nonzero(hist)[0]
-    return {"n": n, "mean": round(float((hist * BIN_CENTRES).sum() / n), 4), **pct,
-            "min_bin": round(float(BIN_EDGES[nz[0]]), 3), "max_bin": round(float(BIN_EDGES[nz[-1] + 1]), 3),
-            "hist": _sparse(hist)}
+    return {
+        "n": n,
+        "mean": round(float((hist * BIN_CENTRES).sum() / n), 4),
+        **pct,
+        "min_bin": round(float(BIN_EDGES[nz[0]]), 3),
+        "max_bin": round(float(BIN_EDGES[nz[-1] + 1]), 3),
+        "hist": _sparse(hist),
+    }
 
 
 def calibrate_pairs(
@@ -449,21 +480,38 @@ def calibrate_pairs(
     thresholds, tars = _thresholds_from_top(top, n_imp, genuine, FARS)
     no_face = [str(paths[k].relative_to(images)) for k in np.nonzero(~has_face)[0]]
     details = {
-        "pairs_file": str(Path(pairs_file).resolve()), "images": str(images.resolve()),
-        "folds": pair_set.folds, "pairs": len(pair_set.pairs), "accuracy_protocol": protocol,
-        "photos": len(photos), "photos_in_pairs": len(wanted), "no_face": len(no_face),
-        "people": int(np.unique(labels).size), "distribution_pairs": "every pair of embedded photos",
-        "embedding": embed_stats, "engine": {k: v for k, v in engine.model_info().items()
-                                              if k in ("detector", "recognizer", "det_size", "providers")},
+        "pairs_file": str(Path(pairs_file).resolve()),
+        "images": str(images.resolve()),
+        "folds": pair_set.folds,
+        "pairs": len(pair_set.pairs),
+        "accuracy_protocol": protocol,
+        "photos": len(photos),
+        "photos_in_pairs": len(wanted),
+        "no_face": len(no_face),
+        "people": int(np.unique(labels).size),
+        "distribution_pairs": "every pair of embedded photos",
+        "embedding": embed_stats,
+        "engine": {
+            k: v for k, v in engine.model_info().items() if k in ("detector", "recognizer", "det_size", "providers")
+        },
         "seconds": round(time.monotonic() - started, 1),
     }
     cal = Calibration(
-        model=model_key(engine.model_name), source=f"pairs:{Path(pairs_file).name}", created_at=now_iso(),
-        genuine_hist=histogram(genuine), impostor_hist=imp_hist, thresholds=thresholds, tar=tars,
-        accuracy=round(accuracy, 5), details=details,
+        model=model_key(engine.model_name),
+        source=f"pairs:{Path(pairs_file).name}",
+        created_at=now_iso(),
+        genuine_hist=histogram(genuine),
+        impostor_hist=imp_hist,
+        thresholds=thresholds,
+        tar=tars,
+        accuracy=round(accuracy, 5),
+        details=details,
     )
-    pair_scores = {"genuine": describe(scores[same]), "impostor": describe(scores[~same]),
-                   "pairs_without_face": int((scores == -1.0).sum())}
+    pair_scores = {
+        "genuine": describe(scores[same]),
+        "impostor": describe(scores[~same]),
+        "pairs_without_face": int((scores == -1.0).sum()),
+    }
     return PairReport(cal, accuracy, per_fold, no_face, pair_scores)
 
 
@@ -492,7 +540,7 @@ class _Tally:
         if self.keep_all:
             self.scores.append(scores)
         elif scores.size:  # impostors: only the top max(FARS) share can set a threshold; kept generously
-            self.scores.append(np.sort(scores)[-max(1, int(math.ceil(max(FARS) * scores.size)) + 1):])
+            self.scores.append(np.sort(scores)[-max(1, int(math.ceil(max(FARS) * scores.size)) + 1) :])
 
     @property
     def n(self) -> int:
@@ -538,15 +586,15 @@ def calibrate_library(conn, model: str, *, chunk: int = 2048) -> Calibration:
     for a in range(0, len(confirmed), chunk):  # confirmed faces against picture references
         if not refs.size:
             break
-        sims = faces[a:a + chunk] @ refs.T
-        own = face_creator[a:a + chunk, None] == ref_creator[None, :]
+        sims = faces[a : a + chunk] @ refs.T
+        own = face_creator[a : a + chunk, None] == ref_creator[None, :]
         genuine.add("confirmed face vs its creator's pictures", sims[own])
         impostor.add("confirmed face vs other creators' pictures", sims[~own])
     for a in range(0, len(confirmed), chunk):  # confirmed faces against each other, across videos
-        sims = faces[a:a + chunk] @ faces.T
+        sims = faces[a : a + chunk] @ faces.T
         rows = np.arange(a, min(a + chunk, len(confirmed)))[:, None]
-        upper = (np.arange(len(confirmed))[None, :] > rows) & (face_video[a:a + chunk, None] != face_video[None, :])
-        same = face_creator[a:a + chunk, None] == face_creator[None, :]
+        upper = (np.arange(len(confirmed))[None, :] > rows) & (face_video[a : a + chunk, None] != face_video[None, :])
+        same = face_creator[a : a + chunk, None] == face_creator[None, :]
         genuine.add("confirmed faces of one creator, two videos", sims[upper & same])
         impostor.add("confirmed faces of two creators", sims[upper & ~same])
     if rejected and refs.size:
@@ -578,18 +626,27 @@ def calibrate_library(conn, model: str, *, chunk: int = 2048) -> Calibration:
         "enough_to_apply": genuine.n >= MIN_LIBRARY_GENUINE and impostor.n >= MIN_LIBRARY_IMPOSTOR,
         "minimum_to_apply": {"genuine": MIN_LIBRARY_GENUINE, "impostor": MIN_LIBRARY_IMPOSTOR},
     }
-    return Calibration(model=model_key(model), source="library", created_at=now_iso(),
-                       genuine_hist=genuine.hist, impostor_hist=impostor.hist,
-                       thresholds=thresholds, tar=tars, details=details)
+    return Calibration(
+        model=model_key(model),
+        source="library",
+        created_at=now_iso(),
+        genuine_hist=genuine.hist,
+        impostor_hist=impostor.hist,
+        thresholds=thresholds,
+        tar=tars,
+        details=details,
+    )
 
 
 def library_lines(cal: Calibration) -> list[str]:
     d = cal.details
-    out = [f"model {cal.model}, {cal.created_at}, from the library's decisions",
-           f"data: {d['confirmed_faces']} confirmed faces of {d['creators_confirmed']} creators in "
-           f"{d['videos_with_confirmed_faces']} videos, {d['rejections']} rejections, {d['reference_pictures']} "
-           f"reference pictures, {d['tagged_videos_used']} tagged videos",
-           f"genuine pairs: {cal.n_genuine}"]
+    out = [
+        f"model {cal.model}, {cal.created_at}, from the library's decisions",
+        f"data: {d['confirmed_faces']} confirmed faces of {d['creators_confirmed']} creators in "
+        f"{d['videos_with_confirmed_faces']} videos, {d['rejections']} rejections, {d['reference_pictures']} "
+        f"reference pictures, {d['tagged_videos_used']} tagged videos",
+        f"genuine pairs: {cal.n_genuine}",
+    ]
     out += [f"  {source}: {n}" for source, n in d["genuine_by_source"].items()]
     out.append(f"impostor pairs: {cal.n_impostor}")
     out += [f"  {source}: {n}" for source, n in d["impostor_by_source"].items()]
@@ -599,6 +656,8 @@ def library_lines(cal: Calibration) -> list[str]:
             out.append(f"{kind}: mean {s['mean']:.3f}, p1 {s['p1']:.3f}, median {s['median']:.3f}, p99 {s['p99']:.3f}")
     out += _threshold_lines(cal)
     if not d["enough_to_apply"]:
-        out.append(f"not enough decisions to apply (need {MIN_LIBRARY_GENUINE} genuine and {MIN_LIBRARY_IMPOSTOR} "
-                   "impostor pairs): review more faces first")
+        out.append(
+            f"not enough decisions to apply (need {MIN_LIBRARY_GENUINE} genuine and {MIN_LIBRARY_IMPOSTOR} "
+            "impostor pairs): review more faces first"
+        )
     return out

@@ -81,8 +81,9 @@ def apply_calibration(conn, cal: Calibration) -> dict[str, float]:
     with conn.transaction():
         store_calibration(conn, cal)
         for key, value in settings.items():
-            conn.execute(read_sql("recognition/store_calibration.sql"),
-                         {"key": f"{cal.model}.{key}", "value": f"{value:g}"})
+            conn.execute(
+                read_sql("recognition/store_calibration.sql"), {"key": f"{cal.model}.{key}", "value": f"{value:g}"}
+            )
     return settings
 
 

@@ -31,7 +31,7 @@ MERGE_CANDIDATES = 3  # nearest clusters by centroid examined per cluster
 @dataclass
 class ProposalSummary:
     creator: list[tuple[int, int, float]] = field(default_factory=list)  # (cluster, creator, evidence)
-    merge: list[tuple[int, int, float]] = field(default_factory=list)    # (cluster, other cluster, evidence)
+    merge: list[tuple[int, int, float]] = field(default_factory=list)  # (cluster, other cluster, evidence)
     written: int = 0
 
 
@@ -96,15 +96,28 @@ def propose(conn: psycopg.Connection, config: RecognitionConfig | None = None) -
 
 
 def _write(conn: psycopg.Connection, summary: ProposalSummary) -> None:
-    rows = [("creator", c, x, 0, e) for c, x, e in summary.creator] + [("merge", a, 0, b, e) for a, b, e in summary.merge]
-    summary.written = len(conn.execute(read_sql("clusters/creator_proposals.sql"), {
-        "kinds": [r[0] for r in rows], "cluster_ids": [r[1] for r in rows], "creator_ids": [r[2] for r in rows],
-        "other_ids": [r[3] for r in rows], "evidence": [r[4] for r in rows]}).fetchall())
+    rows = [("creator", c, x, 0, e) for c, x, e in summary.creator] + [
+        ("merge", a, 0, b, e) for a, b, e in summary.merge
+    ]
+    summary.written = len(
+        conn.execute(
+            read_sql("clusters/creator_proposals.sql"),
+            {
+                "kinds": [r[0] for r in rows],
+                "cluster_ids": [r[1] for r in rows],
+                "creator_ids": [r[2] for r in rows],
+                "other_ids": [r[3] for r in rows],
+                "evidence": [r[4] for r in rows],
+            },
+        ).fetchall()
+    )
 
 
 def open_proposals(conn: psycopg.Connection) -> list[tuple]:
     """(id, kind, cluster, creator, other cluster, evidence) of the open proposals, strongest first."""
     if conn.execute("SELECT to_regclass('cluster_proposals')").fetchone()[0] is None:
         return []
-    return conn.execute("SELECT id, kind, cluster_id, creator_id, other_cluster_id, evidence FROM cluster_proposals"
-                        " WHERE status = 'open' ORDER BY evidence DESC").fetchall()
+    return conn.execute(
+        "SELECT id, kind, cluster_id, creator_id, other_cluster_id, evidence FROM cluster_proposals"
+        " WHERE status = 'open' ORDER BY evidence DESC"
+    ).fetchall()

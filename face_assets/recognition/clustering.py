@@ -188,7 +188,7 @@ def _link_pairs(face_ids: np.ndarray, links: Mapping[int, int]) -> tuple[np.ndar
     index, group = index[found], linked[found, 1]
     order = np.lexsort((index, group))
     index, group = index[order], group[order]
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]][:group.size])
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]][: group.size])
     sizes = np.diff(np.r_[starts, group.size])
     several = np.repeat(sizes > 1, sizes)
     return np.repeat(index[starts], sizes)[several], index[several]
@@ -212,12 +212,24 @@ def density_clusters(
     at 100,000 faces, so this is on the path of a re-run that queried only 1% of them.
     """
     flat = np.fromiter(itertools.chain.from_iterable(edges), dtype=np.float64)
-    return _density_clusters(np.fromiter(ids, dtype=np.int64), flat[0::3].astype(np.int64),
-                             flat[1::3].astype(np.int64), flat[2::3], min_faces, links)
+    return _density_clusters(
+        np.fromiter(ids, dtype=np.int64),
+        flat[0::3].astype(np.int64),
+        flat[1::3].astype(np.int64),
+        flat[2::3],
+        min_faces,
+        links,
+    )
 
 
-def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: np.ndarray, min_faces: int,
-                      links: Mapping[int, int] | None) -> list[list[int]]:
+def _density_clusters(
+    ids: np.ndarray,
+    a_id: np.ndarray,
+    b_id: np.ndarray,
+    sim: np.ndarray,
+    min_faces: int,
+    links: Mapping[int, int] | None,
+) -> list[list[int]]:
     """density_clusters on arrays: the faces, and the edges as three arrays (face, neighbour, similarity)."""
     face_ids = np.unique(ids)  # sorted: index order is id order
     n = face_ids.size
@@ -228,7 +240,7 @@ def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: 
     a, b, sim = a[keep], b[keep], sim[keep]
     order = np.lexsort((-sim, b, a))  # each directed pair once, with its highest similarity
     a, b, sim = a[order], b[order], sim[order]
-    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])][:a.size]
+    first = np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])][: a.size]
     a, b, sim = a[first], b[first], sim[first]
 
     core = np.bincount(a, minlength=n) >= min_faces if min_faces > 0 else np.ones(n, dtype=bool)
@@ -243,7 +255,7 @@ def _density_clusters(ids: np.ndarray, a_id: np.ndarray, b_id: np.ndarray, sim: 
     strength = np.concatenate([sim[to_core], sim[from_core]])
     order = np.lexsort((partner, -strength, border))
     border, partner = border[order], partner[order]
-    best = np.r_[True, border[1:] != border[:-1]][:border.size]
+    best = np.r_[True, border[1:] != border[:-1]][: border.size]
     src.append(border[best])
     dst.append(partner[best])
     members[border[best]] = True
@@ -332,7 +344,10 @@ def _prepare_session(conn: psycopg.Connection, candidate_ids: Sequence[int], con
 
 
 def _neighbour_batches(
-    conn: psycopg.Connection, batches: Sequence[Sequence[int]], config: ClusteringConfig, query_file: str,
+    conn: psycopg.Connection,
+    batches: Sequence[Sequence[int]],
+    config: ClusteringConfig,
+    query_file: str,
     limit: int | None = None,
 ) -> list[tuple[int, int, float]]:
     query = read_sql(query_file)
@@ -361,7 +376,7 @@ def find_neighbours(
     """
     ids = list(candidate_ids)
     if total_faces and len(ids) < config.own_index_below * total_faces:
-        batches = [ids[i:i + config.batch_size] for i in range(0, len(ids), config.batch_size)]
+        batches = [ids[i : i + config.batch_size] for i in range(0, len(ids), config.batch_size)]
         _prepare_session(conn, ids, config)
         start = time.perf_counter()
         conn.execute(read_sql("clusters/own_index.sql"))
@@ -386,20 +401,25 @@ class _SharedIndexSearch:
             self.conns = [conn]
         else:
             self.conns = [stack.enter_context(connect()) for _ in range(workers)]
-        self.pool = stack.enter_context(ThreadPoolExecutor(max_workers=len(self.conns),
-                                                           thread_name_prefix="face-clusters"))
+        self.pool = stack.enter_context(
+            ThreadPoolExecutor(max_workers=len(self.conns), thread_name_prefix="face-clusters")
+        )
         list(self.pool.map(lambda c: _prepare_session(c, candidate_ids, config), self.conns))
-        self.method = ("shared index" if len(self.conns) == 1 or self.conns[0] is conn
-                       else f"shared index, {len(self.conns)} connections")
+        self.method = (
+            "shared index"
+            if len(self.conns) == 1 or self.conns[0] is conn
+            else f"shared index, {len(self.conns)} connections"
+        )
 
     def __call__(self, ids: Sequence[int], limit: int) -> list[tuple[int, int, float]]:
         ids = list(ids)
         size = self.config.batch_size
-        batches = [ids[i:i + size] for i in range(0, len(ids), size)]
-        shares = [batches[w::len(self.conns)] for w in range(len(self.conns))]
+        batches = [ids[i : i + size] for i in range(0, len(ids), size)]
+        shares = [batches[w :: len(self.conns)] for w in range(len(self.conns))]
         parts = self.pool.map(
             lambda pair: _neighbour_batches(pair[0], pair[1], self.config, "clusters/neighbours.sql", limit),
-            zip(self.conns, shares))
+            zip(self.conns, shares),
+        )
         return [row for part in parts for row in part]
 
 
@@ -456,7 +476,9 @@ def enter_list(entries: NeighbourList, distance: float, face: int, k: int) -> bo
     return True
 
 
-def list_edges(lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[int, int]]) -> list[tuple[int, int, float]]:
+def list_edges(
+    lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[int, int]]
+) -> list[tuple[int, int, float]]:
     """(face, neighbour, similarity) edges for density_clusters; faces of one frame are never neighbours."""
     edges = []
     for a, entries in lists.items():
@@ -471,8 +493,9 @@ def _unpack(packed: bytes | None, kind: str) -> np.ndarray:
     return values.astype(np.float64 if kind.endswith("f8") else np.int64)
 
 
-def _all_edges(kept: _KeptLists, as_is: np.ndarray, lists: Mapping[int, NeighbourList],
-               frame_of: Mapping[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _all_edges(
+    kept: _KeptLists, as_is: np.ndarray, lists: Mapping[int, NeighbourList], frame_of: Mapping[int, tuple[int, int]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The edges (face, neighbour, similarity arrays) of the kept lists used as they are and of `lists`; faces of one
     frame are never neighbours."""
     use = np.repeat(as_is, kept.counts)
@@ -486,8 +509,11 @@ def _all_edges(kept: _KeptLists, as_is: np.ndarray, lists: Mapping[int, Neighbou
         a, b, sim = a[apart], b[apart], sim[apart]
     more = list_edges(lists, frame_of)
     flat = np.fromiter(itertools.chain.from_iterable(more), dtype=np.float64, count=3 * len(more))
-    return (np.concatenate([a, flat[0::3].astype(np.int64)]), np.concatenate([b, flat[1::3].astype(np.int64)]),
-            np.concatenate([sim, flat[2::3]]))
+    return (
+        np.concatenate([a, flat[0::3].astype(np.int64)]),
+        np.concatenate([b, flat[1::3].astype(np.int64)]),
+        np.concatenate([sim, flat[2::3]]),
+    )
 
 
 @dataclass(frozen=True)
@@ -512,8 +538,9 @@ class _KeptLists:
     @classmethod
     def read(cls, conn: psycopg.Connection) -> _KeptLists:
         with conn.cursor(binary=True) as cur:
-            faces, clusters, counts = (_unpack(v, ">i4") for v in cur.execute(
-                read_sql("clusters/stored_faces.sql")).fetchone())
+            faces, clusters, counts = (
+                _unpack(v, ">i4") for v in cur.execute(read_sql("clusters/stored_faces.sql")).fetchone()
+            )
             neighbours, distances = cur.execute(read_sql("clusters/stored_entries.sql")).fetchone()
         neighbours, distances = _unpack(neighbours, ">i4"), _unpack(distances, ">f8")
         if not (faces.size == clusters.size == counts.size and neighbours.size == distances.size == counts.sum()):
@@ -532,17 +559,31 @@ def _params(config: ClusteringConfig) -> dict:
     """What the stored state depends on: 'lists' (another value: a full run), 'clustering' (another value: the
     kept lists are clustered again)."""
     return {
-        "lists": {"version": NEIGHBOUR_LISTS_VERSION, "model": model_key(settings.model_name()),
-                  "similarity": config.similarity, "neighbours": config.neighbours, "ef_search": config.ef_search},
-        "clustering": {"min_faces": config.min_faces, "min_face_size": config.min_face_size,
-                       "min_score": config.min_score, "min_relative_sharpness": config.min_relative_sharpness},
+        "lists": {
+            "version": NEIGHBOUR_LISTS_VERSION,
+            "model": model_key(settings.model_name()),
+            "similarity": config.similarity,
+            "neighbours": config.neighbours,
+            "ef_search": config.ef_search,
+        },
+        "clustering": {
+            "min_faces": config.min_faces,
+            "min_face_size": config.min_face_size,
+            "min_score": config.min_score,
+            "min_relative_sharpness": config.min_relative_sharpness,
+        },
     }
 
 
-def _save_lists(conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int],
-                faces: Iterable[int]) -> None:
-    with conn.cursor() as cur, cur.copy("COPY face_neighbours (face_id, neighbour_ids, distances, cluster_id)"
-                                        " FROM STDIN WITH (FORMAT BINARY)") as copy:
+def _save_lists(
+    conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int], faces: Iterable[int]
+) -> None:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY face_neighbours (face_id, neighbour_ids, distances, cluster_id) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
         copy.set_types(["int4", "int4[]", "float8[]", "int4"])
         for face in faces:
             entries = lists[face]
@@ -603,8 +644,10 @@ def cluster_faces(
             result.unclustered_faces = result.candidates - result.clustered_faces
             result.seconds["check"] = time.perf_counter() - t
             result.seconds["total"] = time.perf_counter() - started
-            say(f"{result.candidates} candidate faces, nothing changed since the last run: {result.clusters} "
-                f"clusters kept as they are ({result.seconds['total']:.2f} s)")
+            say(
+                f"{result.candidates} candidate faces, nothing changed since the last run: {result.clusters} "
+                f"clusters kept as they are ({result.seconds['total']:.2f} s)"
+            )
             return result
         result.seconds["check"] = time.perf_counter() - t
 
@@ -682,9 +725,11 @@ def cluster_faces(
                     touched.add(a)
                     entered += 1
         result.queried = len(query)
-        result.method = (f"incremental: {len(query)} lists queried ({len(new)} new or changed faces, {len(requery)} "
-                         f"full lists that lost a face), {ranges} wider ranges, {entered} kept lists entered, "
-                         f"{len(touched) - len(query)} kept lists updated; {method}")
+        result.method = (
+            f"incremental: {len(query)} lists queried ({len(new)} new or changed faces, {len(requery)} "
+            f"full lists that lost a face), {ranges} wider ranges, {entered} kept lists entered, "
+            f"{len(touched) - len(query)} kept lists updated; {method}"
+        )
     else:
         result.mode = "full"
         total = conn.execute("SELECT count(*) FROM video_face_detections").fetchone()[0]
@@ -696,12 +741,15 @@ def cluster_faces(
     kept_as_is &= ~_positions(np.fromiter(sorted(lists), dtype=np.int64, count=len(lists)), kept.faces)[1]
     a_id, b_id, sim = _all_edges(kept, kept_as_is, lists, frame_of)
     result.edges = int(a_id.size)
-    say(f"{len(candidates)} candidate faces ({result.gated or 'none'} gated out): {result.edges} neighbour pairs in "
-        f"{result.seconds['neighbours']:.1f} s ({result.method})")
+    say(
+        f"{len(candidates)} candidate faces ({result.gated or 'none'} gated out): {result.edges} neighbour pairs in "
+        f"{result.seconds['neighbours']:.1f} s ({result.method})"
+    )
 
     t = time.perf_counter()
-    clusters = _density_clusters(np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim,
-                                 config.min_faces, links)
+    clusters = _density_clusters(
+        np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim, config.min_faces, links
+    )
     carried = carry_over_ids(clusters, old_cluster_of)
     result.seconds["clustering"] = time.perf_counter() - t
 
@@ -743,8 +791,13 @@ def cluster_faces(
         stats_ids = changed_clusters | set(fresh) | {cluster_of[f] for f in changed if f in cluster_of}
         stats_ids |= {stored_cluster[f] for f in gone if stored_cluster.get(f) is not None}
         # and faces someone else moved since (review cluster merge): their clusters then and now
-        stats_ids |= {c for f in candidates if old_cluster_of.get(f) != stored_cluster.get(f)
-                      for c in (old_cluster_of.get(f), stored_cluster.get(f)) if c is not None}
+        stats_ids |= {
+            c
+            for f in candidates
+            if old_cluster_of.get(f) != stored_cluster.get(f)
+            for c in (old_cluster_of.get(f), stored_cluster.get(f))
+            if c is not None
+        }
         stats_ids &= survivors
     if stats_ids:
         update_cluster_stats(conn, stats_ids, changed_clusters)
@@ -768,8 +821,9 @@ def cluster_faces(
         if gone or rewrite:
             conn.execute(read_sql("clusters/drop_lists.sql"), {"ids": gone + rewrite})
     _save_lists(conn, lists, cluster_of, rewrite)
-    conn.execute(read_sql("clusters/save_state.sql"),
-                 {"params": Jsonb({**params, "edges": result.edges}), "links": links_digest})
+    conn.execute(
+        read_sql("clusters/save_state.sql"), {"params": Jsonb({**params, "edges": result.edges}), "links": links_digest}
+    )
     result.seconds["write_lists"] = time.perf_counter() - lists_started
     result.lists_written = len(rewrite)
 
@@ -778,9 +832,11 @@ def cluster_faces(
     result.unclustered_faces = result.candidates - len(face_ids)
     result.seconds["write"] = time.perf_counter() - t
     result.seconds["total"] = time.perf_counter() - started
-    say(f"{result.clusters} clusters ({len(result.kept_ids)} kept their id, {len(fresh)} new, "
+    say(
+        f"{result.clusters} clusters ({len(result.kept_ids)} kept their id, {len(fresh)} new, "
         f"{len(result.dissolved_ids)} dissolved), {result.clustered_faces} faces clustered, "
-        f"{result.unclustered_faces} not, {result.faces_moved} faces moved, {len(rewrite)} neighbour lists written")
+        f"{result.unclustered_faces} not, {result.faces_moved} faces moved, {len(rewrite)} neighbour lists written"
+    )
     return result
 
 

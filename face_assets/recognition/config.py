@@ -81,20 +81,20 @@ SCHEMA_SEEDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RecognitionConfig:
-    match_threshold: float = 0.5        # at or above: a candidate match, queued for review ('pending')
-    auto_tag_threshold: float = 0.7     # a face seen well (evidence.DefaultsLikelihood, without a calibration)
-    auto_tag_min_frames: int = 2        # strong faces in this many distinct frames tag the video...
-    auto_tag_margin: float = 0.10       # ...or one face at auto_tag_threshold + auto_tag_margin does
+    match_threshold: float = 0.5  # at or above: a candidate match, queued for review ('pending')
+    auto_tag_threshold: float = 0.7  # a face seen well (evidence.DefaultsLikelihood, without a calibration)
+    auto_tag_min_frames: int = 2  # strong faces in this many distinct frames tag the video...
+    auto_tag_margin: float = 0.10  # ...or one face at auto_tag_threshold + auto_tag_margin does
     # The fusion rule (face_assets.recognition.evidence): a video is tagged when its faces' fused evidence makes a
     # false tag at most this likely (per video, over all creators); frames of one video correlate this much.
     auto_tag_max_false_rate: float = 0.01
     evidence_frame_correlation: float = 0.5  # Kish's rho: n frames count as at most 1/rho independent looks
-    learn_max_per_creator: int = 20     # references learned automatically per creator (faces of strong tags)
+    learn_max_per_creator: int = 20  # references learned automatically per creator (faces of strong tags)
     frames_per_video: int = 5
-    min_face_size: int = 64             # px, the shorter side of the face box
+    min_face_size: int = 64  # px, the shorter side of the face box
     min_detection_score: float = 0.5
     enabled: bool = True
-    model: str | None = None         # the model whose defaults applied (None: none known)
+    model: str | None = None  # the model whose defaults applied (None: none known)
 
     @classmethod
     def load(cls, conn: psycopg.Connection, model: str | None = None) -> RecognitionConfig:
@@ -111,8 +111,10 @@ class RecognitionConfig:
             if f.name == "model":
                 continue
             raw = rows.get(f"{model}.{f.name}")
-            if raw is None and f.name in rows and (
-                f.name not in defaults or rows[f.name].strip() != SCHEMA_SEEDS.get(f.name)
+            if (
+                raw is None
+                and f.name in rows
+                and (f.name not in defaults or rows[f.name].strip() != SCHEMA_SEEDS.get(f.name))
             ):
                 raw = rows[f.name]
             if raw is not None:

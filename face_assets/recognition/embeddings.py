@@ -89,11 +89,11 @@ class StoredEmbedding:
 @dataclass
 class EmbeddingSummary:
     sources: int = 0
-    embedded: int = 0          # new rows
-    replaced: int = 0          # rows whose picture changed: new embedding, same row
-    unchanged: int = 0         # skipped without running the model (same size and mtime, or same content)
-    touched: int = 0           # of `unchanged`: same content, new mtime; fingerprint updated
-    deleted: int = 0           # stale rows removed
+    embedded: int = 0  # new rows
+    replaced: int = 0  # rows whose picture changed: new embedding, same row
+    unchanged: int = 0  # skipped without running the model (same size and mtime, or same content)
+    touched: int = 0  # of `unchanged`: same content, new mtime; fingerprint updated
+    deleted: int = 0  # stale rows removed
     kept_unavailable: int = 0  # rows kept although their folder is missing
     images_through_model: int = 0
     issues: list[Issue] = field(default_factory=list)
@@ -138,7 +138,9 @@ def collect_sources(conn: psycopg.Connection, root: Path | None = None) -> tuple
             ]
             by_folder[int(folder.name)] = images
     if by_folder:
-        known = {row[0] for row in conn.execute(read_sql("recognition/existing_creators.sql"), {"ids": list(by_folder)})}
+        known = {
+            row[0] for row in conn.execute(read_sql("recognition/existing_creators.sql"), {"ids": list(by_folder)})
+        }
         for creator_id, images in by_folder.items():
             if creator_id in known:
                 sources.extend(images)
@@ -179,10 +181,7 @@ def stored_embeddings(conn: psycopg.Connection) -> dict[tuple[int, str, str], St
 
 
 def stored_issues(conn: psycopg.Connection) -> dict[tuple[int, str], Issue]:
-    return {
-        (row[0], row[1]): Issue(*row)
-        for row in conn.execute(read_sql("recognition/picture_issues.sql"))
-    }
+    return {(row[0], row[1]): Issue(*row) for row in conn.execute(read_sql("recognition/picture_issues.sql"))}
 
 
 @dataclass(frozen=True)
@@ -244,12 +243,15 @@ def decode_image(content: bytes) -> np.ndarray | None:
     height, width = image.shape[:2]
     scale = MAX_IMAGE_SIDE / max(height, width)
     if scale < 1:
-        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+        )
     return image
 
 
 def best_face(faces: Sequence):
     """The face with the largest box area x detection score (the subject of a portrait), or None."""
+
     def weight(face) -> float:
         x1, y1, x2, y2 = face.bbox
         return max(0.0, x2 - x1) * max(0.0, y2 - y1) * float(face.det_score)
@@ -271,7 +273,7 @@ def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[tuple[float
     images = list(images)
     results = detect(images + [cv2.flip(image, 1) for image in images])
     out: list[tuple[float, np.ndarray] | None] = []
-    for plain, mirrored in zip(results[: len(images)], results[len(images):]):
+    for plain, mirrored in zip(results[: len(images)], results[len(images) :]):
         face, twin = best_face(plain), best_face(mirrored)
         if face is None:
             face, twin = twin, None
@@ -328,8 +330,8 @@ def sync_creator_embeddings(
     summary.sources = len(sources)
     summary.issues.extend(listing_issues)
 
-    keep: set[int] = set()          # row ids that stay
-    work: list[_Work] = []          # pictures that go through the model
+    keep: set[int] = set()  # row ids that stay
+    work: list[_Work] = []  # pictures that go through the model
     touched: list[tuple[int, str]] = []
     for source in sources:
         row = stored.get(source.key)

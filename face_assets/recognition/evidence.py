@@ -64,7 +64,7 @@ from face_assets.db.sql_files import read_sql
 from face_assets.recognition.calibration_store import load_calibration, shipped_calibration
 from face_assets.recognition.config import RecognitionConfig
 
-NO_ANCHOR = -1.0           # anchor_confidence of a face whose creator has no anchor reference
+NO_ANCHOR = -1.0  # anchor_confidence of a face whose creator has no anchor reference
 DUPLICATE_SIMILARITY = 0.95  # a candidate this close to a reference is the same shot again: never learned
 
 
@@ -109,9 +109,9 @@ class DefaultsLikelihood:
         si, mg, sg = self.impostor_sd, self.genuine_mean, self.genuine_sd
         # ln N(s; mg, sg) - ln N(s; 0, si) is a parabola in s with its vertex at s*; a calibration is monotone, so
         # s is held on the increasing side of it (the other side only exists far outside the data's range).
-        a = 0.5 * (1.0 / si ** 2 - 1.0 / sg ** 2)
+        a = 0.5 * (1.0 / si**2 - 1.0 / sg**2)
         if abs(a) > 1e-12:
-            vertex = -(mg / sg ** 2) / (2.0 * a)
+            vertex = -(mg / sg**2) / (2.0 * a)
             s = np.maximum(s, vertex) if a > 0 else np.minimum(s, vertex)
         llr = np.log(si / sg) - 0.5 * ((s - mg) / sg) ** 2 + 0.5 * (s / si) ** 2
         return np.clip(llr, -self.bound, self.bound)
@@ -121,8 +121,10 @@ class DefaultsLikelihood:
         return self.bound
 
     def describe(self) -> str:
-        return (f"defaults of the model (not calibrated): different people ~ N(0, {self.impostor_sd:.3f}), the same "
-                f"person ~ N({self.genuine_mean:.2f}, {self.genuine_sd:.2f}), |LLR| <= {self.bound:.1f}")
+        return (
+            f"defaults of the model (not calibrated): different people ~ N(0, {self.impostor_sd:.3f}), the same "
+            f"person ~ N({self.genuine_mean:.2f}, {self.genuine_sd:.2f}), |LLR| <= {self.bound:.1f}"
+        )
 
 
 def likelihood_model(conn: psycopg.Connection | None, config: RecognitionConfig) -> Likelihood:
@@ -150,8 +152,10 @@ def describe_model(model: Likelihood) -> str:
     if hasattr(model, "describe"):
         return model.describe()
     source = getattr(model, "source", "?")
-    return (f"calibration of {getattr(model, 'model', '?')} from {source} ({getattr(model, 'created_at', '?')}; "
-            f"{getattr(model, 'n_genuine', '?')} genuine, {getattr(model, 'n_impostor', '?')} impostor pairs)")
+    return (
+        f"calibration of {getattr(model, 'model', '?')} from {source} ({getattr(model, 'created_at', '?')}; "
+        f"{getattr(model, 'n_genuine', '?')} genuine, {getattr(model, 'n_impostor', '?')} impostor pairs)"
+    )
 
 
 # --- the arithmetic ------------------------------------------------------------------------------
@@ -179,8 +183,9 @@ def frame_weights(n: int, rho: float) -> np.ndarray:
     return np.diff(n_eff)
 
 
-def fuse(frames: Sequence[int], llrs: Sequence[float], rho: float,
-         faces_in_frame: Sequence[int] | None = None) -> float:
+def fuse(
+    frames: Sequence[int], llrs: Sequence[float], rho: float, faces_in_frame: Sequence[int] | None = None
+) -> float:
     """Fused LLR of one (video, creator): the best face per frame less ln(faces in that frame), frames weighted by
     `frame_weights`. `faces_in_frame` (per entry: how many faces its frame holds) defaults to one each."""
     if len(llrs) == 0:
@@ -212,8 +217,8 @@ class FaceEvidence:
     anchor_similarity: float
     runner_up_creator_id: int | None
     runner_up_similarity: float | None
-    llr: float          # with the runner-up's margin
-    anchor_llr: float   # the same, from the anchor references only
+    llr: float  # with the runner-up's margin
+    anchor_llr: float  # the same, from the anchor references only
     faces_in_frame: int = 1  # every face detected in its frame (see `fuse`)
 
 
@@ -224,7 +229,7 @@ class PairEvidence:
     video_id: int
     creator_id: int
     faces: list[FaceEvidence] = field(default_factory=list)  # machine evidence: undecided faces proposed for it
-    manual_faces: int = 0   # faces a person confirmed as this creator (they keep a tag; not machine evidence)
+    manual_faces: int = 0  # faces a person confirmed as this creator (they keep a tag; not machine evidence)
     fused: float = float("-inf")
     anchored: float = float("-inf")
     target: float = float("inf")
@@ -254,14 +259,20 @@ class PairEvidence:
         """Why the rule decided as it did, in words."""
         out = []
         if not self.faces:
-            return ["no undecided face of this creator at or above match_threshold"
-                    + (f"; {self.manual_faces} face(s) confirmed by a person" if self.manual_faces else "")]
+            return [
+                "no undecided face of this creator at or above match_threshold"
+                + (f"; {self.manual_faces} face(s) confirmed by a person" if self.manual_faces else "")
+            ]
         bound = math.exp(-self.target) * self.n_creators if math.isfinite(self.target) else float("nan")
         out.append(f"{len(self.faces)} face(s) in {self.frames} frame(s), best similarity {self.best:.3f}")
-        out.append(f"fused evidence {self.fused:.2f} against the target {self.target:.2f} = ln({self.n_creators} "
-                   f"creators / {self.max_false_rate:g}) (false-tag rate <= {bound:g} per creator tested)")
-        out.append(f"evidence from pictures and confirmed faces alone (learned references left out): "
-                   f"{self.anchored:.2f} (must be > 0)")
+        out.append(
+            f"fused evidence {self.fused:.2f} against the target {self.target:.2f} = ln({self.n_creators} "
+            f"creators / {self.max_false_rate:g}) (false-tag rate <= {bound:g} per creator tested)"
+        )
+        out.append(
+            f"evidence from pictures and confirmed faces alone (learned references left out): "
+            f"{self.anchored:.2f} (must be > 0)"
+        )
         if self.passes:
             out.append("TAGGED" + (" (strong: its faces may be learned)" if self.strong else ""))
         elif self.fused < self.target:
@@ -282,15 +293,31 @@ def _face_rows_to_pairs(rows, model: Likelihood, config: RecognitionConfig, n_cr
         anchor_llr = face_llr(model, anchors, runner)
         for r, a, b, s_anchor in zip(machine, llr, anchor_llr, anchors):
             pair = pairs.setdefault((r[0], r[1]), PairEvidence(r[0], r[1]))
-            pair.faces.append(FaceEvidence(r[2], r[3], float(r[4]), float(s_anchor), r[6],
-                                           None if r[7] is None else float(r[7]), float(a), float(b), int(r[10])))
+            pair.faces.append(
+                FaceEvidence(
+                    r[2],
+                    r[3],
+                    float(r[4]),
+                    float(s_anchor),
+                    r[6],
+                    None if r[7] is None else float(r[7]),
+                    float(a),
+                    float(b),
+                    int(r[10]),
+                )
+            )
     for r in rows:
         if not r[9] and r[8] == "manual":
             pairs.setdefault((r[0], r[1]), PairEvidence(r[0], r[1])).manual_faces += 1
     target = target_llr(n_creators, config.auto_tag_max_false_rate)
     rho = config.evidence_frame_correlation
     for pair in pairs.values():
-        pair.target, pair.n_creators, pair.max_false_rate, pair.rho = target, n_creators, config.auto_tag_max_false_rate, rho
+        pair.target, pair.n_creators, pair.max_false_rate, pair.rho = (
+            target,
+            n_creators,
+            config.auto_tag_max_false_rate,
+            rho,
+        )
         if pair.faces:
             frames, crowd = [f.frame_index for f in pair.faces], [f.faces_in_frame for f in pair.faces]
             pair.fused = fuse(frames, [f.llr for f in pair.faces], rho, crowd)
@@ -325,27 +352,45 @@ def explain(
 ) -> list[str]:
     """Why video `video_id` was or was not tagged (with `creator_id`, or with each creator it has evidence for)."""
     model = likelihood_model(conn, config)
-    pairs = [p for p in video_evidence(conn, config, [video_id], model)
-             if creator_id is None or p.creator_id == creator_id]
-    names = dict(conn.execute("SELECT id, name FROM creators WHERE id = ANY(%s)",
-                              ([p.creator_id for p in pairs] + ([creator_id] if creator_id else []),)).fetchall())
-    tags = dict(conn.execute(
-        "SELECT creator_id, source FROM video_creators WHERE video_id = %s", (video_id,)).fetchall())
+    pairs = [
+        p for p in video_evidence(conn, config, [video_id], model) if creator_id is None or p.creator_id == creator_id
+    ]
+    names = dict(
+        conn.execute(
+            "SELECT id, name FROM creators WHERE id = ANY(%s)",
+            ([p.creator_id for p in pairs] + ([creator_id] if creator_id else []),),
+        ).fetchall()
+    )
+    tags = dict(
+        conn.execute("SELECT creator_id, source FROM video_creators WHERE video_id = %s", (video_id,)).fetchall()
+    )
     out = [f"video {video_id}: {describe_model(model)}; frame correlation {config.evidence_frame_correlation:g}"]
     if creator_id is not None and not pairs:
-        out.append(f"{names.get(creator_id, '?')!r} ({creator_id}): no face of this video is proposed for this creator"
-                   + (f"; tagged ({tags[creator_id]})" if creator_id in tags else ""))
+        out.append(
+            f"{names.get(creator_id, '?')!r} ({creator_id}): no face of this video is proposed for this creator"
+            + (f"; tagged ({tags[creator_id]})" if creator_id in tags else "")
+        )
     for p in pairs:
-        out.append(f"{names.get(p.creator_id, '?')!r} ({p.creator_id})"
-                   + (f": tag in video_creators ({tags[p.creator_id]})" if p.creator_id in tags else ": no tag"))
+        out.append(
+            f"{names.get(p.creator_id, '?')!r} ({p.creator_id})"
+            + (f": tag in video_creators ({tags[p.creator_id]})" if p.creator_id in tags else ": no tag")
+        )
         out.extend(f"  {line}" for line in p.reasons())
         for f in sorted(p.faces, key=lambda f: -f.llr)[:10]:
-            runner = ("" if f.runner_up_similarity is None else
-                      f", runner-up creator {f.runner_up_creator_id} at {f.runner_up_similarity:.3f}")
-            crowd = f", one of {f.faces_in_frame} faces in its frame (-{math.log(f.faces_in_frame):.2f})" \
-                if f.faces_in_frame > 1 else ""
-            out.append(f"    face {f.detection_id} frame {f.frame_index}: similarity {f.similarity:.3f} "
-                       f"(anchors {f.anchor_similarity:.3f}){runner}: LLR {f.llr:.2f}{crowd}")
+            runner = (
+                ""
+                if f.runner_up_similarity is None
+                else f", runner-up creator {f.runner_up_creator_id} at {f.runner_up_similarity:.3f}"
+            )
+            crowd = (
+                f", one of {f.faces_in_frame} faces in its frame (-{math.log(f.faces_in_frame):.2f})"
+                if f.faces_in_frame > 1
+                else ""
+            )
+            out.append(
+                f"    face {f.detection_id} frame {f.frame_index}: similarity {f.similarity:.3f} "
+                f"(anchors {f.anchor_similarity:.3f}){runner}: LLR {f.llr:.2f}{crowd}"
+            )
     return out
 
 
@@ -355,7 +400,7 @@ def explain(
 @dataclass
 class LearnSummary:
     learned: int = 0
-    unlearned: int = 0      # learned references whose face no longer backs them (tag gone, decided by a person)
+    unlearned: int = 0  # learned references whose face no longer backs them (tag gone, decided by a person)
     candidates: int = 0
 
 
@@ -372,8 +417,9 @@ def learn_references(
     for which faces qualify and why.
     """
     summary = LearnSummary()
-    summary.unlearned = len(conn.execute(read_sql("recognition/unlearn_stale.sql"),
-                                         {"video_ids": list(video_ids)}).fetchall())
+    summary.unlearned = len(
+        conn.execute(read_sql("recognition/unlearn_stale.sql"), {"video_ids": list(video_ids)}).fetchall()
+    )
     strong = [p for p in pairs if p.strong]
     cap = int(config.learn_max_per_creator)
     if not strong or cap <= 0:
@@ -390,8 +436,9 @@ def learn_references(
     for det_id, creator_id, embedding in rows:
         by_creator.setdefault(creator_id, []).append((det_id, _vec(embedding)))
     with conn.cursor(binary=True) as cur:
-        refs = cur.execute(read_sql("recognition/creator_references.sql"),
-                           {"creator_ids": sorted(by_creator)}).fetchall()
+        refs = cur.execute(
+            read_sql("recognition/creator_references.sql"), {"creator_ids": sorted(by_creator)}
+        ).fetchall()
     existing: dict[int, list[np.ndarray]] = {}
     learned_count: dict[int, int] = {}
     for creator_id, learned, embedding in refs:
@@ -407,7 +454,9 @@ def learn_references(
     return summary
 
 
-def choose_diverse(candidates: Sequence[tuple[int, np.ndarray]], references: Sequence[np.ndarray], room: int) -> list[int]:
+def choose_diverse(
+    candidates: Sequence[tuple[int, np.ndarray]], references: Sequence[np.ndarray], room: int
+) -> list[int]:
     """Up to `room` candidate ids, farthest first: each pick is the candidate least like every reference and every
     earlier pick; candidates within DUPLICATE_SIMILARITY of one are never picked."""
     if not candidates or room <= 0:
@@ -438,5 +487,9 @@ def _vec(value) -> np.ndarray:
 def forget_references(conn: psycopg.Connection, embedding_ids: Sequence[int]) -> list[tuple[int, int]]:
     """A person removes learned references: they are deleted and their faces are never learned for that creator
     again (learned_reference_vetoes). Returns (embedding id, creator id) of those removed; others are ignored."""
-    return [tuple(r) for r in conn.execute(read_sql("recognition/forget_references.sql"),
-                                            {"ids": [int(i) for i in embedding_ids]}).fetchall()]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            read_sql("recognition/forget_references.sql"), {"ids": [int(i) for i in embedding_ids]}
+        ).fetchall()
+    ]

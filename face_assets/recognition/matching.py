@@ -68,15 +68,15 @@ from face_assets.recognition.vector_copy import copy_vectors, read_ahead
 
 UNDECIDED_STATUSES: tuple[str, ...] = ("pending", "matched", "unmatched")
 REMATCH_STATUSES: tuple[str, ...] = ("pending", "unmatched")
-FETCH_CHUNK = 20_000               # faces read from PostgreSQL per round trip
-WRITE_BATCH = 50_000               # faces written per UPDATE
-PRODUCT_BUDGET = 32_000_000        # similarity cells per matrix product (128 MB of float32)
+FETCH_CHUNK = 20_000  # faces read from PostgreSQL per round trip
+WRITE_BATCH = 50_000  # faces written per UPDATE
+PRODUCT_BUDGET = 32_000_000  # similarity cells per matrix product (128 MB of float32)
 # When the centroid-bounded search is used instead of the full product (measured, benchmarks stage matching):
-PRUNE_MIN_EMBEDDINGS = 4_000          # fewer creator embeddings: the full product costs less than bounds + anchors
+PRUNE_MIN_EMBEDDINGS = 4_000  # fewer creator embeddings: the full product costs less than bounds + anchors
 PRUNE_MIN_EMBEDDINGS_PER_CREATOR = 2  # fewer per creator on average: one bound per creator saves too little
-PAIR_COST = 150                       # one gathered (face, embedding) product costs ~150 cells of a matrix product
-ANCHOR_HOPE = 0.5                     # anchor tried when centroid similarity + this x radius reaches the runner-up
-BOUND_SLACK = 1e-5                    # added to every radius: float32 rounding never makes a bound too tight
+PAIR_COST = 150  # one gathered (face, embedding) product costs ~150 cells of a matrix product
+ANCHOR_HOPE = 0.5  # anchor tried when centroid similarity + this x radius reaches the runner-up
+BOUND_SLACK = 1e-5  # added to every radius: float32 rounding never makes a bound too tight
 _SCHEMA_LOCK = "face_assets.recognition_schema"
 _NO_CREATOR = -1
 
@@ -89,8 +89,8 @@ class CreatorMatrix:
     """Creator embeddings grouped by creator: columns starts[k]:starts[k+1] of `embeddings` belong to creator_ids[k]."""
 
     creator_ids: np.ndarray  # (k,) int64, ascending
-    starts: np.ndarray       # (k,) int64
-    embeddings: np.ndarray   # (m, d) float32, unit rows
+    starts: np.ndarray  # (k,) int64
+    embeddings: np.ndarray  # (m, d) float32, unit rows
     learned: np.ndarray | None = None  # (m,) bool: learned automatically (not an anchor); None: none is
     learned_video: np.ndarray | None = None  # (m,) int64: the video a learned embedding comes from (0: anchor)
 
@@ -150,8 +150,12 @@ class CreatorMatrix:
         return CreatorMatrix.from_rows(self.embedding_creator_ids[keep], self.embeddings[keep])
 
     @classmethod
-    def from_rows(cls, creator_ids: Sequence[int], embeddings: Sequence[np.ndarray] | np.ndarray,
-                  learned_video: Sequence[int] | None = None) -> CreatorMatrix:
+    def from_rows(
+        cls,
+        creator_ids: Sequence[int],
+        embeddings: Sequence[np.ndarray] | np.ndarray,
+        learned_video: Sequence[int] | None = None,
+    ) -> CreatorMatrix:
         """From (creator_id, embedding[, video a learned embedding comes from, 0: an anchor]) rows in any order."""
         ids = np.asarray(creator_ids, dtype=np.int64)
         matrix = _unit_rows(_as_matrix(embeddings))
@@ -170,20 +174,20 @@ class TagSummary:
     tags_added: int = 0
     tags_updated: int = 0
     tags_removed: int = 0
-    faces_matched: int = 0     # faces whose status became 'matched'
-    faces_pending: int = 0     # faces whose status became 'pending'
-    faces_unmatched: int = 0   # faces whose status became 'unmatched'
+    faces_matched: int = 0  # faces whose status became 'matched'
+    faces_pending: int = 0  # faces whose status became 'pending'
+    faces_unmatched: int = 0  # faces whose status became 'unmatched'
     tagged: list[tuple[int, int, float]] = field(default_factory=list)  # (video, creator, confidence) passing now
-    references_learned: int = 0    # faces of strong tags that joined their creator's references
+    references_learned: int = 0  # faces of strong tags that joined their creator's references
     references_unlearned: int = 0  # learned references whose face no longer backs them
 
 
 @dataclass
 class MatchSummary:
-    faces: int = 0                 # faces (re-)matched
-    proposed: int = 0              # of those, nearest allowed creator at >= match_threshold
-    below_threshold: int = 0       # of those, 'unmatched'
-    vetoes_applied: int = 0        # (face, creator) pairs skipped because a person rejected them
+    faces: int = 0  # faces (re-)matched
+    proposed: int = 0  # of those, nearest allowed creator at >= match_threshold
+    below_threshold: int = 0  # of those, 'unmatched'
+    vetoes_applied: int = 0  # (face, creator) pairs skipped because a person rejected them
     creator_embeddings: int = 0
     creators: int = 0
     videos: int = 0
@@ -197,9 +201,16 @@ class MatchSummary:
         data["statuses"] = dict(sorted(self.statuses.items()))
         data["seconds"] = round(self.seconds, 3)
         t = self.tags
-        data.update(tags_added=t.tags_added, tags_updated=t.tags_updated, tags_removed=t.tags_removed,
-                    faces_matched=t.faces_matched, faces_pending=t.faces_pending, faces_unmatched=t.faces_unmatched,
-                    references_learned=t.references_learned, references_unlearned=t.references_unlearned)
+        data.update(
+            tags_added=t.tags_added,
+            tags_updated=t.tags_updated,
+            tags_removed=t.tags_removed,
+            faces_matched=t.faces_matched,
+            faces_pending=t.faces_pending,
+            faces_unmatched=t.faces_unmatched,
+            references_learned=t.references_learned,
+            references_unlearned=t.references_unlearned,
+        )
         return data
 
 
@@ -262,20 +273,25 @@ def nearest_creators(
         cols = np.zeros(q.shape[0], dtype=np.int64)
         sims = np.full(q.shape[0], -np.inf, dtype=np.float32)
         if masked is not None:
-            has_mask = np.fromiter((m is not None and len(m) > 0 for m in masked[start : start + step]), dtype=bool,
-                                   count=q.shape[0])
+            has_mask = np.fromiter(
+                (m is not None and len(m) > 0 for m in masked[start : start + step]), dtype=bool, count=q.shape[0]
+            )
             rows = np.flatnonzero(has_mask)
             if rows.size:
                 cols[rows], sims[rows] = _full_best(
-                    q[rows], creators, None if vetoes is None else [vetoes[start + int(r)] for r in rows],
-                    [masked[start + int(r)] for r in rows])
+                    q[rows],
+                    creators,
+                    None if vetoes is None else [vetoes[start + int(r)] for r in rows],
+                    [masked[start + int(r)] for r in rows],
+                )
             vetoed &= ~has_mask
         else:
             has_mask = np.zeros(q.shape[0], dtype=bool)
         if vetoed.any():
             rows = np.flatnonzero(vetoed)
             cols[rows], sims[rows] = (_pruned_best if prune else _full_best)(
-                q[rows], creators, [vetoes[start + int(r)] for r in rows])  # type: ignore[index]
+                q[rows], creators, [vetoes[start + int(r)] for r in rows]
+            )  # type: ignore[index]
         rows = np.flatnonzero(~vetoed & ~has_mask)
         if rows.size:
             cols[rows], sims[rows] = (_pruned_best if prune else _full_best)(q[rows], creators)
@@ -285,7 +301,9 @@ def nearest_creators(
 
 
 def _full_best(
-    q: np.ndarray, creators: CreatorMatrix, vetoes: Sequence[Iterable[int]] | None = None,
+    q: np.ndarray,
+    creators: CreatorMatrix,
+    vetoes: Sequence[Iterable[int]] | None = None,
     masked: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(best embedding column, its similarity) per row of q, from the whole product q @ embeddings.T.
@@ -301,7 +319,9 @@ def _full_best(
     if masked is not None:
         lens = [len(m) for m in masked]
         if sum(lens):
-            sims[np.repeat(np.arange(len(masked)), lens), np.concatenate([np.asarray(m, np.int64) for m in masked])] = -np.inf
+            sims[
+                np.repeat(np.arange(len(masked)), lens), np.concatenate([np.asarray(m, np.int64) for m in masked])
+            ] = -np.inf
     idx = sims.argmax(axis=1)
     return idx, sims[np.arange(sims.shape[0]), idx]
 
@@ -358,7 +378,8 @@ def _pruned_best(
     full = np.sort(np.concatenate(rest))
     if full.size:
         cols[full], sims[full] = _full_best(
-            q[full], creators, None if vetoes is None else [vetoes[int(r)] for r in full])
+            q[full], creators, None if vetoes is None else [vetoes[int(r)] for r in full]
+        )
     return cols, sims
 
 
@@ -424,8 +445,10 @@ def runner_up_and_anchor(
     faces = _unit_rows(_as_matrix(faces))
     n = faces.shape[0]
     has = best_ids != _NO_CREATOR
-    others = [({int(b)} if h else set()) | set((vetoes[i] if vetoes is not None else None) or ())
-              for i, (b, h) in enumerate(zip(best_ids.tolist(), has.tolist()))]
+    others = [
+        ({int(b)} if h else set()) | set((vetoes[i] if vetoes is not None else None) or ())
+        for i, (b, h) in enumerate(zip(best_ids.tolist(), has.tolist()))
+    ]
     runner_ids, runner_sims = nearest_creators(faces, creators, others, masked)
     anchor = np.full(n, NO_ANCHOR, dtype=np.float32)
     anchors = creators.anchors
@@ -441,7 +464,7 @@ def _similarity_to_creator(q: np.ndarray, creators: CreatorMatrix, creator_ids: 
     """Per row, the similarity to creator_ids[i] (max over its embeddings); NO_ANCHOR where it has none."""
     out = np.full(q.shape[0], NO_ANCHOR, dtype=np.float32)
     j = np.searchsorted(creators.creator_ids, creator_ids)
-    found = (j < len(creators.creator_ids))
+    found = j < len(creators.creator_ids)
     found[found] = creators.creator_ids[j[found]] == creator_ids[found]
     rows = np.flatnonzero(found)
     if rows.size:
@@ -474,12 +497,14 @@ def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:
     blocks = list(copy_vectors(conn, read_sql("recognition/creator_matrix.sql")))
     if not blocks:
         return CreatorMatrix(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 512), np.float32))
-    return CreatorMatrix.from_rows(np.concatenate([b[0][0] for b in blocks]), np.concatenate([b[1] for b in blocks]),
-                                   np.concatenate([b[0][2] for b in blocks]))
+    return CreatorMatrix.from_rows(
+        np.concatenate([b[0][0] for b in blocks]),
+        np.concatenate([b[1] for b in blocks]),
+        np.concatenate([b[0][2] for b in blocks]),
+    )
 
 
-def _selection(statuses: Sequence[str], video_ids: Sequence[int] | None,
-               detection_ids: Sequence[int] | None) -> dict:
+def _selection(statuses: Sequence[str], video_ids: Sequence[int] | None, detection_ids: Sequence[int] | None) -> dict:
     return {"statuses": list(statuses), "video_ids": video_ids, "detection_ids": detection_ids}
 
 
@@ -492,8 +517,12 @@ def faces_to_match(
     """The undecided faces to (re-)match (sql/recognition/detections_to_match.sql), FETCH_CHUNK at a time through
     binary COPY, read ahead in a thread: (ids, video ids, embedding matrix) per chunk. No other statement may run
     on `conn` until the iterator is exhausted or closed (read what the chunks need, e.g. `vetoes_to_match`, before)."""
-    blocks = copy_vectors(conn, read_sql("recognition/detections_to_match.sql"),
-                          _selection(statuses, video_ids, detection_ids), chunk_rows=FETCH_CHUNK)
+    blocks = copy_vectors(
+        conn,
+        read_sql("recognition/detections_to_match.sql"),
+        _selection(statuses, video_ids, detection_ids),
+        chunk_rows=FETCH_CHUNK,
+    )
     for (ids, videos), embeddings in read_ahead(blocks):
         yield ids, videos, embeddings
 
@@ -556,9 +585,12 @@ def match_detections(
             anchor_sims = np.zeros(chunk_ids.size, dtype=np.float32)
             if proposed_rows.size:
                 r_ids, r_sims, a_sims = runner_up_and_anchor(
-                    faces[proposed_rows], creators, best_ids[proposed_rows],
+                    faces[proposed_rows],
+                    creators,
+                    best_ids[proposed_rows],
                     None if chunk_vetoes is None else [chunk_vetoes[int(r)] for r in proposed_rows],
-                    None if masked is None else [masked[int(r)] for r in proposed_rows])
+                    None if masked is None else [masked[int(r)] for r in proposed_rows],
+                )
                 runner_ids[proposed_rows] = np.where(r_ids == _NO_CREATOR, 0, r_ids)
                 runner_sims[proposed_rows] = np.where(np.isfinite(r_sims), r_sims, 0)
                 anchor_sims[proposed_rows] = a_sims
@@ -598,10 +630,12 @@ def match_detections(
         summary.videos = len(touched_videos)
         summary.tags = _refresh(conn, config, sorted(touched_videos))
         if touched_videos:
-            summary.statuses = dict(conn.execute(
-                "SELECT match_status, count(*) FROM video_face_detections WHERE video_id = ANY(%s::int[]) GROUP BY 1",
-                (sorted(touched_videos),),
-            ).fetchall())
+            summary.statuses = dict(
+                conn.execute(
+                    "SELECT match_status, count(*) FROM video_face_detections WHERE video_id = ANY(%s::int[]) GROUP BY 1",
+                    (sorted(touched_videos),),
+                ).fetchall()
+            )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -721,9 +755,9 @@ def reject_match(
 class SimilaritySamples:
     """Same/different similarity samples, for choosing thresholds (see `same_different_similarities`)."""
 
-    same: np.ndarray            # per face: similarity to its nearest true creator (faces of videos with creators)
-    different: np.ndarray       # per (face, creator not in the face's video): exact negatives
-    same_best: np.ndarray       # per true (video, creator): the best face's similarity
+    same: np.ndarray  # per face: similarity to its nearest true creator (faces of videos with creators)
+    different: np.ndarray  # per (face, creator not in the face's video): exact negatives
+    same_best: np.ndarray  # per true (video, creator): the best face's similarity
     different_best: np.ndarray  # per (video, creator not in it): the best face's similarity
 
     def stats(self) -> dict:
@@ -731,9 +765,17 @@ class SimilaritySamples:
             if a.size == 0:
                 return {"n": 0}
             q = np.percentile(a, [1, 5, 50, 95, 99, 99.9])
-            return {"n": int(a.size), "min": round(float(a.min()), 3), "p1": round(float(q[0]), 3),
-                    "p5": round(float(q[1]), 3), "median": round(float(q[2]), 3), "p95": round(float(q[3]), 3),
-                    "p99": round(float(q[4]), 3), "p99.9": round(float(q[5]), 3), "max": round(float(a.max()), 3)}
+            return {
+                "n": int(a.size),
+                "min": round(float(a.min()), 3),
+                "p1": round(float(q[0]), 3),
+                "p5": round(float(q[1]), 3),
+                "median": round(float(q[2]), 3),
+                "p95": round(float(q[3]), 3),
+                "p99": round(float(q[4]), 3),
+                "p99.9": round(float(q[5]), 3),
+                "max": round(float(a.max()), 3),
+            }
 
         return {k: describe(getattr(self, k)) for k in ("same", "different", "same_best", "different_best")}
 
@@ -793,7 +835,9 @@ def fixture_similarities(conn: psycopg.Connection, truth: Mapping, *, min_face_s
             " WHERE video_id = ANY(%s) AND LEAST(bbox_width, bbox_height) >= %s ORDER BY id",
             (list(videos), min_face_size),
         ).fetchall()
-        known = cur.execute("SELECT creator_id, embedding FROM creator_face_embeddings ORDER BY creator_id, id").fetchall()
+        known = cur.execute(
+            "SELECT creator_id, embedding FROM creator_face_embeddings ORDER BY creator_id, id"
+        ).fetchall()
     return same_different_similarities(
         [f[0] for f in faces], [f[1] for f in faces], [k[0] for k in known], [k[1] for k in known], videos
     )
@@ -833,12 +877,23 @@ def embedding_snapshot(conn: psycopg.Connection, config: RecognitionConfig) -> E
     n, id_sum, max_changed_at = conn.execute(read_sql("recognition/embedding_snapshot.sql")).fetchone()
     # Everything the fusion rule reads besides the references: a change re-matches every undecided face.
     model = evidence.likelihood_model(conn, config)
-    rule = "|".join(str(v) for v in (
-        config.auto_tag_min_frames, config.auto_tag_margin, config.auto_tag_max_false_rate,
-        config.evidence_frame_correlation, getattr(model, "created_at", None) or evidence.describe_model(model)))
+    rule = "|".join(
+        str(v)
+        for v in (
+            config.auto_tag_min_frames,
+            config.auto_tag_margin,
+            config.auto_tag_max_false_rate,
+            config.evidence_frame_correlation,
+            getattr(model, "created_at", None) or evidence.describe_model(model),
+        )
+    )
     return EmbeddingSnapshot(
-        int(n), int(id_sum), None if max_changed_at is None else max_changed_at.isoformat(),
-        float(config.match_threshold), float(config.auto_tag_threshold), rule,
+        int(n),
+        int(id_sum),
+        None if max_changed_at is None else max_changed_at.isoformat(),
+        float(config.match_threshold),
+        float(config.auto_tag_threshold),
+        rule,
     )
 
 
@@ -851,15 +906,20 @@ def stored_snapshot(conn: psycopg.Connection) -> EmbeddingSnapshot | None:
 @dataclass
 class RematchResult:
     changed: bool
-    mode: str                      # 'nothing changed' | 'incremental' | 'full'
+    mode: str  # 'nothing changed' | 'incremental' | 'full'
     reason: str
-    embeddings_changed: int = 0    # creator embeddings added or changed since the last run
+    embeddings_changed: int = 0  # creator embeddings added or changed since the last run
     faces_screened: int = 0
     match: MatchSummary | None = None
 
     def as_metadata(self) -> dict:
-        data = {"changed": self.changed, "mode": self.mode, "reason": self.reason,
-                "embeddings_changed": self.embeddings_changed, "faces_screened": self.faces_screened}
+        data = {
+            "changed": self.changed,
+            "mode": self.mode,
+            "reason": self.reason,
+            "embeddings_changed": self.embeddings_changed,
+            "faces_screened": self.faces_screened,
+        }
         if self.match is not None:
             data.update(self.match.as_metadata())
         return data
@@ -882,43 +942,64 @@ def rematch_changed(conn: psycopg.Connection, config: RecognitionConfig) -> Rema
         previous = stored_snapshot(conn)
         current = embedding_snapshot(conn, config)
         if previous == current:
-            return RematchResult(False, "nothing changed",
-                                 f"no creator embedding added, changed or removed since {current.max_changed_at}")
+            return RematchResult(
+                False,
+                "nothing changed",
+                f"no creator embedding added, changed or removed since {current.max_changed_at}",
+            )
         result = _rematch(conn, config, previous, current)
         conn.execute(read_sql("recognition/state_set.sql"), {"key": REMATCH_STATE_KEY, "value": current.to_json()})
     return result
 
 
 def _rematch(conn, config, previous: EmbeddingSnapshot | None, current: EmbeddingSnapshot) -> RematchResult:
-    same_config = previous is not None and (
-        previous.match_threshold, previous.auto_tag_threshold, previous.rule
-    ) == (current.match_threshold, current.auto_tag_threshold, current.rule)
+    same_config = previous is not None and (previous.match_threshold, previous.auto_tag_threshold, previous.rule) == (
+        current.match_threshold,
+        current.auto_tag_threshold,
+        current.rule,
+    )
     if previous is None or previous.max_changed_at is None or not same_config:
         reason = "first run" if previous is None else ("thresholds changed" if not same_config else "no mark")
         return RematchResult(True, "full", reason, match=match_detections(conn, config, statuses=REMATCH_STATUSES))
 
     with conn.cursor(binary=True) as cur:
-        changed = cur.execute(read_sql("recognition/embeddings_changed_since.sql"),
-                              {"since": previous.max_changed_at}).fetchall()
+        changed = cur.execute(
+            read_sql("recognition/embeddings_changed_since.sql"), {"since": previous.max_changed_at}
+        ).fetchall()
     added = [r for r in changed if r[3]]
-    only_additions = (current.count == previous.count + len(added)
-                      and current.id_sum == previous.id_sum + sum(int(r[0]) for r in added))
+    only_additions = current.count == previous.count + len(added) and current.id_sum == previous.id_sum + sum(
+        int(r[0]) for r in added
+    )
     if not only_additions:
-        return RematchResult(True, "full", "creator embeddings were removed", len(changed),
-                             match=match_detections(conn, config, statuses=REMATCH_STATUSES))
+        return RematchResult(
+            True,
+            "full",
+            "creator embeddings were removed",
+            len(changed),
+            match=match_detections(conn, config, statuses=REMATCH_STATUSES),
+        )
     if not changed:  # e.g. only a timestamp moved: nothing to compare against
-        return RematchResult(True, "incremental", "no embedding rows changed", 0,
-                             match=match_detections(conn, config, detection_ids=[], statuses=REMATCH_STATUSES))
+        return RematchResult(
+            True,
+            "incremental",
+            "no embedding rows changed",
+            0,
+            match=match_detections(conn, config, detection_ids=[], statuses=REMATCH_STATUSES),
+        )
 
     fresh = CreatorMatrix.from_rows([r[1] for r in changed], [r[2] for r in changed])
     updated_creators = sorted({int(r[1]) for r in changed if not r[3]})
     candidates: set[int] = set()
     if updated_creators:
-        candidates.update(r[0] for r in conn.execute(read_sql("recognition/pending_of_creators.sql"),
-                                                     {"creator_ids": updated_creators}))
+        candidates.update(
+            r[0]
+            for r in conn.execute(read_sql("recognition/pending_of_creators.sql"), {"creator_ids": updated_creators})
+        )
     # Status and confidence first: no statement may run on the connection while faces_to_match's COPY is open.
-    current = {int(i): (status, confidence) for i, status, confidence in
-               conn.execute(read_sql("recognition/detections_to_screen.sql"))}
+    current = {
+        int(i): (status, confidence)
+        for i, status, confidence in conn.execute(read_sql("recognition/detections_to_screen.sql"))
+    }
     screened = 0
     for ids, _, embeddings in faces_to_match(conn, REMATCH_STATUSES):
         screened += int(ids.size)
@@ -930,6 +1011,11 @@ def _rematch(conn, config, previous: EmbeddingSnapshot | None, current: Embeddin
             elif status == "pending" and (confidence is None or sim > float(confidence)):
                 candidates.add(det_id)
     summary = match_detections(conn, config, detection_ids=sorted(candidates), statuses=REMATCH_STATUSES)
-    return RematchResult(True, "incremental",
-                         f"{len(added)} creator embeddings added, {len(changed) - len(added)} changed",
-                         len(changed), screened, summary)
+    return RematchResult(
+        True,
+        "incremental",
+        f"{len(added)} creator embeddings added, {len(changed) - len(added)} changed",
+        len(changed),
+        screened,
+        summary,
+    )

@@ -22,9 +22,9 @@ import numpy as np
 import psycopg
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-HEADER = len(SIGNATURE) + 8          # signature + flags (int32) + header extension length (int32)
-TRAILER = b"\xff\xff"                # field count -1
-DEFAULT_CHUNK_ROWS = 20_000          # rows per yielded block (~40 MB of vector(512))
+HEADER = len(SIGNATURE) + 8  # signature + flags (int32) + header extension length (int32)
+TRAILER = b"\xff\xff"  # field count -1
+DEFAULT_CHUNK_ROWS = 20_000  # rows per yielded block (~40 MB of vector(512))
 
 
 T = TypeVar("T")

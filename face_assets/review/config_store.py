@@ -16,8 +16,16 @@ import psycopg
 
 from face_assets.recognition.config import FALLBACK_MODEL, MODEL_DEFAULTS, RecognitionConfig
 
-EDITABLE = ("match_threshold", "auto_tag_threshold", "auto_tag_min_frames", "auto_tag_margin", "frames_per_video",
-            "min_face_size", "min_detection_score", "enabled")
+EDITABLE = (
+    "match_threshold",
+    "auto_tag_threshold",
+    "auto_tag_min_frames",
+    "auto_tag_margin",
+    "frames_per_video",
+    "min_face_size",
+    "min_detection_score",
+    "enabled",
+)
 PER_MODEL = frozenset(MODEL_DEFAULTS[FALLBACK_MODEL])
 
 
@@ -43,7 +51,9 @@ def save(conn: psycopg.Connection, changes: Mapping[str, Any], model: str | None
             f"auto_tag_threshold ({after['auto_tag_threshold']}) must be >= match_threshold ({after['match_threshold']})"
         )
     for key, value in changes.items():
-        stored = str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
+        stored = (
+            str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, float) else str(value)
+        )
         name = f"{before['model']}.{key}" if key in PER_MODEL and before["model"] else key
         conn.execute(
             "INSERT INTO face_recognition_config (key, value, updated_at) VALUES (%s, %s, CURRENT_TIMESTAMP)"

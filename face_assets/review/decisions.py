@@ -69,8 +69,12 @@ class FaceState:
 
     def as_json(self) -> dict:
         return {
-            "detection_id": self.detection_id, "video_id": self.video_id, "match_status": self.match_status,
-            "creator_id": self.creator_id, "creator": self.creator, "confidence": self.confidence,
+            "detection_id": self.detection_id,
+            "video_id": self.video_id,
+            "match_status": self.match_status,
+            "creator_id": self.creator_id,
+            "creator": self.creator,
+            "confidence": self.confidence,
             "decided": self.decided,
         }
 
@@ -144,14 +148,14 @@ class Outcome:
 def pending_matches(conn: psycopg.Connection, limit: int = 50) -> list[PendingMatch]:
     rows = conn.execute(read_sql("review/pending.sql"), {"limit": limit}).fetchall()
     return [
-        PendingMatch(r[0], r[1], r[2] or r[3], r[3], r[4], r[5], None if r[6] is None else float(r[6]), r[7], float(r[8]))
+        PendingMatch(
+            r[0], r[1], r[2] or r[3], r[3], r[4], r[5], None if r[6] is None else float(r[6]), r[7], float(r[8])
+        )
         for r in rows
     ]
 
 
-def list_clusters(
-    conn: psycopg.Connection, statuses: Sequence[str] = ("open",), limit: int = 50
-) -> list[ClusterRow]:
+def list_clusters(conn: psycopg.Connection, statuses: Sequence[str] = ("open",), limit: int = 50) -> list[ClusterRow]:
     if conn.execute("SELECT to_regclass('face_clusters')").fetchone()[0] is None:
         return []
     rows = conn.execute(read_sql("clusters/list_clusters.sql"), {"statuses": list(statuses), "limit": limit}).fetchall()
@@ -174,7 +178,9 @@ def find_creator(conn: psycopg.Connection, ref: str | int) -> tuple[int, str]:
         return rows[0][0], rows[0][1]
     if not rows:
         raise ReviewNotFound(f"no creator named {text!r}")
-    raise ReviewError(f"{text!r} names several creators: " + ", ".join(f"{r[0]} {r[1]!r}" for r in rows) + "; use the id")
+    raise ReviewError(
+        f"{text!r} names several creators: " + ", ".join(f"{r[0]} {r[1]!r}" for r in rows) + "; use the id"
+    )
 
 
 # --- decisions on faces -------------------------------------------------------------------------------------------------
@@ -190,8 +196,9 @@ def _detections(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, tuple
 
 def face_states(conn: psycopg.Connection, ids: Sequence[int], *, lock: bool = False) -> dict[int, FaceState]:
     """What is decided about faces `ids` now; with `lock`, the rows stay locked until the transaction ends."""
-    rows = conn.execute(read_sql("review/lock_faces.sql" if lock else "review/face_states.sql"),
-                        {"ids": list(ids)}).fetchall()
+    rows = conn.execute(
+        read_sql("review/lock_faces.sql" if lock else "review/face_states.sql"), {"ids": list(ids)}
+    ).fetchall()
     return {
         r[0]: FaceState(r[0], r[1], r[2], r[3], r[4], None if r[5] is None else float(r[5]), r[6] is not None)
         for r in rows
@@ -211,7 +218,8 @@ def _check_expected(conn: psycopg.Connection, ids: Sequence[int], expect: Mappin
     stale = [states[i] for i in ids if not expect.get(i, Expect()).holds(states[i])]
     if stale:
         raise ReviewConflict(
-            "decided meanwhile: " + "; ".join(
+            "decided meanwhile: "
+            + "; ".join(
                 f"face {st.detection_id} is {st.match_status}"
                 + (f" {st.creator!r} ({st.creator_id})" if st.creator_id else "")
                 + (" (decided by a person)" if st.decided else "")
@@ -224,7 +232,9 @@ def _check_expected(conn: psycopg.Connection, ids: Sequence[int], expect: Mappin
 class _Tracker:
     """Snapshots the faces and tags around a decision, re-matches, and reports the difference."""
 
-    def __init__(self, conn: psycopg.Connection, config: RecognitionConfig, decided: Sequence[int], videos: Iterable[int]):
+    def __init__(
+        self, conn: psycopg.Connection, config: RecognitionConfig, decided: Sequence[int], videos: Iterable[int]
+    ):
         self.conn, self.config = conn, config
         self.decided = sorted(set(decided))
         self.near = self._near(self.decided) if self.decided else {}
@@ -494,8 +504,9 @@ def reopen(
             f"undid {faces[i][2]} {names.creator(faces[i][3])} for face {i} in video {faces[i][1]} "
             f"{names.video(faces[i][1])}"
         )
-    _revoke_confirmations(conn, [(i, faces[i][1], faces[i][3]) for i in ids if faces[i][2] == "manual" and faces[i][3]],
-                          outcome)
+    _revoke_confirmations(
+        conn, [(i, faces[i][1], faces[i][3]) for i in ids if faces[i][2] == "manual" and faces[i][3]], outcome
+    )
     return tracker.rematch(outcome)
 
 
@@ -544,8 +555,10 @@ def name_cluster(
     outcome = Outcome()
     if existing:
         if not exact:
-            raise ReviewError(f"no creator named {name!r}" + (
-                " (did you mean " + ", ".join(repr(r[1]) for r in same) + "?)" if same else ""))
+            raise ReviewError(
+                f"no creator named {name!r}"
+                + (" (did you mean " + ", ".join(repr(r[1]) for r in same) + "?)" if same else "")
+            )
         creator_id = exact[0][0]
         outcome.decisions.append(f"cluster {cluster_id} is creator {name!r} ({creator_id})")
     else:
@@ -574,8 +587,7 @@ def _keep_decided(conn: psycopg.Connection, faces: Sequence[tuple], creator_id: 
     if taken:
         conn.execute(read_sql("review/leave_cluster.sql"), {"ids": [f[0] for f in taken]})
         outcome.decisions.append(
-            "kept as decided before, out of the cluster: "
-            + ", ".join(f"face {f[0]} (creator {f[4]})" for f in taken)
+            "kept as decided before, out of the cluster: " + ", ".join(f"face {f[0]} (creator {f[4]})" for f in taken)
         )
     return [f for f in faces if f not in taken]
 
@@ -648,7 +660,9 @@ def remove_from_cluster(conn: psycopg.Connection, cluster_id: int, detection_ids
     removed = conn.execute(read_sql("review/exclude_faces.sql"), {"ids": ids, "cluster_id": cluster_id}).fetchall()
     update_cluster_stats(conn, [cluster_id], [cluster_id])
     size = conn.execute("SELECT size, n_videos FROM face_clusters WHERE id = %s", (cluster_id,)).fetchone()
-    return Outcome(decisions=[
-        f"removed {len(removed)} face(s) from cluster {cluster_id}: " + ", ".join(str(r[0]) for r in removed),
-        f"cluster {cluster_id} now has {size[0]} face(s) in {size[1]} video(s)",
-    ])
+    return Outcome(
+        decisions=[
+            f"removed {len(removed)} face(s) from cluster {cluster_id}: " + ", ".join(str(r[0]) for r in removed),
+            f"cluster {cluster_id} now has {size[0]} face(s) in {size[1]} video(s)",
+        ]
+    )

@@ -41,8 +41,9 @@ def explain_faces(conn: psycopg.Connection, ids: Sequence[int]) -> dict[int, dic
     return out
 
 
-def creator_references(conn: psycopg.Connection, creator_ids: Sequence[int], per_creator: int = REFERENCES_SHOWN
-                       ) -> dict[int, list[dict]]:
+def creator_references(
+    conn: psycopg.Connection, creator_ids: Sequence[int], per_creator: int = REFERENCES_SHOWN
+) -> dict[int, list[dict]]:
     """Up to `per_creator` reference faces of each creator, profile picture first, then best quality."""
     out: dict[int, list[dict]] = {}
     if not creator_ids:
@@ -63,23 +64,29 @@ def detection_of(source_type: str | None, source_path: str | None) -> int | None
     """The video face a 'video_frame' embedding was taken from, else None."""
     path = source_path or ""
     for prefix in VIDEO_FACE_PREFIXES:
-        if source_type == "video_frame" and path.startswith(prefix) and path[len(prefix):].isdigit():
-            return int(path[len(prefix):])
+        if source_type == "video_frame" and path.startswith(prefix) and path[len(prefix) :].isdigit():
+            return int(path[len(prefix) :])
     return None
 
 
 def reference_label(source_type: str | None, source_path: str | None) -> str:
     """Where a known face came from, in words: profile picture, reference folder, confirmed or learned face."""
     if source_type == "video_frame":
-        return next((label for prefix, label in VIDEO_FACE_PREFIXES.items() if (source_path or "").startswith(prefix)),
-                    "video face")
+        return next(
+            (label for prefix, label in VIDEO_FACE_PREFIXES.items() if (source_path or "").startswith(prefix)),
+            "video face",
+        )
     return {"profile_picture": "profile picture", "manual": "reference folder"}.get(source_type or "", "reference")
 
 
-def nearby_clusters(conn: psycopg.Connection, cluster_id: int, limit: int = MERGE_CANDIDATES) -> list[tuple[int, float]]:
+def nearby_clusters(
+    conn: psycopg.Connection, cluster_id: int, limit: int = MERGE_CANDIDATES
+) -> list[tuple[int, float]]:
     """(cluster id, similarity of the representative faces) of the open clusters most like this one."""
-    return [(r["id"], float(r["similarity"])) for r in _rows(conn, "nearby_clusters",
-                                                             {"cluster_id": cluster_id, "limit": limit})]
+    return [
+        (r["id"], float(r["similarity"]))
+        for r in _rows(conn, "nearby_clusters", {"cluster_id": cluster_id, "limit": limit})
+    ]
 
 
 def bad_files(conn: psycopg.Connection, limit: int = 50) -> list[dict]:

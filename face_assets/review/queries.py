@@ -16,9 +16,9 @@ import psycopg
 from face_assets.db.sql_files import read_sql, with_fragments
 from face_assets.recognition.config import RecognitionConfig
 
-MAYBE_VIDEOS_REFS = 5    # the creator's known faces the "may contain" search starts from
-MAYBE_VIDEOS_K = 200     # nearest faces looked at per known face (HNSW; ef_search is raised to match)
-CANDIDATES_SHOWN = 5     # best creators shown when explaining a proposal
+MAYBE_VIDEOS_REFS = 5  # the creator's known faces the "may contain" search starts from
+MAYBE_VIDEOS_K = 200  # nearest faces looked at per known face (HNSW; ef_search is raised to match)
+CANDIDATES_SHOWN = 5  # best creators shown when explaining a proposal
 
 
 class BadCursor(ValueError):
@@ -49,9 +49,18 @@ class Face:
 
 def _face(r: Sequence) -> Face:
     return Face(
-        detection_id=r[0], video_id=r[1], video=r[2], frame_timestamp=float(r[3]), frame_index=r[4],
-        bbox=(float(r[5]), float(r[6]), float(r[7]), float(r[8])), match_status=r[9], creator_id=r[10],
-        creator=r[11], confidence=None if r[12] is None else float(r[12]), decided=bool(r[13]), cluster_id=r[14],
+        detection_id=r[0],
+        video_id=r[1],
+        video=r[2],
+        frame_timestamp=float(r[3]),
+        frame_index=r[4],
+        bbox=(float(r[5]), float(r[6]), float(r[7]), float(r[8])),
+        match_status=r[9],
+        creator_id=r[10],
+        creator=r[11],
+        confidence=None if r[12] is None else float(r[12]),
+        decided=bool(r[13]),
+        cluster_id=r[14],
         detection_score=None if r[15] is None else float(r[15]),
     )
 
@@ -91,17 +100,34 @@ def pending_page(
 ) -> Page:
     """Pending proposals (face + proposed creator), most similar first."""
     after = _parse_cursor(cursor, (float, int))
-    rows = conn.execute(read_sql("review/pending_page.sql"), {
-        "limit": limit + 1, "video_id": video_id, "creator_id": creator_id,
-        "after_confidence": after[0] if after else None, "after_id": after[1] if after else None,
-    }).fetchall()
+    rows = conn.execute(
+        read_sql("review/pending_page.sql"),
+        {
+            "limit": limit + 1,
+            "video_id": video_id,
+            "creator_id": creator_id,
+            "after_confidence": after[0] if after else None,
+            "after_id": after[1] if after else None,
+        },
+    ).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
-        Face(detection_id=r[0], video_id=r[1], video=r[2], frame_timestamp=float(r[6]), frame_index=r[7],
-             bbox=(float(r[8]), float(r[9]), float(r[10]), float(r[11])), match_status="pending", creator_id=r[3],
-             creator=r[4], confidence=None if r[5] is None else float(r[5]), decided=False, cluster_id=None,
-             detection_score=None)
+        Face(
+            detection_id=r[0],
+            video_id=r[1],
+            video=r[2],
+            frame_timestamp=float(r[6]),
+            frame_index=r[7],
+            bbox=(float(r[8]), float(r[9]), float(r[10]), float(r[11])),
+            match_status="pending",
+            creator_id=r[3],
+            creator=r[4],
+            confidence=None if r[5] is None else float(r[5]),
+            decided=False,
+            cluster_id=None,
+            detection_score=None,
+        )
         for r in rows
     ]
     return Page(items, _cursor(float(rows[-1][12]), rows[-1][0]) if more else None)
@@ -131,17 +157,30 @@ def pending_groups(
 ) -> Page:
     """The review queue grouped by (video, proposed creator), best similarity first; each group with its best faces."""
     after = _parse_cursor(cursor, (float, int, int))
-    rows = conn.execute(read_sql("review/pending_groups.sql"), {
-        "limit": limit + 1, "faces_per_group": faces_per_group,
-        "after_best": after[0] if after else None, "after_video": after[1] if after else None,
-        "after_creator": after[2] if after else None,
-    }).fetchall()
+    rows = conn.execute(
+        read_sql("review/pending_groups.sql"),
+        {
+            "limit": limit + 1,
+            "faces_per_group": faces_per_group,
+            "after_best": after[0] if after else None,
+            "after_video": after[1] if after else None,
+            "after_creator": after[2] if after else None,
+        },
+    ).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     faces = faces_by_id(conn, [i for r in rows for i in r[7]])
     groups = [
-        PendingGroup(r[0], r[1], r[2], r[3], None if r[4] is None or r[4] < 0 else float(r[4]), r[5], r[6],
-                     [faces[i] for i in r[7] if i in faces])
+        PendingGroup(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            None if r[4] is None or r[4] < 0 else float(r[4]),
+            r[5],
+            r[6],
+            [faces[i] for i in r[7] if i in faces],
+        )
         for r in rows
     ]
     return Page(groups, _cursor(float(rows[-1][4]), rows[-1][0], rows[-1][2]) if more else None)
@@ -168,11 +207,21 @@ def explain_face(conn: psycopg.Connection, detection_id: int, limit: int = CANDI
     rows.sort(key=lambda r: -float(r[2]))
     vetoed: set[int] = set()
     if conn.execute("SELECT to_regclass('face_match_rejections')").fetchone()[0] is not None:
-        vetoed = {r[0] for r in conn.execute(
-            "SELECT creator_id FROM face_match_rejections WHERE detection_id = %s", (detection_id,))}
+        vetoed = {
+            r[0]
+            for r in conn.execute(
+                "SELECT creator_id FROM face_match_rejections WHERE detection_id = %s", (detection_id,)
+            )
+        }
     candidates = [
-        {"creator_id": r[0], "creator": r[1], "similarity": round(float(r[2]), 4), "reference_id": r[3],
-         "reference_source": r[4], "vetoed": r[0] in vetoed}
+        {
+            "creator_id": r[0],
+            "creator": r[1],
+            "similarity": round(float(r[2]), 4),
+            "reference_id": r[3],
+            "reference_source": r[4],
+            "vetoed": r[0] in vetoed,
+        }
         for r in rows[:limit]
     ]
     allowed = [c for c in candidates if not c["vetoed"]]
@@ -215,10 +264,15 @@ def clusters_page(
 ) -> Page:
     """Clusters with `status`, largest first, each with up to `samples` sample faces."""
     after = _parse_cursor(cursor, (int, int))
-    rows = conn.execute(read_sql("review/clusters_page.sql"), {
-        "status": status, "limit": limit + 1,
-        "after_size": after[0] if after else None, "after_id": after[1] if after else None,
-    }).fetchall()
+    rows = conn.execute(
+        read_sql("review/clusters_page.sql"),
+        {
+            "status": status,
+            "limit": limit + 1,
+            "after_size": after[0] if after else None,
+            "after_id": after[1] if after else None,
+        },
+    ).fetchall()
     more = len(rows) > limit
     cards = [_card(r) for r in rows[:limit]]
     _add_samples(conn, cards, samples)
@@ -244,9 +298,14 @@ def cluster_detail(
         return None
     card = _card(row)
     after = _parse_cursor(cursor, (int,))
-    rows = conn.execute(_face_query("cluster_face_page"), {
-        "cluster_id": cluster_id, "limit": limit + 1, "after_id": after[0] if after else None,
-    }).fetchall()
+    rows = conn.execute(
+        _face_query("cluster_face_page"),
+        {
+            "cluster_id": cluster_id,
+            "limit": limit + 1,
+            "after_id": after[0] if after else None,
+        },
+    ).fetchall()
     more = len(rows) > limit
     faces = [_face(r) for r in rows[:limit]]
     videos = conn.execute(read_sql("review/cluster_videos.sql"), {"cluster_id": cluster_id, "limit": 100}).fetchall()
@@ -276,17 +335,27 @@ def video_detail(conn: psycopg.Connection, video_id: int) -> dict | None:
     faces = video_faces(conn, video_id)
     tags = conn.execute(read_sql("review/video_tags.sql"), {"video_id": video_id}).fetchall()
     return {
-        "video_id": v[0], "video": v[1], "file_path": v[2], "is_available": v[3],
+        "video_id": v[0],
+        "video": v[1],
+        "file_path": v[2],
+        "is_available": v[3],
         "duration_seconds": None if v[4] is None else float(v[4]),
-        "scan": None if v[5] is None else {
-            "status": v[5], "frames": v[6], "faces": v[7], "error": v[8],
+        "scan": None
+        if v[5] is None
+        else {
+            "status": v[5],
+            "frames": v[6],
+            "faces": v[7],
+            "error": v[8],
             "processed_at": None if v[9] is None else v[9].isoformat(),
         },
         "file_error": v[10],
         "frames": [{"frame_index": f[0], "timestamp": float(f[1]), "width": f[2], "height": f[3]} for f in frames],
         "faces": [f.as_json() for f in faces],
-        "tags": [{"creator_id": t[0], "creator": t[1], "source": t[2],
-                  "confidence": None if t[3] is None else float(t[3])} for t in tags],
+        "tags": [
+            {"creator_id": t[0], "creator": t[1], "source": t[2], "confidence": None if t[3] is None else float(t[3])}
+            for t in tags
+        ],
     }
 
 
@@ -311,15 +380,26 @@ def creator_detail(
     tagged = conn.execute(read_sql("review/creator_videos.sql"), {"id": creator_id, "limit": limit}).fetchall()
     issues = conn.execute(read_sql("review/creator_issues.sql"), {"id": creator_id}).fetchall()
     return {
-        "creator_id": c[0], "name": c[1], "description": c[2], "has_profile_picture": bool(c[3]),
+        "creator_id": c[0],
+        "name": c[1],
+        "description": c[2],
+        "has_profile_picture": bool(c[3]),
         "references": [
-            {"embedding_id": r[0], "source": _reference_source(r[1], r[2]), "source_type": r[1],
-             "quality": None if r[3] is None else float(r[3]),
-             "created_at": None if r[4] is None else r[4].isoformat(), "detection_id": r[5], "video_id": r[6]}
+            {
+                "embedding_id": r[0],
+                "source": _reference_source(r[1], r[2]),
+                "source_type": r[1],
+                "quality": None if r[3] is None else float(r[3]),
+                "created_at": None if r[4] is None else r[4].isoformat(),
+                "detection_id": r[5],
+                "video_id": r[6],
+            }
             for r in refs
         ],
-        "videos": [{"video_id": t[0], "video": t[1], "source": t[2],
-                    "confidence": None if t[3] is None else float(t[3])} for t in tagged],
+        "videos": [
+            {"video_id": t[0], "video": t[1], "source": t[2], "confidence": None if t[3] is None else float(t[3])}
+            for t in tagged
+        ],
         "issues": [{"picture": _file_name(i[0]), "reason": i[1]} for i in issues],
         "maybe_videos": maybe_videos(conn, creator_id, config.match_threshold),
     }
@@ -341,12 +421,21 @@ def maybe_videos(conn: psycopg.Connection, creator_id: int, similarity: float, l
     """Videos not tagged with the creator whose faces are near the creator's known faces (HNSW)."""
     with conn.transaction():
         conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(MAYBE_VIDEOS_K),))
-        rows = conn.execute(read_sql("review/creator_maybe_videos.sql"), {
-            "id": creator_id, "refs": MAYBE_VIDEOS_REFS, "k": MAYBE_VIDEOS_K, "similarity": similarity,
-            "limit": limit,
-        }, prepare=False).fetchall()
-    return [{"video_id": r[0], "video": r[1], "similarity": round(float(r[2]), 4), "faces": r[3],
-             "best_detection_id": r[4]} for r in rows]
+        rows = conn.execute(
+            read_sql("review/creator_maybe_videos.sql"),
+            {
+                "id": creator_id,
+                "refs": MAYBE_VIDEOS_REFS,
+                "k": MAYBE_VIDEOS_K,
+                "similarity": similarity,
+                "limit": limit,
+            },
+            prepare=False,
+        ).fetchall()
+    return [
+        {"video_id": r[0], "video": r[1], "similarity": round(float(r[2]), 4), "faces": r[3], "best_detection_id": r[4]}
+        for r in rows
+    ]
 
 
 def search_creators(conn: psycopg.Connection, text: str, limit: int = 10) -> list[dict]:
@@ -358,5 +447,7 @@ def search_creators(conn: psycopg.Connection, text: str, limit: int = 10) -> lis
 
 def failed_videos(conn: psycopg.Connection, limit: int = 50) -> list[dict]:
     rows = conn.execute(read_sql("review/failed_videos.sql"), {"limit": limit}).fetchall()
-    return [{"video_id": r[0], "video": r[1], "error": r[2],
-             "processed_at": None if r[3] is None else r[3].isoformat()} for r in rows]
+    return [
+        {"video_id": r[0], "video": r[1], "error": r[2], "processed_at": None if r[3] is None else r[3].isoformat()}
+        for r in rows
+    ]

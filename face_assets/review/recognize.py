@@ -29,8 +29,8 @@ from face_assets.recognition.config import RecognitionConfig
 from face_assets.review.decisions import Outcome, ReviewError, ReviewNotFound
 
 CREATORS_SHOWN = 5
-FACES_K = 100            # nearest stored faces looked at per photo face
-CREATOR_K = 50           # nearest creator embeddings looked at per photo face
+FACES_K = 100  # nearest stored faces looked at per photo face
+CREATOR_K = 50  # nearest creator embeddings looked at per photo face
 EF_SEARCH = 200
 
 
@@ -40,14 +40,18 @@ class NoFace(ReviewError):
 
 @dataclass
 class RecognizedFace:
-    bbox: list[float]            # x, y, width, height in pixels of the (upright) photo
+    bbox: list[float]  # x, y, width, height in pixels of the (upright) photo
     detection_score: float
     creators: list[dict] = field(default_factory=list)  # best first: creator_id, creator, similarity, is_match
-    videos: list[dict] = field(default_factory=list)    # video_id, video, similarity, faces, best_detection_id
+    videos: list[dict] = field(default_factory=list)  # video_id, video, similarity, faces, best_detection_id
 
     def as_json(self) -> dict[str, Any]:
-        return {"bbox": self.bbox, "detection_score": self.detection_score, "creators": self.creators,
-                "videos": self.videos}
+        return {
+            "bbox": self.bbox,
+            "detection_score": self.detection_score,
+            "creators": self.creators,
+            "videos": self.videos,
+        }
 
 
 def scope_video_ids(conn: psycopg.Connection, scope: str | None) -> list[int] | None:
@@ -79,24 +83,37 @@ def recognize(
         for face in sorted(faces, key=lambda f: -float(f.det_score)):
             x1, y1, x2, y2 = (float(v) for v in face.bbox)
             embedding = np.asarray(face.embedding, dtype=np.float32)
-            result = RecognizedFace([round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)],
-                                    round(float(face.det_score), 4))
+            result = RecognizedFace(
+                [round(x1, 1), round(y1, 1), round(x2 - x1, 1), round(y2 - y1, 1)], round(float(face.det_score), 4)
+            )
             for creator_id, name, similarity in conn.execute(
                 read_sql("review/recognize_creators.sql"),
-                {"embedding": embedding, "k": CREATOR_K, "limit": CREATORS_SHOWN}, prepare=False,
+                {"embedding": embedding, "k": CREATOR_K, "limit": CREATORS_SHOWN},
+                prepare=False,
             ):
-                result.creators.append({"creator_id": creator_id, "creator": name,
-                                        "similarity": round(float(similarity), 4),
-                                        "is_match": float(similarity) >= config.match_threshold})
+                result.creators.append(
+                    {
+                        "creator_id": creator_id,
+                        "creator": name,
+                        "similarity": round(float(similarity), 4),
+                        "is_match": float(similarity) >= config.match_threshold,
+                    }
+                )
             if video_ids is None or video_ids:
                 by_video: dict[int, dict] = {}
                 for fid, vid, title, similarity, _status, _cid, _cname in conn.execute(
                     read_sql("review/recognize_faces.sql"),
-                    {"embedding": embedding, "video_ids": video_ids, "k": FACES_K,
-                     "similarity": config.match_threshold}, prepare=False,
+                    {
+                        "embedding": embedding,
+                        "video_ids": video_ids,
+                        "k": FACES_K,
+                        "similarity": config.match_threshold,
+                    },
+                    prepare=False,
                 ):
-                    entry = by_video.setdefault(vid, {"video_id": vid, "video": title, "similarity": 0.0,
-                                                      "faces": 0, "best_detection_id": fid})
+                    entry = by_video.setdefault(
+                        vid, {"video_id": vid, "video": title, "similarity": 0.0, "faces": 0, "best_detection_id": fid}
+                    )
                     entry["faces"] += 1
                     if float(similarity) > entry["similarity"]:
                         entry["similarity"], entry["best_detection_id"] = round(float(similarity), 4), fid
@@ -169,7 +186,10 @@ def add_reference(
 
 
 def remove_reference(
-    conn: psycopg.Connection, creator_id: int, embedding_id: int, config: RecognitionConfig | None = None,
+    conn: psycopg.Connection,
+    creator_id: int,
+    embedding_id: int,
+    config: RecognitionConfig | None = None,
     root: Path | None = None,
 ) -> Outcome:
     """Known face `embedding_id` of the creator goes (see the module docstring)."""

@@ -145,5 +145,7 @@ def draw_boxes(
         x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
         if labels is not None and i < len(labels) and labels[i]:
-            cv2.putText(out, str(labels[i]), (x1, max(y1 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+            cv2.putText(
+                out, str(labels[i]), (x1, max(y1 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA
+            )
     return out

@@ -101,16 +101,23 @@ class ConfigPatch(Strict):
 
     @model_validator(mode="after")
     def both_thresholds(self):
-        if (self.match_threshold is not None and self.auto_tag_threshold is not None
-                and self.auto_tag_threshold < self.match_threshold):
+        if (
+            self.match_threshold is not None
+            and self.auto_tag_threshold is not None
+            and self.auto_tag_threshold < self.match_threshold
+        ):
             raise ValueError("auto_tag_threshold must be >= match_threshold")
         return self
 
 
 def _outcome(outcome: review.Outcome) -> dict[str, Any]:
     return {
-        "decisions": outcome.decisions, "face_changes": outcome.face_changes, "tag_changes": outcome.tag_changes,
-        "rematched_faces": outcome.rematched_faces, "creator_id": outcome.creator_id, "lines": outcome.lines(),
+        "decisions": outcome.decisions,
+        "face_changes": outcome.face_changes,
+        "tag_changes": outcome.tag_changes,
+        "rematched_faces": outcome.rematched_faces,
+        "creator_id": outcome.creator_id,
+        "lines": outcome.lines(),
     }
 
 
@@ -127,16 +134,25 @@ def _with_urls(face: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/pending", summary="Proposed matches waiting for review (keyset-paginated)")
-def pending(request: Request, limit: Limit = 50, cursor: str | None = None, video_id: int | None = None,
-            creator_id: int | None = None) -> dict:
+def pending(
+    request: Request,
+    limit: Limit = 50,
+    cursor: str | None = None,
+    video_id: int | None = None,
+    creator_id: int | None = None,
+) -> dict:
     with db(request) as conn:
         page = review_queries.pending_page(conn, limit, cursor, video_id=video_id, creator_id=creator_id)
     return {"items": [_with_urls(f.as_json()) for f in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/pending/groups", summary="The review queue grouped by (video, proposed creator)")
-def pending_groups(request: Request, limit: Annotated[int, Query(ge=1, le=100)] = 20, cursor: str | None = None,
-                   faces_per_group: Annotated[int, Query(ge=1, le=50)] = 8) -> dict:
+def pending_groups(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+    faces_per_group: Annotated[int, Query(ge=1, le=50)] = 8,
+) -> dict:
     with db(request) as conn:
         page = review_queries.pending_groups(conn, limit, cursor, faces_per_group=faces_per_group)
     out = _page(page)
@@ -250,8 +266,11 @@ def failed(request: Request, limit: Limit = 50) -> dict:
 
 
 @router.get("/creators", summary="Creators whose name contains q (autocomplete)")
-def creators(request: Request, q: Annotated[str, Query(min_length=1, max_length=200)],
-             limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
+def creators(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict:
     with db(request) as conn:
         return {"items": review_queries.search_creators(conn, q, limit)}
 
@@ -304,8 +323,9 @@ def remove_reference(request: Request, creator_id: int, embedding_id: int) -> di
 
 
 @router.post("/recognize", summary="Who is in this photo, and in which videos (optional scope: a path prefix)")
-def recognize(request: Request, photo: UploadFile = File(...),
-              scope: Annotated[str | None, Form(max_length=4096)] = None) -> dict:
+def recognize(
+    request: Request, photo: UploadFile = File(...), scope: Annotated[str | None, Form(max_length=4096)] = None
+) -> dict:
     from face_assets.review.recognize import recognize as find
     from face_assets.web.uploads import decode_photo, read_limited
 
@@ -317,16 +337,24 @@ def recognize(request: Request, photo: UploadFile = File(...),
     for f in faces:
         for v in f.videos:
             v["crop_url"] = f"/images/detection/{v['best_detection_id']}.jpg"
-    return {"faces": [f.as_json() for f in faces], "width": int(image.shape[1]), "height": int(image.shape[0]),
-            "scope": scope}
+    return {
+        "faces": [f.as_json() for f in faces],
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "scope": scope,
+    }
 
 
 # --- clusters ----------------------------------------------------------------------------------------------------------------
 
 
 @router.get("/clusters", summary="Clusters of unknown faces, largest first (keyset-paginated)")
-def clusters(request: Request, status: Annotated[str, Query(pattern="^(open|named|merged|dissolved|ignored)$")] = "open",
-             limit: Annotated[int, Query(ge=1, le=200)] = 24, cursor: str | None = None) -> dict:
+def clusters(
+    request: Request,
+    status: Annotated[str, Query(pattern="^(open|named|merged|dissolved|ignored)$")] = "open",
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+    cursor: str | None = None,
+) -> dict:
     with db(request) as conn:
         page = review_queries.clusters_page(conn, status, limit, cursor)
     out = _page(page)
@@ -337,8 +365,9 @@ def clusters(request: Request, status: Annotated[str, Query(pattern="^(open|name
 
 
 @router.get("/cluster/{cluster_id}", summary="A cluster: its faces (keyset-paginated) and videos")
-def cluster(request: Request, cluster_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 60,
-            cursor: str | None = None) -> dict:
+def cluster(
+    request: Request, cluster_id: int, limit: Annotated[int, Query(ge=1, le=500)] = 60, cursor: str | None = None
+) -> dict:
     with db(request) as conn:
         found = review_queries.cluster_detail(conn, cluster_id, limit, cursor)
     if found is None:
@@ -397,4 +426,3 @@ def patch_config(request: Request, body: ConfigPatch) -> dict:
             return config_store.save(conn, changes)
         except config_store.ConfigError as exc:
             raise HTTPException(422, str(exc)) from None
-

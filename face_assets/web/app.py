@@ -72,8 +72,14 @@ def create_app(
         description="Review face matches and clusters of unknown faces; the face recognition API.",
         version="1",
     )
-    app.state.web = WebState(database_url=database_url, host=host, token=token, dagster_ui=dagster_ui,
-                             instance_factory=instance_factory, engine_factory=engine_factory)
+    app.state.web = WebState(
+        database_url=database_url,
+        host=host,
+        token=token,
+        dagster_ui=dagster_ui,
+        instance_factory=instance_factory,
+        engine_factory=engine_factory,
+    )
     _install_safety(app)
     _install_errors(app)
     _install_login(app)
@@ -86,7 +92,6 @@ def create_app(
     STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
-
 
 
 def serve_app() -> FastAPI:
@@ -151,8 +156,11 @@ def _install_safety(app: FastAPI) -> None:
                 )
         if web.token and not path.startswith(OPEN_PATHS) and not _authenticated(request, web.token):
             if _is_api(path) or request.method != "GET":
-                return JSONResponse({"detail": "the token is required (Authorization: Bearer <token>, or log in)"},
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return JSONResponse(
+                    {"detail": "the token is required (Authorization: Bearer <token>, or log in)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             target = path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return await call_next(request)
@@ -209,8 +217,10 @@ def _install_errors(app: FastAPI) -> None:
 def _unavailable(request: Request, message: str) -> Response:
     if _is_api(request.url.path) or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": message}, status_code=503, headers={"Retry-After": "5"})
-    page = (f"<!doctype html><meta charset=utf-8><title>Unavailable</title><h1>Unavailable</h1>"
-            f"<p>{html.escape(message)}</p><p><a href=\"{html.escape(request.url.path)}\">Try again</a></p>")
+    page = (
+        f"<!doctype html><meta charset=utf-8><title>Unavailable</title><h1>Unavailable</h1>"
+        f'<p>{html.escape(message)}</p><p><a href="{html.escape(request.url.path)}">Try again</a></p>'
+    )
     return HTMLResponse(page, status_code=503, headers={"Retry-After": "5"})
 
 
@@ -256,12 +266,19 @@ def _install_login(app: FastAPI) -> None:
             return RedirectResponse(_safe_next(next), status_code=303)
         if not hmac.compare_digest(token.encode(), web.token.encode()):
             log.warning("a login with a wrong token from %s", request.client.host if request.client else "?")
-            page = LOGIN_FORM.format(next=html.escape(_safe_next(next)),
-                                     error='<p class="error" role="alert">That is not the token.</p>')
+            page = LOGIN_FORM.format(
+                next=html.escape(_safe_next(next)), error='<p class="error" role="alert">That is not the token.</p>'
+            )
             return HTMLResponse(page, status_code=401)
         response = RedirectResponse(_safe_next(next), status_code=303)
-        response.set_cookie(COOKIE, session_value(web.token), httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", max_age=30 * 24 * 3600)
+        response.set_cookie(
+            COOKIE,
+            session_value(web.token),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=30 * 24 * 3600,
+        )
         return response
 
     @app.post("/logout", include_in_schema=False)

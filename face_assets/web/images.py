@@ -43,8 +43,12 @@ def placeholder(side: int) -> bytes:
 
 
 def _placeholder_response(size: Size, status: int) -> Response:
-    return Response(placeholder(min(SIZES[size], 320)), status_code=status, media_type="image/png",
-                    headers={"Cache-Control": "no-store", "X-Placeholder": "1"})
+    return Response(
+        placeholder(min(SIZES[size], 320)),
+        status_code=status,
+        media_type="image/png",
+        headers={"Cache-Control": "no-store", "X-Placeholder": "1"},
+    )
 
 
 def _serve_file(request: Request, path: str | None, size: Size) -> Response:

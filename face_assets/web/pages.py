@@ -82,8 +82,12 @@ REFERENCE_LABELS = {"profile_picture": "profile picture", "manual": "reference f
 TAG_LABELS = {"legacy": "legacy app", "manual": "a person (review)", "face_recognition": "face recognition"}
 
 templates.env.globals.update(
-    api=API, crop_url=crop_url, frame_url=frame_url, creator_picture_url=creator_picture_url,
-    reference_url=reference_url, source_label=lambda s: REFERENCE_LABELS.get(s, s),
+    api=API,
+    crop_url=crop_url,
+    frame_url=frame_url,
+    creator_picture_url=creator_picture_url,
+    reference_url=reference_url,
+    source_label=lambda s: REFERENCE_LABELS.get(s, s),
     tag_label=lambda s: TAG_LABELS.get(s, s),
 )
 templates.env.filters.update(seconds=seconds, similarity=similarity, basename=lambda p: Path(p or "").name)
@@ -134,8 +138,12 @@ def frame_boxes(detail: dict) -> list[dict]:
         if frame is None or not frame.get("width") or not frame.get("height"):
             continue
         x, y, w, h = face["bbox"]
-        box = {"left": 100 * x / frame["width"], "top": 100 * y / frame["height"],
-               "width": 100 * w / frame["width"], "height": 100 * h / frame["height"]}
+        box = {
+            "left": 100 * x / frame["width"],
+            "top": 100 * y / frame["height"],
+            "width": 100 * w / frame["width"],
+            "height": 100 * h / frame["height"],
+        }
         frame["faces"].append(dict(face, box={k: round(max(0.0, min(100.0, v)), 2) for k, v in box.items()}))
     return frames
 
@@ -150,8 +158,15 @@ def home(request: Request) -> HTMLResponse:
         stats = review_stats.recognition_stats(conn) if ready else {}
         failed = rq.failed_videos(conn) if ready else []
         bad = pq.bad_files(conn)
-    return render(request, "home.html", "home", sections=review_stats.stats_sections(stats), stats=stats, failed=failed,
-                  bad_files=bad)
+    return render(
+        request,
+        "home.html",
+        "home",
+        sections=review_stats.stats_sections(stats),
+        stats=stats,
+        failed=failed,
+        bad_files=bad,
+    )
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -162,13 +177,24 @@ def review(request: Request, after: str | None = Query(None, max_length=80)) -> 
         waiting = pq.pending_count(conn)
         explained = pq.explain_faces(conn, [f.detection_id for g in page.items for f in g.shown])
         references = pq.creator_references(conn, sorted({g.creator_id for g in page.items}))
-    return render(request, "review.html", "review", page=page, waiting=waiting, explained=explained,
-                  references=references, after=after)
+    return render(
+        request,
+        "review.html",
+        "review",
+        page=page,
+        waiting=waiting,
+        explained=explained,
+        references=references,
+        after=after,
+    )
 
 
 @router.get("/people", response_class=HTMLResponse)
-def people(request: Request, after: str | None = Query(None, max_length=80),
-           status: str = Query("open", pattern="^(open|named|ignored|merged)$")) -> HTMLResponse:
+def people(
+    request: Request,
+    after: str | None = Query(None, max_length=80),
+    status: str = Query("open", pattern="^(open|named|ignored|merged)$"),
+) -> HTMLResponse:
     after = _cursor(after)
     with connection(request) as conn, _bad_cursor():
         ready = conn.execute("SELECT to_regclass('face_clusters')").fetchone()[0] is not None
@@ -188,8 +214,17 @@ def cluster(request: Request, cluster_id: int, after: str | None = Query(None, m
             alike = pq.nearby_clusters(conn, cluster_id)
             cards = {c.id: c for c in rq.clusters_by_id(conn, [i for i, _ in alike], samples=2)}
             nearby = [(cards[i], sim) for i, sim in alike if i in cards]
-    return render(request, "cluster.html", "people", cluster=detail["cluster"], faces=detail["faces"],
-                  next_cursor=detail["next_cursor"], videos=detail["videos"], nearby=nearby, after=after)
+    return render(
+        request,
+        "cluster.html",
+        "people",
+        cluster=detail["cluster"],
+        faces=detail["faces"],
+        next_cursor=detail["next_cursor"],
+        videos=detail["videos"],
+        nearby=nearby,
+        after=after,
+    )
 
 
 @router.get("/creators/{creator_id}", response_class=HTMLResponse)

@@ -52,7 +52,7 @@ def image_format(content: bytes) -> str:
     if not content:
         raise UploadError(400, "the file is empty")
     for name, magic, offset in SIGNATURES:
-        if content[offset:offset + len(magic)] == magic and (name != "WEBP" or content[:4] == b"RIFF"):
+        if content[offset : offset + len(magic)] == magic and (name != "WEBP" or content[:4] == b"RIFF"):
             return name
     raise UploadError(400, "not a JPEG, PNG, WebP or BMP image (by its first bytes)")
 
@@ -71,8 +71,11 @@ def decode_photo(content: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise UploadError(400, f"the file starts like a {expected} image but its header cannot be read") from None
     if width * height > max_pixels:
-        raise UploadError(413, f"the image has {width * height / 1e6:.1f} megapixels ({width}x{height}); "
-                               f"at most {max_pixels / 1e6:.0f} are accepted")
+        raise UploadError(
+            413,
+            f"the image has {width * height / 1e6:.1f} megapixels ({width}x{height}); "
+            f"at most {max_pixels / 1e6:.0f} are accepted",
+        )
     if actual and actual.upper() != expected:
         raise UploadError(400, f"the file's signature says {expected} but its header says {actual}")
     try:
@@ -81,7 +84,9 @@ def decode_photo(content: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             upright = ImageOps.exif_transpose(image)
             rgb = upright.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise UploadError(400, f"the {expected} image is damaged and cannot be decoded ({exc.__class__.__name__})") from None
+        raise UploadError(
+            400, f"the {expected} image is damaged and cannot be decoded ({exc.__class__.__name__})"
+        ) from None
     if max(rgb.size) > MAX_SIDE:
         rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
     return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])

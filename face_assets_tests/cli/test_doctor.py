@@ -32,14 +32,36 @@ def good(monkeypatch, demo_library, fresh_db):
 
 
 def test_doctor_shows_everything_and_passes(good):
-    result = subprocess.run([sys.executable, "-m", "face_assets.cli", "doctor"], cwd=REPO, env=dict(os.environ),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "face_assets.cli", "doctor"],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     rows = {line.split()[0] for line in out.splitlines() if line.strip()}
-    assert {"python", "dagster", "psycopg", "insightface", "onnxruntime", "used", "model", "det_500m.onnx",
-            "w600k_mbf_int8.onnx", "database", "PostgreSQL", "pgvector", "Dagster", "free", "web", "library"} <= rows
+    assert {
+        "python",
+        "dagster",
+        "psycopg",
+        "insightface",
+        "onnxruntime",
+        "used",
+        "model",
+        "det_500m.onnx",
+        "w600k_mbf_int8.onnx",
+        "database",
+        "PostgreSQL",
+        "pgvector",
+        "Dagster",
+        "free",
+        "web",
+        "library",
+    } <= rows
     assert re.search(r"used\s+ok\s+CPUExecutionProvider \(FACE_ASSETS_PROVIDERS=CPUExecutionProvider\)", out)
     assert re.search(r"PostgreSQL\s+ok\s+1[6-9]", out)
     assert re.search(r"pgvector\s+ok\s+\d+\.\d+", out)
@@ -55,13 +77,16 @@ def test_doctor_shows_everything_and_passes(good):
     assert "everything the configured work needs is there" in out
 
 
-@pytest.mark.parametrize("variable, value, expected", [
-    ("FACE_ASSETS_LEGACY_DB", "{tmp}/gone.db", "no such file: set FACE_ASSETS_LEGACY_DB"),
-    ("FACE_ASSETS_MODEL_ROOT", "{tmp}", "model pack buffalo_sc not found in"),
-    ("DATABASE_URL", "postgresql://app:s3cret-pw@127.0.0.1:1/face_assets", "cannot connect"),
-    ("FACE_ASSETS_LIBRARY", "{tmp}/no_such_folder", "FACE_ASSETS_LIBRARY: "),
-    ("FACE_ASSETS_PROVIDERS", "cuda", "FACE_ASSETS_PROVIDERS=cuda: none of"),
-])
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("FACE_ASSETS_LEGACY_DB", "{tmp}/gone.db", "no such file: set FACE_ASSETS_LEGACY_DB"),
+        ("FACE_ASSETS_MODEL_ROOT", "{tmp}", "model pack buffalo_sc not found in"),
+        ("DATABASE_URL", "postgresql://app:s3cret-pw@127.0.0.1:1/face_assets", "cannot connect"),
+        ("FACE_ASSETS_LIBRARY", "{tmp}/no_such_folder", "FACE_ASSETS_LIBRARY: "),
+        ("FACE_ASSETS_PROVIDERS", "cuda", "FACE_ASSETS_PROVIDERS=cuda: none of"),
+    ],
+)
 def test_doctor_names_what_is_missing(good, monkeypatch, tmp_path, variable, value, expected):
     monkeypatch.setenv(variable, value.replace("{tmp}", str(tmp_path)))
     out = io.StringIO()
@@ -77,8 +102,11 @@ def test_doctor_explains_a_gpu_provider_without_a_gpu(good, monkeypatch):
     # Only meaningful where a GPU build of ONNX Runtime is installed; the CPU build has nothing to explain.
     import onnxruntime
 
-    gpu = [p for p in onnxruntime.get_available_providers() if p in ("ROCMExecutionProvider", "MIGraphXExecutionProvider",
-                                                                     "CUDAExecutionProvider")]
+    gpu = [
+        p
+        for p in onnxruntime.get_available_providers()
+        if p in ("ROCMExecutionProvider", "MIGraphXExecutionProvider", "CUDAExecutionProvider")
+    ]
     if not gpu:
         pytest.skip("no GPU build of ONNX Runtime installed")
     rows = {r.what.strip(): r for r in doctor.provider_rows()}

@@ -42,8 +42,10 @@ def test_whole_pipeline_tags_right_and_clusters_the_unknown(pipeline, truth):
         assert not result.impure_clusters
         # The three new files were registered and processed; the broken ones were recorded, not processed.
         for name in truth["new_files_not_in_legacy_db"]:
-            row = conn.execute("SELECT s.status FROM videos v JOIN video_face_scans s ON s.video_id = v.id"
-                               " WHERE v.file_path = %s", (str(LIBRARY / name),)).fetchone()
+            row = conn.execute(
+                "SELECT s.status FROM videos v JOIN video_face_scans s ON s.video_id = v.id WHERE v.file_path = %s",
+                (str(LIBRARY / name),),
+            ).fetchone()
             assert row == ("processed",), name
         errors = conn.execute("SELECT count(*) FROM library_files WHERE status = 'error'").fetchone()[0]
         assert errors == len(truth["broken_files"])
@@ -54,7 +56,9 @@ def _execute(notebook: str, env: dict, tmp_path: Path) -> str:
     old = dict(os.environ)
     os.environ.update(env)
     try:
-        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)
@@ -63,8 +67,9 @@ def _execute(notebook: str, env: dict, tmp_path: Path) -> str:
 
 def test_threshold_notebook_measures_and_confirms_the_thresholds(pipeline, tmp_path):
     _, url, _ = pipeline
-    out = _execute("thresholds.ipynb", {"DATABASE_URL": url, "FACE_ASSETS_TRUTH": str(FIXTURES / "truth.json")},
-                   tmp_path)
+    out = _execute(
+        "thresholds.ipynb", {"DATABASE_URL": url, "FACE_ASSETS_TRUTH": str(FIXTURES / "truth.json")}, tmp_path
+    )
     result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
     assert result["model"] == "buffalo_sc"
     assert result["match_threshold"] >= result["suggested_match_threshold"] - 0.1

@@ -86,21 +86,29 @@ def _sqlite_without_tables(tmp_path):
         ("FACE_ASSETS_LEGACY_DB", "{tmp}/missing.db", "no such file: set FACE_ASSETS_LEGACY_DB"),
         ("FACE_ASSETS_LEGACY_DB", "{tmp}", "not a file"),
         ("FACE_ASSETS_LEGACY_DB", _not_sqlite, "not an SQLite database"),
-        ("FACE_ASSETS_LEGACY_DB", _sqlite_without_tables,
-         "has no table watched_directories, creators, video_creators"),
+        ("FACE_ASSETS_LEGACY_DB", _sqlite_without_tables, "has no table watched_directories, creators, video_creators"),
         ("FACE_ASSETS_PATH_MAP", "/srv/media", "is not OLD_PREFIX=NEW_PREFIX: set FACE_ASSETS_PATH_MAP"),
         ("FACE_ASSETS_PATH_MAP", "/srv/media={tmp}/not_mounted", "FACE_ASSETS_PATH_MAP maps /srv/media to"),
         ("FACE_ASSETS_LIBRARY", "{tmp}/no_such_library", "FACE_ASSETS_LIBRARY: "),
-        ("FACE_ASSETS_MODEL_ROOT", "{tmp}", "downloads are off (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set "
-                                            "FACE_ASSETS_MODEL_ROOT"),
+        (
+            "FACE_ASSETS_MODEL_ROOT",
+            "{tmp}",
+            "downloads are off (FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set FACE_ASSETS_MODEL_ROOT",
+        ),
         ("FACE_ASSETS_MODEL", "{tmp}/empty_pack", "holds no .onnx files"),
         ("FACE_ASSETS_MODEL", "no_such_pack_name", "not found in"),
         ("FACE_ASSETS_PROVIDERS", "TPUExecutionProvider", "FACE_ASSETS_PROVIDERS=TPUExecutionProvider: none of"),
         ("FACE_ASSETS_SENSOR_INTERVAL", "soon", "FACE_ASSETS_SENSOR_INTERVAL"),
-        ("DATABASE_URL", "postgresql://app:s3cret-pw@127.0.0.1:1/face_assets",
-         "DATABASE_URL=postgresql://app:***@127.0.0.1:1/face_assets: cannot connect"),
-        ("FACE_ASSETS_DAGSTER_DATABASE_URL", "postgresql+psycopg2://dg:s3cret-pw@127.0.0.1:1/dagster",
-         "FACE_ASSETS_DAGSTER_DATABASE_URL=postgresql+psycopg2://dg:***@127.0.0.1:1/dagster: cannot connect"),
+        (
+            "DATABASE_URL",
+            "postgresql://app:s3cret-pw@127.0.0.1:1/face_assets",
+            "DATABASE_URL=postgresql://app:***@127.0.0.1:1/face_assets: cannot connect",
+        ),
+        (
+            "FACE_ASSETS_DAGSTER_DATABASE_URL",
+            "postgresql+psycopg2://dg:s3cret-pw@127.0.0.1:1/dagster",
+            "FACE_ASSETS_DAGSTER_DATABASE_URL=postgresql+psycopg2://dg:***@127.0.0.1:1/dagster: cannot connect",
+        ),
     ],
 )
 def test_one_piece_taken_away_gives_one_line_and_exit_2(good, monkeypatch, tmp_path, variable, value, expected):
@@ -132,9 +140,11 @@ def test_no_library_root_at_all(good, monkeypatch, tmp_path):
     monkeypatch.setenv("FACE_ASSETS_PATH_MAP", f"/srv/media={tmp_path / 'empty'}")
     (tmp_path / "empty").mkdir()
     lines = exit_lines()
-    assert lines == [f"face-assets: no library root exists (looked for {tmp_path / 'empty' / 'videos'}): set FACE_ASSETS_PATH_MAP"
-                     "=OLD=NEW so the legacy watched directories point at your library, or FACE_ASSETS_LIBRARY to "
-                     "its folder"]
+    assert lines == [
+        f"face-assets: no library root exists (looked for {tmp_path / 'empty' / 'videos'}): set FACE_ASSETS_PATH_MAP"
+        "=OLD=NEW so the legacy watched directories point at your library, or FACE_ASSETS_LIBRARY to "
+        "its folder"
+    ]
 
 
 def test_what_is_checked_follows_the_selection(good, monkeypatch):
@@ -172,16 +182,24 @@ def test_a_pack_to_download_from_an_unreachable_site_is_a_problem_before_the_run
     monkeypatch.setattr(preflight, "download_site", lambda: ("face-assets.invalid", 443))  # .invalid never resolves
     problems = preflight.check_model()
     assert len(problems) == 1
-    assert problems[0].startswith(f"model pack buffalo_l not found in {tmp_path / 'models' / 'buffalo_l'}, and "
-                                  "InsightFace cannot download it: its download site face-assets.invalid is not "
-                                  "reachable")
+    assert problems[0].startswith(
+        f"model pack buffalo_l not found in {tmp_path / 'models' / 'buffalo_l'}, and "
+        "InsightFace cannot download it: its download site face-assets.invalid is not "
+        "reachable"
+    )
     assert not (tmp_path / "models").exists()
     assert preflight.download_site()[0]  # the real site comes from InsightFace's own constant
 
 
 def _cli(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "face_assets.cli", *args], cwd=REPO, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "face_assets.cli", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_run_and_dev_stop_before_starting_anything(good, tmp_path):
@@ -190,8 +208,10 @@ def test_cli_run_and_dev_stop_before_starting_anything(good, tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     problems = [line for line in result.stderr.splitlines() if FOOTER not in line]
-    assert problems == [f"face-assets: FACE_ASSETS_LEGACY_DB={missing}: no such file: set FACE_ASSETS_LEGACY_DB to "
-                        "the legacy app's SQLite file"]
+    assert problems == [
+        f"face-assets: FACE_ASSETS_LEGACY_DB={missing}: no such file: set FACE_ASSETS_LEGACY_DB to "
+        "the legacy app's SQLite file"
+    ]
     assert not (tmp_path / "home" / "dagster").exists()  # no Dagster instance was prepared
 
     result = _cli(["dev"], {"FACE_ASSETS_LIBRARY": str(tmp_path / "nowhere")})
@@ -215,8 +235,9 @@ def _run_asset(body, url: str, instance: DagsterInstance):
         attempts.append(context.retry_number)
         body(context, database)
 
-    result = materialize([step], resources={"database": PostgresResource(url=url)}, instance=instance,
-                         raise_on_error=False)
+    result = materialize(
+        [step], resources={"database": PostgresResource(url=url)}, instance=instance, raise_on_error=False
+    )
     failures = [e.step_failure_data.error for e in result.all_events if e.is_step_failure]
     return result, attempts, failures
 
@@ -254,10 +275,13 @@ def test_transient_database_errors_are_retried(body, fresh_db, dagster_instance)
     assert attempts == [0, 1]
 
 
-@pytest.mark.parametrize("body, message", [
-    (_configuration_error, "ValueError: no legacy database configured: set FACE_ASSETS_LEGACY_DB"),
-    (_data_error, "InvalidTextRepresentation: invalid input syntax for type integer"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (_configuration_error, "ValueError: no legacy database configured: set FACE_ASSETS_LEGACY_DB"),
+        (_data_error, "InvalidTextRepresentation: invalid input syntax for type integer"),
+    ],
+)
 def test_configuration_and_data_errors_are_not_retried(body, message, fresh_db, dagster_instance):
     result, attempts, failures = _run_asset(body, fresh_db, dagster_instance)
     assert not result.success

@@ -49,8 +49,15 @@ def add_face(conn, video_id: int, frame_index: int, vector, *, status="pending",
         "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x, bbox_y,"
         " bbox_width, bbox_height, quality_score, match_status, crop_path)"
         " VALUES (%s, %s, %s, %s, 0, 0, 120, 120, %s, %s, %s) RETURNING id",
-        (video_id, float(frame_index), frame_index, np.asarray(vector, np.float32), score, status,
-         f"/crops/{video_id}/{frame_index}.jpg"),
+        (
+            video_id,
+            float(frame_index),
+            frame_index,
+            np.asarray(vector, np.float32),
+            score,
+            status,
+            f"/crops/{video_id}/{frame_index}.jpg",
+        ),
     ).fetchone()[0]
 
 
@@ -71,15 +78,20 @@ def face(conn, detection_id: int) -> tuple:
 
 
 def tag(conn, video_id: int, creator_id: int):
-    row = conn.execute("SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s",
-                       (video_id, creator_id)).fetchone()
+    row = conn.execute(
+        "SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s", (video_id, creator_id)
+    ).fetchone()
     return row[0] if row else None
 
 
 def embeddings_from(conn, detection_id: int) -> list[int]:
-    return [r[0] for r in conn.execute(
-        "SELECT creator_id FROM creator_face_embeddings WHERE source_type = 'video_frame' AND source_path = %s",
-        (f"detection:{detection_id}",))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT creator_id FROM creator_face_embeddings WHERE source_type = 'video_frame' AND source_path = %s",
+            (f"detection:{detection_id}",),
+        )
+    ]
 
 
 def rematch(url: str, **kwargs) -> None:
@@ -140,7 +152,14 @@ def test_pending_lists_matches_for_review(db, ids, rng, capsys):
     code, out = review(capsys, "pending")
     assert code == 0
     line = next(line for line in out.splitlines() if line.strip().startswith(str(f)))
-    for part in (str(ids["v"][0]), "slideshow_01", str(ids["powell"]), "Colin Powell", "0.31", f"/crops/{ids['v'][0]}/1.jpg"):
+    for part in (
+        str(ids["v"][0]),
+        "slideshow_01",
+        str(ids["powell"]),
+        "Colin Powell",
+        "0.31",
+        f"/crops/{ids['v'][0]}/1.jpg",
+    ):
         assert part in line, (part, line)
     assert "1 pending match(es)" in out
 
@@ -200,8 +219,13 @@ def test_reject_is_never_proposed_again_and_revokes_a_confirmation(db, ids, rng,
     assert f"rejected 'Colin Powell' ({ids['powell']}) for face {wrong}" in out
     with connect(db) as conn:
         assert face(conn, wrong) == ("rejected", ids["powell"], True)  # the rejected creator is kept on the row
-        assert conn.execute("SELECT count(*) FROM face_match_rejections WHERE detection_id = %s AND creator_id = %s",
-                            (wrong, ids["powell"])).fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM face_match_rejections WHERE detection_id = %s AND creator_id = %s",
+                (wrong, ids["powell"]),
+            ).fetchone()[0]
+            == 1
+        )
     rematch(db)  # matching everything again: the decision stands
     with connect(db) as conn:
         assert face(conn, wrong) == ("rejected", ids["powell"], True)
@@ -259,8 +283,12 @@ def test_assign_by_id_or_name(db, ids, rng, capsys):
 
 def _unknown_person(conn, rng, video_ids, n, centre=None, status="unmatched", score=0.8, start=100) -> list[int]:
     centre = random_unit(rng) if centre is None else centre
-    return [add_face(conn, video_ids[k % len(video_ids)], start + k, vector_with(rng, (centre, 0.8)),
-                     status=status, score=score) for k in range(n)]
+    return [
+        add_face(
+            conn, video_ids[k % len(video_ids)], start + k, vector_with(rng, (centre, 0.8)), status=status, score=score
+        )
+        for k in range(n)
+    ]
 
 
 def _cluster(url: str) -> None:
@@ -293,8 +321,9 @@ def test_cluster_name_creates_a_creator_tags_its_videos_and_spreads(db, ids, rng
     assert code == 0, out
     with connect(db) as conn:
         creator = conn.execute("SELECT id FROM creators WHERE name = 'Unknown Tony'").fetchone()[0]
-        assert conn.execute("SELECT status, creator_id, size FROM face_clusters WHERE id = %s",
-                            (cluster,)).fetchone() == ("named", creator, 6)
+        assert conn.execute(
+            "SELECT status, creator_id, size FROM face_clusters WHERE id = %s", (cluster,)
+        ).fetchone() == ("named", creator, 6)
         assert {face(conn, f) for f in faces} == {("manual", creator, True)}
         assert sorted(c for f in faces for c in embeddings_from(conn, f)) == [creator] * 6
         assert {tag(conn, v, creator) for v in videos} == {"manual"}
@@ -311,7 +340,10 @@ def test_cluster_name_creates_a_creator_tags_its_videos_and_spreads(db, ids, rng
     _cluster(db)
     with connect(db) as conn:
         assert face(conn, later)[1] == creator
-        assert conn.execute("SELECT status, size FROM face_clusters WHERE id = %s", (cluster,)).fetchone() == ("named", 6)
+        assert conn.execute("SELECT status, size FROM face_clusters WHERE id = %s", (cluster,)).fetchone() == (
+            "named",
+            6,
+        )
         assert all(_cluster_of(conn, f) == cluster for f in faces)
 
     # Errors: a named cluster cannot be named again; an existing name needs --existing.
@@ -348,10 +380,16 @@ def test_cluster_merge_moves_faces_and_is_kept_by_clustering(db, ids, rng, capsy
     code, out = review(capsys, "cluster", "merge", ca, cb)
     assert code == 0, out
     with connect(db) as conn:
-        assert conn.execute("SELECT status, size, n_videos FROM face_clusters WHERE id = %s",
-                            (ca,)).fetchone() == ("open", 9, 4)
-        assert conn.execute("SELECT status, merged_into, size FROM face_clusters WHERE id = %s",
-                            (cb,)).fetchone() == ("merged", ca, 0)
+        assert conn.execute("SELECT status, size, n_videos FROM face_clusters WHERE id = %s", (ca,)).fetchone() == (
+            "open",
+            9,
+            4,
+        )
+        assert conn.execute("SELECT status, merged_into, size FROM face_clusters WHERE id = %s", (cb,)).fetchone() == (
+            "merged",
+            ca,
+            0,
+        )
         assert {_cluster_of(conn, f) for f in a + b} == {ca}
     assert f"merged cluster {cb} into cluster {ca}: 4 face(s) moved" in out
 
@@ -368,8 +406,11 @@ def test_cluster_merge_moves_faces_and_is_kept_by_clustering(db, ids, rng, capsy
     with connect(db) as conn:
         creator = conn.execute("SELECT id FROM creators WHERE name = 'Unknown Two Looks'").fetchone()[0]
         more = _unknown_person(conn, rng, [ids["v"][5]], 3, look_a, start=700)
-        conn.execute("UPDATE video_face_detections SET match_status = 'unmatched', matched_creator_id = NULL,"
-                     " match_confidence = NULL WHERE id = ANY(%s)", (more,))  # as if matched before the naming
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'unmatched', matched_creator_id = NULL,"
+            " match_confidence = NULL WHERE id = ANY(%s)",
+            (more,),
+        )  # as if matched before the naming
         conn.commit()
     _cluster(db)
     with connect(db) as conn:
@@ -392,8 +433,12 @@ def test_faces_near_a_decision_are_found_through_the_hnsw_index(db, ids, rng):
     with connect(db) as conn:
         faces = [add_face(conn, ids["v"][0], k, random_unit(rng)) for k in range(50)]
         conn.execute("SET LOCAL enable_seqscan = off")  # 50 rows: show the plan the planner picks on big tables
-        plan = "\n".join(r[0] for r in conn.execute(
-            "EXPLAIN " + read_sql("review/faces_near.sql"), {"ids": faces[:3], "k": 100, "similarity": 0.3}))
+        plan = "\n".join(
+            r[0]
+            for r in conn.execute(
+                "EXPLAIN " + read_sql("review/faces_near.sql"), {"ids": faces[:3], "k": 100, "similarity": 0.3}
+            )
+        )
         assert "Index Scan using idx_video_faces_embedding on video_face_detections d" in plan, plan
         assert not sorts_by_distance(plan), plan
         conn.rollback()

@@ -36,8 +36,16 @@ def _storage_env(tmp_path, url: str) -> dict[str, str]:
 
 def _open_together(env: dict[str, str], url: str, count: int) -> list[subprocess.CompletedProcess]:
     start_at = str(time.time() + LOAD_SECONDS) if count > 1 else "0"
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT, url, start_at], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, url, start_at],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=180)
@@ -53,8 +61,10 @@ def test_processes_opening_an_empty_storage_together_all_start_and_it_is_created
 
     assert [r.returncode for r in results] == [0] * OPENERS, "\n".join(r.stderr[-2000:] for r in results)
     with psycopg.connect(fresh_db) as conn:
-        present = conn.execute("SELECT count(*) FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL",
-                               [list(instance.STORAGE_TABLES)]).fetchone()[0]
+        present = conn.execute(
+            "SELECT count(*) FROM unnest(%s::text[]) t WHERE to_regclass(t) IS NOT NULL",
+            [list(instance.STORAGE_TABLES)],
+        ).fetchone()[0]
         stamped = conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0]
     assert present == len(instance.STORAGE_TABLES)
     assert stamped == 1  # one schema version: created by one process, not several half-way

@@ -18,7 +18,9 @@ class Evaluator:
 
     def at(self, minutes: float) -> set[dg.AssetKey]:
         result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, cursor=self.cursor,
+            defs=self.defs,
+            instance=self.instance,
+            cursor=self.cursor,
             asset_selection=dg.AssetSelection.assets(CLUSTERS, STATS),
             evaluation_time=START + timedelta(minutes=minutes),
         )

@@ -51,8 +51,12 @@ def describe(defs) -> dict:
 
 
 def test_definitions_match_the_snapshot(monkeypatch):
-    for var in ("FACE_ASSETS_LEGACY_DB", "FACE_ASSETS_REMATCH_CRON", "FACE_ASSETS_AUTOMATION_CRON",
-                "FACE_ASSETS_SENSOR_INTERVAL"):
+    for var in (
+        "FACE_ASSETS_LEGACY_DB",
+        "FACE_ASSETS_REMATCH_CRON",
+        "FACE_ASSETS_AUTOMATION_CRON",
+        "FACE_ASSETS_SENSOR_INTERVAL",
+    ):
         monkeypatch.delenv(var, raising=False)  # the defaults, and the legacy graph from sql/legacy
     from face_assets.definitions import build_definitions
 

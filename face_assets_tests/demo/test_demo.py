@@ -79,8 +79,9 @@ def _make_dry_run(*args: str) -> str:
     """The last command `make -n` prints (run as a top-level make: under `make test` the parent's MAKEFLAGS and
     MAKELEVEL would make it print its directory changes too)."""
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
-    dry = subprocess.run(["make", "--no-print-directory", "-n", *args], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=60)
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert dry.returncode == 0, dry.stderr
     return dry.stdout.strip().splitlines()[-1]
 
@@ -93,9 +94,15 @@ def test_make_demo_without_shared_runs_the_demo_command(tmp_path):
 
 
 def _demo_env(home, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FACE_ASSETS_", "DAGSTER_")) and k != "DATABASE_URL"}
-    env.update(FACE_ASSETS_HOME=str(home), FACE_ASSETS_ALLOW_MODEL_DOWNLOAD="0",
-               FACE_ASSETS_PROVIDERS="CPUExecutionProvider", **extra)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("FACE_ASSETS_", "DAGSTER_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        FACE_ASSETS_HOME=str(home),
+        FACE_ASSETS_ALLOW_MODEL_DOWNLOAD="0",
+        FACE_ASSETS_PROVIDERS="CPUExecutionProvider",
+        **extra,
+    )
     return env
 
 
@@ -103,11 +110,21 @@ def _demo_env(home, **extra) -> dict:
 def test_demo_runs_the_whole_pipeline_with_nothing_beside_the_clone(pg_server, demo_home, library):
     if not (MODEL_ROOT / "models" / "buffalo_sc").is_dir():
         pytest.skip(f"fixture model pack not found at {MODEL_ROOT}/models/buffalo_sc")
-    env = _demo_env(demo_home, FACE_ASSETS_MODEL="buffalo_sc", FACE_ASSETS_MODEL_ROOT=str(MODEL_ROOT),
-                    DATABASE_URL=_create_database(pg_server, "demo"),
-                    FACE_ASSETS_DAGSTER_DATABASE_URL=_create_database(pg_server, "demodg"))
-    result = subprocess.run([sys.executable, "-m", "face_assets.cli", "demo"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=1200)
+    env = _demo_env(
+        demo_home,
+        FACE_ASSETS_MODEL="buffalo_sc",
+        FACE_ASSETS_MODEL_ROOT=str(MODEL_ROOT),
+        DATABASE_URL=_create_database(pg_server, "demo"),
+        FACE_ASSETS_DAGSTER_DATABASE_URL=_create_database(pg_server, "demodg"),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "face_assets.cli", "demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     out = result.stdout
     print(out[-6000:])
     assert result.returncode == 0, result.stderr[-4000:]
@@ -126,11 +143,19 @@ def test_demo_runs_the_whole_pipeline_with_nothing_beside_the_clone(pg_server, d
 
 def test_demo_offline_without_a_model_says_how_to_point_at_one(demo_home, library, fresh_db, tmp_path):
     env = _demo_env(demo_home, FACE_ASSETS_MODEL_ROOT=str(tmp_path), DATABASE_URL=fresh_db)
-    result = subprocess.run([sys.executable, "-m", "face_assets.cli", "demo"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "face_assets.cli", "demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     problems = [line for line in result.stderr.splitlines() if "nothing was started" not in line]
     assert len(problems) == 1
-    assert (f"model pack buffalo_l not found in {tmp_path / 'models' / 'buffalo_l'} and downloads are off "
-            "(FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set FACE_ASSETS_MODEL_ROOT") in problems[0]
+    assert (
+        f"model pack buffalo_l not found in {tmp_path / 'models' / 'buffalo_l'} and downloads are off "
+        "(FACE_ASSETS_ALLOW_MODEL_DOWNLOAD=0): set FACE_ASSETS_MODEL_ROOT"
+    ) in problems[0]

@@ -14,7 +14,8 @@ from face_assets_tests.e2e.servers import LOCATION, REPOSITORY, Servers, Servers
 
 PYTHON_ERROR = "fragment PythonErrorFragment on PythonError { message stack errorChain { error { message } } }"
 
-LAUNCH_PARTITION_BACKFILL = """
+LAUNCH_PARTITION_BACKFILL = (
+    """
 mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $backfillParams) {
     __typename
@@ -32,9 +33,12 @@ mutation LaunchPartitionBackfill($backfillParams: LaunchBackfillParams!) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-BACKFILL_STATUS = """
+BACKFILL_STATUS = (
+    """
 query BackfillStatus($backfillId: String!) {
   partitionBackfillOrError(backfillId: $backfillId) {
     __typename
@@ -48,9 +52,12 @@ query BackfillStatus($backfillId: String!) {
     ... on BackfillNotFoundError { message }
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-LAUNCH_RUN = """
+LAUNCH_RUN = (
+    """
 mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
   launchPipelineExecution(executionParams: $executionParams) {
     __typename
@@ -66,9 +73,12 @@ mutation LaunchPipelineExecution($executionParams: ExecutionParams!) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-REEXECUTE = """
+REEXECUTE = (
+    """
 mutation LaunchPipelineReexecution($reexecutionParams: ReexecutionParams) {
   launchPipelineReexecution(reexecutionParams: $reexecutionParams) {
     __typename
@@ -79,9 +89,12 @@ mutation LaunchPipelineReexecution($reexecutionParams: ReexecutionParams) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-RUNS = """
+RUNS = (
+    """
 query Runs($filter: RunsFilter, $limit: Int) {
   runsOrError(filter: $filter, limit: $limit) {
     __typename
@@ -89,9 +102,12 @@ query Runs($filter: RunsFilter, $limit: Int) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-RUN = """
+RUN = (
+    """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
@@ -100,9 +116,12 @@ query Run($runId: ID!) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
-RUN_EVENTS = """
+RUN_EVENTS = (
+    """
 query RunEvents($runId: ID!, $after: String) {
   logsForRun(runId: $runId, afterCursor: $after, limit: 1000) {
     __typename
@@ -113,7 +132,9 @@ query RunEvents($runId: ID!, $after: String) {
     ...PythonErrorFragment
   }
 }
-""" + PYTHON_ERROR
+"""
+    + PYTHON_ERROR
+)
 
 ASSET_NODES = """
 query AssetNodes {
@@ -145,10 +166,10 @@ def asset_nodes(servers: Servers) -> list[dict]:
 def video_assets(servers: Servers) -> list[dict]:
     """The assets partitioned by the dynamic `videos` partitions."""
     return [
-        node for node in asset_nodes(servers)
-        if node["isPartitioned"] and any(
-            d["dynamicPartitionsDefinitionName"] == "videos" for d in node["partitionDefinition"]["dimensionTypes"]
-        )
+        node
+        for node in asset_nodes(servers)
+        if node["isPartitioned"]
+        and any(d["dynamicPartitionsDefinitionName"] == "videos" for d in node["partitionDefinition"]["dimensionTypes"])
     ]
 
 
@@ -159,8 +180,13 @@ def video_partition_keys(servers: Servers) -> list[str]:
     return list(nodes[0]["partitionKeysByDimension"][0]["partitionKeys"])
 
 
-def launch_backfill(servers: Servers, asset_keys: Iterable[str], partition_names: list[str] | None = None,
-                    all_partitions: bool = False, title: str | None = None) -> str:
+def launch_backfill(
+    servers: Servers,
+    asset_keys: Iterable[str],
+    partition_names: list[str] | None = None,
+    all_partitions: bool = False,
+    title: str | None = None,
+) -> str:
     params: dict = {"assetSelection": [{"path": [k]} for k in asset_keys], "fromFailure": False, "tags": []}
     if all_partitions:
         params["allPartitions"] = True
@@ -187,12 +213,18 @@ def wait_backfill(servers: Servers, backfill_id: str, timeout: float) -> dict:
             return value
         return None
 
-    return wait_for(done, timeout, f"backfill {backfill_id}", interval=2,
-                    on_timeout=lambda: str(backfill(servers, backfill_id)))
+    return wait_for(
+        done, timeout, f"backfill {backfill_id}", interval=2, on_timeout=lambda: str(backfill(servers, backfill_id))
+    )
 
 
-def launch_run(servers: Servers, job_name: str, tags: dict | None = None, run_config: dict | None = None,
-               asset_selection: list[str] | None = None) -> str:
+def launch_run(
+    servers: Servers,
+    job_name: str,
+    tags: dict | None = None,
+    run_config: dict | None = None,
+    asset_selection: list[str] | None = None,
+) -> str:
     params: dict = {
         "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "pipelineName": job_name},
         "runConfigData": run_config or {},
@@ -214,8 +246,13 @@ def run(servers: Servers, run_id: str) -> dict:
     return _check(servers.graphql(RUN, {"runId": run_id})["runOrError"], "Run", f"run {run_id}")
 
 
-def runs(servers: Servers, job_name: str | None = None, tags: dict | None = None,
-         statuses: list[str] | None = None, limit: int = 200) -> list[dict]:
+def runs(
+    servers: Servers,
+    job_name: str | None = None,
+    tags: dict | None = None,
+    statuses: list[str] | None = None,
+    limit: int = 200,
+) -> list[dict]:
     flt: dict = {}
     if job_name:
         flt["pipelineName"] = job_name

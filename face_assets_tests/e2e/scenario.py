@@ -51,7 +51,7 @@ def run_partitions(servers: Servers, runs: list[dict]) -> list[str]:
             covered.append(tags["dagster/partition"])
         else:
             start, end = tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]
-            covered += keys[keys.index(start):keys.index(end) + 1]
+            covered += keys[keys.index(start) : keys.index(end) + 1]
     return covered
 
 
@@ -65,8 +65,11 @@ def videos_processed(servers: Servers) -> dict[str, int] | None:
         "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND status = 'processed'", (ids,)
     )[0][0]
     runs = sensor_runs(servers)
-    if processed < len(ids) or any(r["status"] not in api.FINISHED_RUN for r in runs) or not (
-            {str(i) for i in ids} <= set(run_partitions(servers, runs))):
+    if (
+        processed < len(ids)
+        or any(r["status"] not in api.FINISHED_RUN for r in runs)
+        or not ({str(i) for i in ids} <= set(run_partitions(servers, runs)))
+    ):
         return None
     return videos
 
@@ -74,9 +77,13 @@ def videos_processed(servers: Servers) -> dict[str, int] | None:
 def ensure_videos_processed(servers: Servers) -> dict[str, int]:
     """Copy the new videos (when not yet there) and wait until the sensor's runs have processed them."""
     copy_new_videos(servers)
-    return wait_for(lambda: (servers.check_alive(), videos_processed(servers))[1], SENSOR_TIMEOUT_SECONDS,
-                    "library_sensor registering and processing the new videos", interval=3,
-                    on_timeout=lambda: f"runs: {sensor_runs(servers)}\n{servers.log_tail('daemon')}")
+    return wait_for(
+        lambda: (servers.check_alive(), videos_processed(servers))[1],
+        SENSOR_TIMEOUT_SECONDS,
+        "library_sensor registering and processing the new videos",
+        interval=3,
+        on_timeout=lambda: f"runs: {sensor_runs(servers)}\n{servers.log_tail('daemon')}",
+    )
 
 
 @dataclass(frozen=True)
@@ -99,8 +106,10 @@ class Snapshot:
         for name in ("detections", "frames", "scans", "tags"):
             mine, theirs = set(getattr(self, name)), set(getattr(other, name))
             if mine != theirs:
-                out.append(f"{name}: {len(mine - theirs)} only before, {len(theirs - mine)} only after; "
-                           f"e.g. {sorted(mine - theirs)[:2]} / {sorted(theirs - mine)[:2]}")
+                out.append(
+                    f"{name}: {len(mine - theirs)} only before, {len(theirs - mine)} only after; "
+                    f"e.g. {sorted(mine - theirs)[:2]} / {sorted(theirs - mine)[:2]}"
+                )
         return out
 
 
@@ -108,7 +117,9 @@ def snapshot(servers: Servers, video_ids) -> Snapshot:
     ids = sorted(int(v) for v in video_ids)
     rows = servers.app(
         "SELECT id, video_id, frame_index, bbox_x, bbox_y, bbox_width, bbox_height, quality_score, embedding::text"
-        " FROM video_face_detections WHERE video_id = ANY(%s) ORDER BY id", (ids,))
+        " FROM video_face_detections WHERE video_id = ANY(%s) ORDER BY id",
+        (ids,),
+    )
     detections = []
     for _id, video, frame, x, y, w, h, score, embedding in rows:
         vector = tuple(round(float(v), 3) for v in embedding.strip("[]").split(","))
@@ -116,24 +127,40 @@ def snapshot(servers: Servers, video_ids) -> Snapshot:
     duplicates = servers.app(
         "SELECT count(*) FROM (SELECT 1 FROM video_face_detections WHERE video_id = ANY(%s)"
         " GROUP BY video_id, frame_index, round(bbox_x::numeric, 1), round(bbox_y::numeric, 1),"
-        " round(bbox_width::numeric, 1), round(bbox_height::numeric, 1) HAVING count(*) > 1) d", (ids,))[0][0]
+        " round(bbox_width::numeric, 1), round(bbox_height::numeric, 1) HAVING count(*) > 1) d",
+        (ids,),
+    )[0][0]
     frames = servers.app(
         "SELECT video_id, frame_index, round(timestamp_seconds::numeric, 3), width, height FROM video_frames"
-        " WHERE video_id = ANY(%s)", (ids,))
+        " WHERE video_id = ANY(%s)",
+        (ids,),
+    )
     scans = servers.app("SELECT video_id, status, frames, faces FROM video_face_scans WHERE video_id = ANY(%s)", (ids,))
     tags = servers.app("SELECT * FROM video_creators WHERE video_id = ANY(%s)", (ids,))
     tags = [tuple(str(v) for v in row) for row in tags]
-    return Snapshot(tuple(r[0] for r in rows), tuple(sorted(detections)), duplicates, tuple(sorted(frames)),
-                    tuple(sorted(scans)), tuple(sorted(tags)))
+    return Snapshot(
+        tuple(r[0] for r in rows),
+        tuple(sorted(detections)),
+        duplicates,
+        tuple(sorted(frames)),
+        tuple(sorted(scans)),
+        tuple(sorted(tags)),
+    )
 
 
 def tag_rows(servers: Servers, video_ids) -> list[tuple]:
     """The creators tagged on the videos, with the tag's source: (video_id, creator_id, source)."""
-    columns = {r[0] for r in servers.app(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'video_creators'")}
+    columns = {
+        r[0]
+        for r in servers.app("SELECT column_name FROM information_schema.columns WHERE table_name = 'video_creators'")
+    }
     source = "source" if "source" in columns else "NULL"
-    return sorted(servers.app(f"SELECT video_id, creator_id, {source} FROM video_creators WHERE video_id = ANY(%s)",
-                              ([int(v) for v in video_ids],)))
+    return sorted(
+        servers.app(
+            f"SELECT video_id, creator_id, {source} FROM video_creators WHERE video_id = ANY(%s)",
+            ([int(v) for v in video_ids],),
+        )
+    )
 
 
 def timed(label: str, timings: dict, start: float) -> None:

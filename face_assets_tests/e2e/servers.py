@@ -66,8 +66,15 @@ REQUIRED_DAEMONS = ("SCHEDULER", "SENSOR", "QUEUED_RUN_COORDINATOR", "BACKFILL")
 SETUP_ASSETS = ("face_schema", "creator_embeddings")
 
 # Variables of the test process that must not leak into the servers (each session sets its own).
-_SCRUBBED = ("DATABASE_URL", "FACE_ASSETS_DAGSTER_DATABASE_URL", "DAGSTER_HOME", "FACE_ASSETS_LIBRARY",
-             "FACE_ASSETS_LEGACY_DB", "FACE_ASSETS_PATH_MAP", "FACE_ASSETS_HOME")
+_SCRUBBED = (
+    "DATABASE_URL",
+    "FACE_ASSETS_DAGSTER_DATABASE_URL",
+    "DAGSTER_HOME",
+    "FACE_ASSETS_LIBRARY",
+    "FACE_ASSETS_LEGACY_DB",
+    "FACE_ASSETS_PATH_MAP",
+    "FACE_ASSETS_HOME",
+)
 
 
 class ServersError(RuntimeError):
@@ -92,8 +99,15 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], log: Path, timeout: float = 600, cwd: Path | None = None,
-            check: bool = True, log_output: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 600,
+    cwd: Path | None = None,
+    check: bool = True,
+    log_output: bool = True,
+) -> subprocess.CompletedProcess:
     """Run `face-assets ARGS` (or another venv command when args[0] is a path), output appended to `log`.
 
     The output is what the project printed, kept as it is (the secrets test reads these logs too); `log_output=False`
@@ -126,8 +140,13 @@ def prepared_environment(env: dict[str, str], log: Path) -> dict[str, str]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 1.0,
-              on_timeout: Callable[[], str] | None = None) -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str,
+    interval: float = 1.0,
+    on_timeout: Callable[[], str] | None = None,
+) -> Any:
     """Poll `condition` until it returns something truthy; its value. Raises TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -157,15 +176,30 @@ class Servers:
     _started: float = 0.0
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"base": str(self.base), "env": self.env, "port": self.port,
-                                    "app_home": str(self.app_home), "timings": self.timings,
-                                    "secret": self.secret}))
+        path.write_text(
+            json.dumps(
+                {
+                    "base": str(self.base),
+                    "env": self.env,
+                    "port": self.port,
+                    "app_home": str(self.app_home),
+                    "timings": self.timings,
+                    "secret": self.secret,
+                }
+            )
+        )
 
     @classmethod
     def load(cls, path: Path) -> Servers:
         data = json.loads(path.read_text())
-        return cls(base=Path(data["base"]), env=data["env"], port=data["port"], app_home=Path(data["app_home"]),
-                   timings=data["timings"], secret=data.get("secret", ""))
+        return cls(
+            base=Path(data["base"]),
+            env=data["env"],
+            port=data["port"],
+            app_home=Path(data["app_home"]),
+            timings=data["timings"],
+            secret=data.get("secret", ""),
+        )
 
     # --- locations ---------------------------------------------------------------------------------------------
 
@@ -202,8 +236,9 @@ class Servers:
     # --- GraphQL -----------------------------------------------------------------------------------------------
 
     def graphql(self, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
-        response = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
-                                 timeout=timeout)
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=timeout
+        )
         if response.status_code >= 400:
             raise ServersError(f"GraphQL HTTP {response.status_code}: {response.text[:2000]}")
         body = response.json()
@@ -251,21 +286,34 @@ class Servers:
 
     def spawn_webserver(self) -> None:
         self._started = time.monotonic()
-        self._spawn("webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port),
-                                  "-w", str(WORKSPACE)])
+        self._spawn(
+            "webserver", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)]
+        )
 
     def spawn_daemon(self) -> None:
         self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)])
 
     def wait_ready(self) -> None:
         """Until the webserver answers with the code location loaded and the daemons heartbeat."""
-        wait_for(self._webserver_ready, START_TIMEOUT_SECONDS, "dagster-webserver answering /server_info",
-                 on_timeout=lambda: self.log_tail("webserver"))
-        wait_for(self._location_loaded, START_TIMEOUT_SECONDS, "code location face_assets loaded",
-                 on_timeout=lambda: self.log_tail("webserver"))
+        wait_for(
+            self._webserver_ready,
+            START_TIMEOUT_SECONDS,
+            "dagster-webserver answering /server_info",
+            on_timeout=lambda: self.log_tail("webserver"),
+        )
+        wait_for(
+            self._location_loaded,
+            START_TIMEOUT_SECONDS,
+            "code location face_assets loaded",
+            on_timeout=lambda: self.log_tail("webserver"),
+        )
         self.timings["webserver_ready"] = time.monotonic() - self._started
-        wait_for(self._daemons_healthy, START_TIMEOUT_SECONDS, f"daemons {REQUIRED_DAEMONS} heartbeating",
-                 on_timeout=lambda: self.log_tail("daemon"))
+        wait_for(
+            self._daemons_healthy,
+            START_TIMEOUT_SECONDS,
+            f"daemons {REQUIRED_DAEMONS} heartbeating",
+            on_timeout=lambda: self.log_tail("daemon"),
+        )
         self.timings["daemon_healthy"] = time.monotonic() - self._started
 
     def _webserver_ready(self) -> bool:
@@ -281,8 +329,10 @@ class Servers:
         for entry in entries:
             error = entry["locationOrLoadError"]
             if error and error["__typename"] == "PythonError":
-                raise ServersError(f"code location {entry['name']} failed to load: {error['message']}\n"
-                                   + "".join(error["stack"])[-3000:])
+                raise ServersError(
+                    f"code location {entry['name']} failed to load: {error['message']}\n"
+                    + "".join(error["stack"])[-3000:]
+                )
         return any(e["name"] == LOCATION and e["loadStatus"] == "LOADED" for e in entries)
 
     def daemon_statuses(self) -> dict[str, dict]:
@@ -333,7 +383,11 @@ def kill_leftovers(home: Path) -> list[str]:
 
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "name", "username"]):
-        if proc.pid == os.getpid() or proc.info["name"] in ("postgres", "pg_ctl") or proc.info["username"] == "pgserver":
+        if (
+            proc.pid == os.getpid()
+            or proc.info["name"] in ("postgres", "pg_ctl")
+            or proc.info["username"] == "pgserver"
+        ):
             continue  # the embedded database servers are stopped by `face-assets db stop`
         try:
             if proc.environ().get("FACE_ASSETS_HOME") != str(home):
@@ -411,8 +465,13 @@ def start_servers() -> Servers:
 
     # Two embedded servers: Dagster's storage in home/pg, the application database in app-home/pg (started together).
     starting = {
-        name: subprocess.Popen([str(BIN / "face-assets"), "db", "start"], env=base_env(FACE_ASSETS_HOME=str(base / name)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        name: subprocess.Popen(
+            [str(BIN / "face-assets"), "db", "start"],
+            env=base_env(FACE_ASSETS_HOME=str(base / name)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("app-home", "home")
     }
     urls = {}
@@ -440,8 +499,7 @@ def start_servers() -> Servers:
     )
     env.update(prepared_environment(env, base / "logs" / "prepare.log"))
 
-    servers = Servers(base=base, env=env, port=free_port(), app_home=base / "app-home", timings=timings,
-                      secret=SECRET)
+    servers = Servers(base=base, env=env, port=free_port(), app_home=base / "app-home", timings=timings, secret=SECRET)
     try:
         # The webserver loads the code location while the setup assets materialize (it runs nothing itself);
         # the daemon, which ticks the sensor and the schedule, starts only once their tables exist.
@@ -515,7 +573,7 @@ def release_unless_needed(item, nextitem) -> None:
         return
     if nextitem is not None:
         items = item.session.items
-        later = items[items.index(nextitem):] if nextitem in items else [nextitem]
+        later = items[items.index(nextitem) :] if nextitem in items else [nextitem]
         if any("servers" in getattr(i, "fixturenames", ()) for i in later):
             return
     leftovers = release()

@@ -114,6 +114,12 @@ def test_the_helm_values_hang_together(values, k8s):
 
 def test_the_readme_explains_the_setup():
     text = (DEPLOY / "README.md").read_text()
-    for needed in ("helm upgrade --install", "k8s_job_executor", "nvidia.com/gpu", "face-assets-database",
-                   "dagster-postgresql", "ReadWriteMany"):
+    for needed in (
+        "helm upgrade --install",
+        "k8s_job_executor",
+        "nvidia.com/gpu",
+        "face-assets-database",
+        "dagster-postgresql",
+        "ReadWriteMany",
+    ):
         assert needed in text, needed

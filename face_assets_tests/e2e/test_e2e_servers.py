@@ -87,12 +87,15 @@ def test_the_daemon_sensor_registers_new_files_and_its_runs_fill_the_face_tables
     ticks = list(reversed(state["ticks"]))  # oldest first
     launching = [i for i, t in enumerate(ticks) if t["runIds"]]
     assert launching, ticks
-    assert any(t["status"] == "SKIPPED" for t in ticks[:launching[0]]), "the files were registered without waiting"
+    assert any(t["status"] == "SKIPPED" for t in ticks[: launching[0]]), "the files were registered without waiting"
     assert not [t for t in ticks if t["status"] == "FAILURE"], [t["error"] for t in ticks if t["error"]]
 
     scans = dict(servers.app("SELECT video_id, faces FROM video_face_scans WHERE video_id = ANY(%s)", (ids,)))
-    faces = dict(servers.app(
-        "SELECT video_id, count(*) FROM video_face_detections WHERE video_id = ANY(%s) GROUP BY video_id", (ids,)))
+    faces = dict(
+        servers.app(
+            "SELECT video_id, count(*) FROM video_face_detections WHERE video_id = ANY(%s) GROUP BY video_id", (ids,)
+        )
+    )
     for video_id in ids:
         assert faces.get(video_id, 0) >= 1 and scans[video_id] == faces[video_id], (scans, faces)
     frames = servers.app("SELECT count(*) FROM video_frames WHERE video_id = ANY(%s)", (ids,))[0][0]
@@ -103,7 +106,9 @@ def test_the_daemon_sensor_registers_new_files_and_its_runs_fill_the_face_tables
         # Matching ran: every face was looked at against the creator embeddings; slideshow_07 shows two creators.
         undecided = servers.app(
             "SELECT count(*) FROM video_face_detections WHERE video_id = ANY(%s) AND match_status = 'pending'"
-            " AND matched_creator_id IS NULL", (ids,))[0][0]
+            " AND matched_creator_id IS NULL",
+            (ids,),
+        )[0][0]
         assert undecided == 0
         tagged = [row for row in tag_rows(servers, ids) if row[2] == "face_recognition"]
         assert {row[0] for row in tagged} == {videos[str(servers.library / "slideshow_07.mp4")]}, tagged
@@ -123,8 +128,9 @@ def test_clusters_and_stats_refresh_by_themselves_after_the_sensor_runs(servers)
         return done if all(done.values()) else None
 
     start = time.monotonic()
-    done = wait_for(refreshed, 300, "face_clusters and face_recognition_stats materialized by the automation sensor",
-                    interval=5)
+    done = wait_for(
+        refreshed, 300, "face_clusters and face_recognition_stats materialized by the automation sensor", interval=5
+    )
     timed("automation_after_videos", TIMINGS, start)
     runs = {e["runId"] for events in done.values() for e in events}
     tags = {t["key"]: t["value"] for run_id in runs for t in api.run(servers, run_id)["tags"]}
@@ -149,7 +155,8 @@ def test_a_backfill_launched_like_the_ui_completes_and_a_second_one_changes_noth
     timed("backfill_1", TIMINGS, start)
     assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
     assert done["runs"] and all(r["status"] == "SUCCESS" for r in done["runs"]), [
-        api.failure_messages(servers, r["id"]) for r in done["runs"]]
+        api.failure_messages(servers, r["id"]) for r in done["runs"]
+    ]
     after_first = snapshot(servers, ids)
 
     start = time.monotonic()
@@ -177,7 +184,8 @@ def test_the_rematch_job_runs_through_graphql(servers):
     schedules = {s["name"]: s for s in jobs["schedules"]}
     assert "rematch_schedule" in schedules, (
         f"rematch_schedule is not in the code location (schedules: {sorted(schedules)}): face_assets.definitions "
-        "must wire face_assets.defs.faces.schedules.rematch_schedule and rematch_job")
+        "must wire face_assets.defs.faces.schedules.rematch_schedule and rematch_job"
+    )
     assert schedules["rematch_schedule"]["scheduleState"]["status"] == "RUNNING"
     start = time.monotonic()
     run_id = api.launch_run(servers, "rematch_job", tags={"face_assets/e2e": "rematch"})
@@ -201,8 +209,9 @@ def test_the_ui_shows_the_asset_graph_and_the_partitions_in_a_real_browser(serve
     servers.graphql("mutation { setNuxSeen }")  # the community pop-up would cover the graph
     OUTPUT.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    group_assets = sorted(n["assetKey"]["path"][-1] for n in api.asset_nodes(servers)
-                          if n["groupName"] == "face_recognition")
+    group_assets = sorted(
+        n["assetKey"]["path"][-1] for n in api.asset_nodes(servers) if n["groupName"] == "face_recognition"
+    )
     video_assets = _video_asset_keys(servers)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_FLAGS)

@@ -75,7 +75,11 @@ def test_no_requested_provider_available_is_an_error():
 
 def test_provider_options_per_provider(tmp_path):
     opts = provider_options(
-        [ROCM, MIGRAPHX, CUDA, CPU], device_id=1, migraphx_fp16=True, migraphx_cache_path=str(tmp_path), ort_version="1.23.2"
+        [ROCM, MIGRAPHX, CUDA, CPU],
+        device_id=1,
+        migraphx_fp16=True,
+        migraphx_cache_path=str(tmp_path),
+        ort_version="1.23.2",
     )
     assert opts[0] == {"device_id": "1"}
     assert opts[1] == {
@@ -214,7 +218,8 @@ def test_dynamically_quantised_recognizer_is_not_batched(engine, pictures, pictu
 
     assert engine.model_info()["recognition_batch_size"] == 1
     crops = [
-        face_align.norm_crop(pictures[name], landmark=faces[0].kps, image_size=112) for name, faces in picture_faces.items()
+        face_align.norm_crop(pictures[name], landmark=faces[0].kps, image_size=112)
+        for name, faces in picture_faces.items()
     ]
     alone = np.array([faces[0].embedding for faces in picture_faces.values()])
     together = engine._models().recognizer.get_feat(crops)  # what naive batching would give
@@ -238,8 +243,13 @@ def test_detect_keeps_one_list_per_image_in_order(engine, pictures):
 def test_frames_in_parallel_give_the_same_faces_in_the_same_order(engine, pictures):
     """frame_workers threads share one session (intra-op threads 1 each); the answer is the single thread's."""
     images = [*list(pictures.values()), np.full((360, 640, 3), 127, dtype=np.uint8)]
-    serial = FaceEngine(model_name="buffalo_sc", model_root=str(FIXTURES), providers="CPUExecutionProvider",
-                        migraphx_cache_path=None, frame_workers=1)
+    serial = FaceEngine(
+        model_name="buffalo_sc",
+        model_root=str(FIXTURES),
+        providers="CPUExecutionProvider",
+        migraphx_cache_path=None,
+        frame_workers=1,
+    )
     parallel = serial.model_copy(update={"frame_workers": 3})
     assert serial.effective_frame_workers == 1 and parallel.effective_frame_workers == 3
     assert parallel.model_info()["intra_op_threads"] == 1 and serial.model_info()["intra_op_threads"] == 0

@@ -44,8 +44,13 @@ def _launch(servers, partitions, run_config=None, title="") -> str:
     """A backfill of the video assets over `partitions` (the UI's mutation; optional run config)."""
     from face_assets_tests.e2e.dagster_api import LAUNCH_PARTITION_BACKFILL, _check
 
-    params = {"assetSelection": [{"path": [k]} for k in _video_assets(servers)], "partitionNames": partitions,
-              "fromFailure": False, "tags": [], "title": title}
+    params = {
+        "assetSelection": [{"path": [k]} for k in _video_assets(servers)],
+        "partitionNames": partitions,
+        "fromFailure": False,
+        "tags": [],
+        "title": title,
+    }
     if run_config:
         params["runConfigData"] = run_config
     result = servers.graphql(LAUNCH_PARTITION_BACKFILL, {"backfillParams": params})["launchPartitionBackfill"]
@@ -58,9 +63,15 @@ def _assert_same_rows(servers, ids, before, tags_before, what: str) -> None:
     assert after.count == before.count, f"{what}: {before.count} detections before, {after.count} after"
     assert not before.differences(after), f"{what}: {before.differences(after)}"
     assert tag_rows(servers, ids) == tags_before, f"{what}: creator tags changed"
-    missing = [p for (p,) in servers.app(
-        "SELECT crop_path FROM video_face_detections WHERE video_id = ANY(%s)"
-        " UNION ALL SELECT path FROM video_frames WHERE video_id = ANY(%s)", (ids, ids)) if p and not Path(p).is_file()]
+    missing = [
+        p
+        for (p,) in servers.app(
+            "SELECT crop_path FROM video_face_detections WHERE video_id = ANY(%s)"
+            " UNION ALL SELECT path FROM video_frames WHERE video_id = ANY(%s)",
+            (ids, ids),
+        )
+        if p and not Path(p).is_file()
+    ]
     assert not missing, f"{what}: rows point at files that do not exist: {missing[:5]}"
 
 
@@ -85,7 +96,8 @@ def test_postgres_stopped_mid_backfill_steps_retry_and_the_backfill_completes(se
     missing = [name for name, policy in _retry_policies().items() if policy is None]
     assert not missing, (
         f"no RetryPolicy on {missing}: a database restart fails the backfill (put "
-        "retry_policy=face_assets.db.retries.DATABASE_RETRY on them)")
+        "retry_policy=face_assets.db.retries.DATABASE_RETRY on them)"
+    )
     videos = ensure_videos_processed(servers)
     ids = sorted(videos.values())
     before, tags_before = snapshot(servers, ids), tag_rows(servers, ids)
@@ -104,8 +116,13 @@ def test_postgres_stopped_mid_backfill_steps_retry_and_the_backfill_completes(se
     try:
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(servers.app_url, connect_timeout=3).close()
-        retried = wait_for(lambda: _retries(servers, run_id), 60, "a step failing on the stopped database and "
-                           "put up for retry", interval=0.5, on_timeout=lambda: api.failure_messages(servers, run_id))
+        retried = wait_for(
+            lambda: _retries(servers, run_id),
+            60,
+            "a step failing on the stopped database and put up for retry",
+            interval=0.5,
+            on_timeout=lambda: api.failure_messages(servers, run_id),
+        )
         time.sleep(OUTAGE_SECONDS)
     finally:
         servers.start_app_database()
@@ -113,7 +130,8 @@ def test_postgres_stopped_mid_backfill_steps_retry_and_the_backfill_completes(se
     done = api.wait_backfill(servers, backfill_id, RUN_TIMEOUT_SECONDS)
     assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
     assert all(r["status"] == "SUCCESS" for r in done["runs"]), [
-        api.failure_messages(servers, r["id"]) for r in done["runs"]]
+        api.failure_messages(servers, r["id"]) for r in done["runs"]
+    ]
     assert retried and _retries(servers, run_id) >= retried
     _assert_same_rows(servers, ids, before, tags_before, "after the database restart")
 
@@ -123,7 +141,9 @@ def _step_pid(servers, run_id: str, step_key: str):
     with psycopg.connect(servers.dagster_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT event FROM event_logs WHERE run_id = %s AND step_key = %s AND dagster_event_type = 'STEP_START'"
-            " ORDER BY id DESC LIMIT 1", (run_id, step_key)).fetchone()
+            " ORDER BY id DESC LIMIT 1",
+            (run_id, step_key),
+        ).fetchone()
     return json.loads(row[0])["dagster_event"]["pid"] if row else None
 
 
@@ -134,22 +154,34 @@ def test_a_step_process_killed_mid_partition_and_reexecuted_leaves_identical_row
     db_start = servers.app("SELECT now()")[0][0]
 
     backfill_id = _launch(servers, [str(i) for i in ids], title="faults: kill -9 a step")  # multiprocess executor
-    run_id = wait_for(lambda: (api.backfill(servers, backfill_id)["runs"] or [{}])[0].get("id"),
-                      RUN_TIMEOUT_SECONDS, "the backfill's run", interval=0.5)
-    pid = wait_for(lambda: _step_pid(servers, run_id, "face_detections"), RUN_TIMEOUT_SECONDS,
-                   "face_detections started", interval=0.2)
+    run_id = wait_for(
+        lambda: (api.backfill(servers, backfill_id)["runs"] or [{}])[0].get("id"),
+        RUN_TIMEOUT_SECONDS,
+        "the backfill's run",
+        interval=0.5,
+    )
+    pid = wait_for(
+        lambda: _step_pid(servers, run_id, "face_detections"),
+        RUN_TIMEOUT_SECONDS,
+        "face_detections started",
+        interval=0.2,
+    )
 
     # Kill it when one video's new faces are committed and the other's are being computed.
     def one_video_committed():
-        return servers.app(
-            "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND processed_at > %s",
-            (ids, db_start))[0][0] >= 1
+        return (
+            servers.app(
+                "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND processed_at > %s", (ids, db_start)
+            )[0][0]
+            >= 1
+        )
 
     wait_for(one_video_committed, RUN_TIMEOUT_SECONDS, "the first video's detections committed", interval=0.05)
     os.kill(pid, signal.SIGKILL)
     half = snapshot(servers, ids)
     committed = servers.app(
-        "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND processed_at > %s", (ids, db_start))[0][0]
+        "SELECT count(*) FROM video_face_scans WHERE video_id = ANY(%s) AND processed_at > %s", (ids, db_start)
+    )[0][0]
     assert committed < len(ids), "the step finished both videos before it was killed: no partition was interrupted"
     # Each video is one transaction: the killed one kept its old faces, the committed one has its new faces.
     assert half.duplicates == 0 and half.count == before.count, "a killed step left a video half written"
@@ -177,7 +209,8 @@ def test_two_overlapping_backfills_at_once_neither_deadlock_nor_duplicate(server
         done = api.wait_backfill(servers, backfill_id, RUN_TIMEOUT_SECONDS)  # a deadlock would time out here
         assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
         assert all(r["status"] == "SUCCESS" for r in done["runs"]), [
-            api.failure_messages(servers, r["id"]) for r in done["runs"]]
+            api.failure_messages(servers, r["id"]) for r in done["runs"]
+        ]
     _assert_same_rows(servers, ids, before, tags_before, "after two overlapping backfills")
     waiting = servers.app("SELECT count(*) FROM pg_locks WHERE NOT granted")[0][0]
     assert waiting == 0

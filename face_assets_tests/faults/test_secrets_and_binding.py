@@ -70,18 +70,28 @@ def test_face_assets_dev_binds_127_0_0_1_unless_told_otherwise(servers, tmp_path
         FACE_ASSETS_DAGSTER_DATABASE_URL=ensure_database(with_database(_superuser(storage), "dev_dagster")),
     )
     log = (tmp_path / "dev.log").open("w")
-    proc = subprocess.Popen([str(BIN / "face-assets"), "dev", "--port", str(port)], env=env, cwd=tmp_path,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "face-assets"), "dev", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
+
         def webserver_socket():
             if proc.poll() is not None:
-                raise AssertionError(f"face-assets dev exited ({proc.returncode}): {(tmp_path / 'dev.log').read_text()[-3000:]}")
+                raise AssertionError(
+                    f"face-assets dev exited ({proc.returncode}): {(tmp_path / 'dev.log').read_text()[-3000:]}"
+                )
             return [s for s in _listening(_tree(proc.pid)) if s[1] == port]
 
         sockets = wait_for(webserver_socket, 240, f"face-assets dev listening on port {port}", interval=1)
         assert {addr for addr, _, _ in sockets} == {"127.0.0.1"}, sockets
-        assert all(addr in ("127.0.0.1", "::1") for addr, _, _ in _listening(_tree(proc.pid))), \
-            _listening(_tree(proc.pid))
+        assert all(addr in ("127.0.0.1", "::1") for addr, _, _ in _listening(_tree(proc.pid))), _listening(
+            _tree(proc.pid)
+        )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -101,8 +111,11 @@ def _superuser(url: str) -> str:
     """The same server as `url`, as the embedded server's superuser (trusted locally)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).set(username="postgres", password=None, drivername="postgresql").render_as_string(
-        hide_password=False)
+    return (
+        make_url(url)
+        .set(username="postgres", password=None, drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
 
 
 # --- secrets ----------------------------------------------------------------------------------------------------
@@ -126,7 +139,8 @@ def _rows_with(url: str, secret: str) -> list[str]:
         columns = conn.execute(
             "SELECT table_schema, table_name, column_name FROM information_schema.columns"
             " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
-            " AND data_type IN ('text', 'character varying', 'bytea', 'json', 'jsonb')").fetchall()
+            " AND data_type IN ('text', 'character varying', 'bytea', 'json', 'jsonb')"
+        ).fetchall()
         for schema, table, column in columns:
             query = f'SELECT "{column}" FROM "{schema}"."{table}" WHERE "{column}" IS NOT NULL'
             if any(secret in _text_of(value) for (value,) in conn.execute(query)):
@@ -186,7 +200,8 @@ def test_the_database_password_appears_in_no_config_log_metadata_or_ui(servers):
         f"the database password is exposed in {found}. The resource config is the usual source: "
         "Definitions(resources={'database': PostgresResource(url=settings.database_url())}) bakes DATABASE_URL into "
         "the config schema's default, which Dagster stores in its job snapshots and shows on the resource page; "
-        "PostgresResource() (no url) resolves DATABASE_URL at run time instead.")
+        "PostgresResource() (no url) resolves DATABASE_URL at run time instead."
+    )
 
 
 def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
@@ -218,7 +233,13 @@ def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
     review, dagster, review2, dagster2 = calls
     assert dagster[1] == "dev" and dagster[dagster.index("-h") + 1] == "127.0.0.1"
     assert dagster[dagster.index("-p") + 1] == "3000"
-    assert review[review.index("serve") + 1:] == ["--host", "127.0.0.1", "--port", "3001", "--dagster-ui",
-                                                  "http://127.0.0.1:3000"]
+    assert review[review.index("serve") + 1 :] == [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "3001",
+        "--dagster-ui",
+        "http://127.0.0.1:3000",
+    ]
     assert dagster2[dagster2.index("-h") + 1] == "0.0.0.0" and dagster2[dagster2.index("-p") + 1] == "3100"
     assert review2[review2.index("--host") + 1] == "0.0.0.0" and review2[review2.index("--port") + 1] == "3101"

@@ -30,7 +30,7 @@ from face_assets_tests.conftest import LIBRARY, _create_database, _drop_database
 pytestmark = pytest.mark.slow
 
 VIDEOS = LIBRARY / "videos"
-ODD_NAME = "it's a \"quoted\" Ünïcødé clip – ë.mp4"
+ODD_NAME = 'it\'s a "quoted" Ünïcødé clip – ë.mp4'
 GOOD = "slideshow_07.mp4"  # Ariel Sharon, Donald Rumsfeld
 GONE_ROOT_VIDEO = "slideshow_08.mp4"
 RANGE_START = "dagster/asset_partition_range_start"
@@ -82,28 +82,42 @@ def bad_library(module_migrated_db, pg_server, tmp_path_factory):
         mp.setenv("FACE_ASSETS_HOME", str(base / "home"))
         mp.setenv("FACE_ASSETS_LIBRARY", f"{lib_a}:{lib_b}")
         (base / "dagster_home").mkdir()
-        with instance_for_test(temp_dir=str(base / "dagster_home"),
-                               overrides={"storage": {"postgres": {"postgres_url": storage}}}) as instance:
+        with instance_for_test(
+            temp_dir=str(base / "dagster_home"), overrides={"storage": {"postgres": {"postgres_url": storage}}}
+        ) as instance:
             first = scan_and_register(instance, database, settle_seconds=1.5)
             shutil.rmtree(lib_b)  # the disk of root b is unmounted
             with database.connect() as conn:
                 after_root_gone = scan_library(conn)
             keys = instance.get_dynamic_partitions("videos")
             result = materialize(
-                [sampled_frames, face_detections, face_matches], instance=instance, raise_on_error=False,
+                [sampled_frames, face_detections, face_matches],
+                instance=instance,
+                raise_on_error=False,
                 resources={"database": database, "face_engine": FaceEngineResource()},
                 tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
             )
-            yield {"url": module_migrated_db, "first": first, "after_root_gone": after_root_gone, "keys": keys,
-                   "result": result, "lib_a": lib_a, "lib_b": lib_b, "instance": instance, "database": database,
-                   "odd": odd_dir / ODD_NAME}
+            yield {
+                "url": module_migrated_db,
+                "first": first,
+                "after_root_gone": after_root_gone,
+                "keys": keys,
+                "result": result,
+                "lib_a": lib_a,
+                "lib_b": lib_b,
+                "instance": instance,
+                "database": database,
+                "odd": odd_dir / ODD_NAME,
+            }
     _drop_database(pg_server, dagster_url)
 
 
 def _files(url: str) -> dict[str, tuple[str, str | None, int | None]]:
     with psycopg.connect(url) as conn:
-        return {Path(p).name: (s, e, v) for p, s, e, v in conn.execute(
-            "SELECT path, status, error, video_id FROM library_files")}
+        return {
+            Path(p).name: (s, e, v)
+            for p, s, e, v in conn.execute("SELECT path, status, error, video_id FROM library_files")
+        }
 
 
 def test_unusable_files_are_recorded_in_library_files_and_never_registered(bad_library):
@@ -131,7 +145,8 @@ def test_a_path_with_spaces_quotes_and_non_ascii_letters_goes_through_unchanged(
     odd = bad_library["odd"]
     with psycopg.connect(bad_library["url"]) as conn:
         video_id, stored, name = conn.execute(
-            "SELECT id, file_path, file_name FROM videos WHERE file_path = %s", (str(odd),)).fetchone()
+            "SELECT id, file_path, file_name FROM videos WHERE file_path = %s", (str(odd),)
+        ).fetchone()
         frames = [p for (p,) in conn.execute("SELECT path FROM video_frames WHERE video_id = %s", (video_id,))]
     assert stored == str(odd) and name == ODD_NAME
     assert str(video_id) in bad_library["keys"]
@@ -146,9 +161,11 @@ def test_a_root_that_disappears_is_reported_and_its_videos_are_left_alone(bad_li
     assert gone.missing_video_ids == []  # unknown is not unavailable
     with psycopg.connect(bad_library["url"]) as conn:
         video_id, available = conn.execute(
-            "SELECT id, is_available FROM videos WHERE file_path = %s", (f"{lib_b}/{GONE_ROOT_VIDEO}",)).fetchone()
+            "SELECT id, is_available FROM videos WHERE file_path = %s", (f"{lib_b}/{GONE_ROOT_VIDEO}",)
+        ).fetchone()
         status, error = conn.execute(
-            "SELECT status, error FROM video_face_scans WHERE video_id = %s", (video_id,)).fetchone()
+            "SELECT status, error FROM video_face_scans WHERE video_id = %s", (video_id,)
+        ).fetchone()
     assert available is not False
     # Its partition was in the run: it fails on its own, saying the file is not there.
     assert status == "failed" and "does not exist" in error, error
@@ -161,13 +178,21 @@ def test_the_run_fails_only_the_bad_partitions_and_processes_the_rest(bad_librar
     result = bad_library["result"]
     assert not result.success  # the gone video fails its partition, so the run says so
     with psycopg.connect(bad_library["url"]) as conn:
-        scans = {Path(p).name: (s, f, e) for p, s, f, e in conn.execute(
-            "SELECT v.file_path, s.status, s.faces, s.error FROM video_face_scans s JOIN videos v ON v.id = s.video_id")}
-        ids = dict(conn.execute("SELECT file_path, id FROM videos WHERE id = ANY(%s)",
-                                ([int(k) for k in bad_library["keys"]],)).fetchall())
+        scans = {
+            Path(p).name: (s, f, e)
+            for p, s, f, e in conn.execute(
+                "SELECT v.file_path, s.status, s.faces, s.error FROM video_face_scans s JOIN videos v ON v.id = s.video_id"
+            )
+        }
+        ids = dict(
+            conn.execute(
+                "SELECT file_path, id FROM videos WHERE id = ANY(%s)", ([int(k) for k in bad_library["keys"]],)
+            ).fetchall()
+        )
     assert GOOD in scans and ODD_NAME in scans, (
         f"face_detections did not run for the good videos of the batch (scans: {scans}): one bad partition must "
-        "not cost a backfill batch (up to 50 videos) its detections")
+        "not cost a backfill batch (up to 50 videos) its detections"
+    )
     assert scans[GOOD][0] == "processed" and scans[GOOD][1] >= 2, scans[GOOD]
     assert scans[ODD_NAME][0] == "processed"
     # 8K frames are decoded and searched like any other (the detector works at 640 px): processed, no face.
@@ -193,14 +218,24 @@ def test_a_profile_picture_that_is_not_an_image_is_an_issue_and_the_others_are_e
         conn.execute("UPDATE creators SET profile_picture_path = %s WHERE id = %s", (str(fake), creator_id))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FACE_ASSETS_HOME", str(bad_library["lib_a"].parent / "home"))
-        result = materialize([creator_embeddings], instance=bad_library["instance"], raise_on_error=False,
-                             resources={"database": bad_library["database"], "face_engine": FaceEngineResource()})
+        result = materialize(
+            [creator_embeddings],
+            instance=bad_library["instance"],
+            raise_on_error=False,
+            resources={"database": bad_library["database"], "face_engine": FaceEngineResource()},
+        )
     assert result.success  # one bad picture never fails the asset
     with psycopg.connect(url) as conn:
-        issue = conn.execute("SELECT reason FROM creator_embedding_issues WHERE creator_id = %s AND source_path = %s",
-                             (creator_id, str(fake))).fetchone()
-        embedded = {r[0] for r in conn.execute(
-            "SELECT DISTINCT creator_id FROM creator_face_embeddings WHERE source_type = 'profile_picture'")}
+        issue = conn.execute(
+            "SELECT reason FROM creator_embedding_issues WHERE creator_id = %s AND source_path = %s",
+            (creator_id, str(fake)),
+        ).fetchone()
+        embedded = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT creator_id FROM creator_face_embeddings WHERE source_type = 'profile_picture'"
+            )
+        }
     assert issue and "not a readable image" in issue[0], issue
     others = {v for name, v in truth["legacy_creator_ids"].items() if name != "Ariel Sharon"}
     assert creator_id not in embedded

@@ -46,8 +46,9 @@ class Scanner:
         return rows[0] if rows else None
 
     def video(self, video_id):
-        return self.query("SELECT file_path, file_name, is_available, file_hash FROM videos WHERE id = %s",
-                          (video_id,))[0]
+        return self.query(
+            "SELECT file_path, file_name, is_available, file_hash FROM videos WHERE id = %s", (video_id,)
+        )[0]
 
 
 def write_in_chunks(src: Path, dst: Path, parts: int):
@@ -56,7 +57,7 @@ def write_in_chunks(src: Path, dst: Path, parts: int):
     step = -(-len(data) // parts)
     with dst.open("wb") as fh:
         for i in range(0, len(data), step):
-            fh.write(data[i:i + step])
+            fh.write(data[i : i + step])
             fh.flush()
             yield
 
@@ -84,8 +85,12 @@ def test_fixture_library(migrated_db, truth):
     available = scan.query("SELECT id, last_verified_at FROM videos WHERE is_available ORDER BY id")
     assert available == [(i, T0 + timedelta(minutes=1)) for i in sorted(legacy.values())]
     # the rest of the legacy videos point at files that are not on this disk: under the present root, so gone
-    assert len(first.missing_video_ids) == scan.query(
-        "SELECT count(*) FROM videos WHERE NOT is_available AND updated_at = %s", (T0 + timedelta(minutes=1),))[0][0]
+    assert (
+        len(first.missing_video_ids)
+        == scan.query(
+            "SELECT count(*) FROM videos WHERE NOT is_available AND updated_at = %s", (T0 + timedelta(minutes=1),)
+        )[0][0]
+    )
     assert scan.query("SELECT count(*) FROM videos WHERE NOT is_available")[0][0] == 2091 - 10
     assert scan.query("SELECT count(*) FROM library_files WHERE path LIKE '%%notes.txt'")[0][0] == 0
     assert scan.query("SELECT status, count(*) FROM library_files GROUP BY 1") == [("waiting", 6)]
@@ -102,7 +107,9 @@ def test_fixture_library(migrated_db, truth):
         assert video.file_hash == content_hash(path)
         name, directory, size, duration, width, height, fps, codec, available = scan.query(
             "SELECT file_name, directory_id, file_size_bytes, duration_seconds, width, height, fps, codec,"
-            " is_available FROM videos WHERE id = %s", (video.video_id,))[0]
+            " is_available FROM videos WHERE id = %s",
+            (video.video_id,),
+        )[0]
         expected = truth["videos"][rel]
         assert name == os.path.basename(path) and directory == 1 and size == os.path.getsize(path)
         assert duration == pytest.approx(expected["duration"], abs=0.25)
@@ -110,8 +117,9 @@ def test_fixture_library(migrated_db, truth):
         assert fps > 0 and codec and available
         assert scan.library_file(path) == ("registered", video.video_id, None)
     # verified a minute ago: not rewritten on every scan
-    assert scan.query("SELECT DISTINCT last_verified_at FROM videos WHERE id = ANY(%s)",
-                      (list(legacy.values()),)) == [(T0 + timedelta(minutes=1),)]
+    assert scan.query("SELECT DISTINCT last_verified_at FROM videos WHERE id = ANY(%s)", (list(legacy.values()),)) == [
+        (T0 + timedelta(minutes=1),)
+    ]
     errors = dict(scan.query("SELECT path, error FROM library_files WHERE status = 'error'"))
     assert set(errors) == set(broken)
     assert "empty" in errors[str(VIDEOS / "broken/empty.mp4")]
@@ -128,8 +136,10 @@ def test_fixture_library(migrated_db, truth):
     gone = str(VIDEOS) + "-unmounted"
     with psycopg.connect(db) as conn:
         conn.execute("UPDATE watched_directories SET path = %s WHERE id = 1", (gone,))
-        conn.execute("UPDATE videos SET file_path = %s || substr(file_path, %s) WHERE directory_id = 1",
-                     (gone, len(str(VIDEOS)) + 1))
+        conn.execute(
+            "UPDATE videos SET file_path = %s || substr(file_path, %s) WHERE directory_id = 1",
+            (gone, len(str(VIDEOS)) + 1),
+        )
     fourth = scan()
     assert [r.path for r in fourth.roots_missing] == [gone] and "does not exist" in fourth.roots_missing[0].error
     assert fourth.roots == [] and fourth.present == [] and fourth.missing_video_ids == []
@@ -159,8 +169,11 @@ def test_copy_while_writing_waits_until_stable(tmp_only_db, tmp_path):
     (video_id,) = result.new_video_ids
     assert scan.video(video_id)[:3] == (str(target), "incoming.mp4", True)
     # an environment root gets a watched_directories row (inactive: the variable stays the source of truth)
-    assert scan.query("SELECT v.directory_id = w.id, w.is_active FROM videos v JOIN watched_directories w"
-                      " ON w.path = %s WHERE v.id = %s", (str(root), video_id)) == [(True, False)]
+    assert scan.query(
+        "SELECT v.directory_id = w.id, w.is_active FROM videos v JOIN watched_directories w"
+        " ON w.path = %s WHERE v.id = %s",
+        (str(root), video_id),
+    ) == [(True, False)]
 
 
 def test_probing_time_budget_defers_stable_files(tmp_only_db, tmp_path):
@@ -245,7 +258,6 @@ def test_links_extensions_hidden_files_and_missing_roots(tmp_only_db, tmp_path):
     assert "outside the root" in skipped[str(root / "out.mp4")] and "broken" in skipped[str(root / "dangling.mp4")]
     assert len(scan().new_video_ids) == 2
     assert scan.query("SELECT count(*) FROM watched_directories WHERE path = %s", (str(missing_root),)) == [(0,)]
-
 
 
 def test_bad_files_never_stop_a_scan(tmp_only_db, tmp_path, monkeypatch):

@@ -54,8 +54,12 @@ def legacy_db(path: Path, orphans: bool) -> Path:
     with sqlite3.connect(path) as conn:
         conn.executescript(SCHEMA)
         conn.executemany("INSERT INTO shelves VALUES (?, ?, ?)", [(1, "top", "2024-01-01 00:00:00"), (2, "low", None)])
-        conn.executemany(f"INSERT INTO items VALUES ({', '.join('?' * 10)})", CLEAN_ITEMS + (ORPHANS if orphans else []))
-        conn.executemany("INSERT INTO item_tags VALUES (?, ?)", [(1, "x"), (3, "y"), (4, "z")] + ([(6, "w")] if orphans else []))
+        conn.executemany(
+            f"INSERT INTO items VALUES ({', '.join('?' * 10)})", CLEAN_ITEMS + (ORPHANS if orphans else [])
+        )
+        conn.executemany(
+            "INSERT INTO item_tags VALUES (?, ?)", [(1, "x"), (3, "y"), (4, "z")] + ([(6, "w")] if orphans else [])
+        )
     return path
 
 
@@ -70,17 +74,29 @@ def fingerprint(url: str, tables) -> dict:
     with psycopg.connect(url) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
         for name in tables:
-            out[name] = conn.execute(sql.SQL("SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM {} t")
-                                     .format(sql.Identifier(name))).fetchone()
-        out["rejects"] = sorted(conn.execute(
-            "SELECT table_name, source_key::text, source_row::text, reason, disposition, columns FROM migration_rejects"
-        ).fetchall(), key=repr)
-        out["constraints"] = sorted(conn.execute(
-            "SELECT conrelid::regclass::text, conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint"
-            " WHERE connamespace = 'public'::regnamespace").fetchall())
-        out["indexes"] = sorted(conn.execute(
-            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall())
-        out["sequences"] = sorted(conn.execute("SELECT sequencename, last_value FROM pg_sequences").fetchall(), key=repr)
+            out[name] = conn.execute(
+                sql.SQL("SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM {} t").format(
+                    sql.Identifier(name)
+                )
+            ).fetchone()
+        out["rejects"] = sorted(
+            conn.execute(
+                "SELECT table_name, source_key::text, source_row::text, reason, disposition, columns FROM migration_rejects"
+            ).fetchall(),
+            key=repr,
+        )
+        out["constraints"] = sorted(
+            conn.execute(
+                "SELECT conrelid::regclass::text, conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE connamespace = 'public'::regnamespace"
+            ).fetchall()
+        )
+        out["indexes"] = sorted(
+            conn.execute("SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'").fetchall()
+        )
+        out["sequences"] = sorted(
+            conn.execute("SELECT sequencename, last_value FROM pg_sequences").fetchall(), key=repr
+        )
     return out
 
 
@@ -125,14 +141,22 @@ def test_direct_load_gives_the_staged_outcome(pg_server, fresh_db, tmp_path, mon
         _drop_database(pg_server, staged_url)
 
     with psycopg.connect(fresh_db) as conn:
-        rejects = dict(conn.execute("SELECT source_row->>'id', disposition || ': ' || reason FROM migration_rejects"
-                                    " WHERE table_name = 'items'").fetchall())
+        rejects = dict(
+            conn.execute(
+                "SELECT source_row->>'id', disposition || ': ' || reason FROM migration_rejects"
+                " WHERE table_name = 'items'"
+            ).fetchall()
+        )
         assert rejects["2"].startswith("row_rejected: qty is NOT NULL")
         assert rejects["3"] == "value_nulled: set to NULL: width = 'unknown' is not a valid bigint"
         assert "meta = '{bad' is not a valid jsonb" in rejects["4"]
         assert "width = 'x'" in rejects["5"] and "seen_at = 'not a date'" in rejects["5"]
         assert conn.execute("SELECT width, ratio, meta, file_path FROM items WHERE id = 3").fetchone() == (
-            None, 2.25, None, f"{LIBRARY}/b/c.mp4")
+            None,
+            2.25,
+            None,
+            f"{LIBRARY}/b/c.mp4",
+        )
         if orphans:
             assert rejects["6"] == "row_rejected: orphan: shelf_id = 9 has no row in shelves"
             assert rejects["7"] == "row_rejected: orphan: parent_id = 2 has no row in items"

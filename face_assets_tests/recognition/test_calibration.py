@@ -35,9 +35,9 @@ DIM = 512
 
 def test_pair_file_with_folds_and_both_line_kinds(tmp_path):
     f = tmp_path / "pairs.txt"
-    f.write_text("2\t2\n"
-                 "Ann\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t2\nCid\t4\tDee\t1\n"
-                 "Eve  2 5\nAnn 2 3\nBob 1  Eve 1\nCid 1 Ann 3\n")
+    f.write_text(
+        "2\t2\nAnn\t1\t2\nBob\t1\t3\nAnn\t1\tBob\t2\nCid\t4\tDee\t1\nEve  2 5\nAnn 2 3\nBob 1  Eve 1\nCid 1 Ann 3\n"
+    )
     ps = parse_pairs(f)
     assert (ps.folds, ps.per_fold, len(ps.pairs)) == (2, 2, 8)
     assert [p.same for p in ps.pairs] == [True, True, False, False] * 2
@@ -55,11 +55,14 @@ def test_pair_file_with_one_number_header_is_one_fold(tmp_path):
     assert ps.folds == 1 and {p.fold for p in ps.pairs} == {0} and len(ps.pairs) == 4
 
 
-@pytest.mark.parametrize("text, message", [
-    ("1\t3\nA 1 2\nA 1 B 1\n", "header says"),
-    ("1\t1\nA 1 2\nA x B 1\n", "line 3"),
-    ("1\t1\nA 1 2 3 4 5\nA 1 B 1\n", "line 2"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1\t3\nA 1 2\nA 1 B 1\n", "header says"),
+        ("1\t1\nA 1 2\nA x B 1\n", "line 3"),
+        ("1\t1\nA 1 2 3 4 5\nA 1 B 1\n", "line 2"),
+    ],
+)
 def test_bad_pair_files_say_where(tmp_path, text, message):
     f = tmp_path / "pairs.txt"
     f.write_text(text)
@@ -182,7 +185,7 @@ def _small_pair_file(tmp_path: Path, per_class: int = 6, folds: int = 2) -> Path
     diff = [ln for ln in lines if len(ln.split()) == 4][: folds * per_class]
     body = []
     for f in range(folds):
-        body += same[f * per_class:(f + 1) * per_class] + diff[f * per_class:(f + 1) * per_class]
+        body += same[f * per_class : (f + 1) * per_class] + diff[f * per_class : (f + 1) * per_class]
     path = tmp_path / "pairs.txt"
     path.write_text(f"{folds}\t{per_class}\n" + "\n".join(body) + "\n")
     return path
@@ -193,8 +196,22 @@ def test_calibrate_apply_round_trip(migrated_db, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DATABASE_URL", migrated_db)
     pairs = _small_pair_file(tmp_path, per_class=3)
     report = tmp_path / "report.json"
-    assert main(["calibrate", "--pairs", str(pairs), "--images", str(LFW_DEV / "images"), "--pairs-only",
-                 "--report", str(report), "--apply"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--pairs",
+                str(pairs),
+                "--images",
+                str(LFW_DEV / "images"),
+                "--pairs-only",
+                "--report",
+                str(report),
+                "--apply",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "accuracy" in out and "applied" in out
     data = json.loads(report.read_text())
@@ -212,7 +229,8 @@ def test_calibrate_apply_round_trip(migrated_db, tmp_path, monkeypatch, capsys):
         from face_assets.recognition.config import RecognitionConfig
 
         assert RecognitionConfig.load(conn, model="buffalo_sc").match_threshold == pytest.approx(
-            RecognitionConfig().for_model("buffalo_sc").match_threshold)
+            RecognitionConfig().for_model("buffalo_sc").match_threshold
+        )
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -232,16 +250,24 @@ def test_calibrate_from_library_counts_what_people_decided(migrated_db, monkeypa
         conn.execute("DELETE FROM video_creators WHERE video_id = ANY(%s)", (videos,))  # only the tags made here
         ids = {c: _unit(rng.standard_normal(DIM)) for c in creators}
         for c in creators:
-            conn.execute("INSERT INTO creator_face_embeddings (creator_id, embedding, source_type, source_path)"
-                         " VALUES (%s, %s, 'profile_picture', %s)", (c, ids[c], f"/p/{c}.jpg"))
+            conn.execute(
+                "INSERT INTO creator_face_embeddings (creator_id, embedding, source_type, source_path)"
+                " VALUES (%s, %s, 'profile_picture', %s)",
+                (c, ids[c], f"/p/{c}.jpg"),
+            )
 
         def face(video, creator, status, noise=0.8):
             return conn.execute(
                 "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x, bbox_y,"
                 " bbox_width, bbox_height, match_status, matched_creator_id, decided_at)"
                 " VALUES (%s, 0, 0, %s, 0, 0, 100, 100, %s, %s, now()) RETURNING id",
-                (video, _unit(ids[creator] + noise * _unit(rng.standard_normal(DIM))), status,
-                 creator if status == "manual" else None)).fetchone()[0]
+                (
+                    video,
+                    _unit(ids[creator] + noise * _unit(rng.standard_normal(DIM))),
+                    status,
+                    creator if status == "manual" else None,
+                ),
+            ).fetchone()[0]
 
         # creator 0 confirmed in videos 0, 1, 2; creator 1 in videos 0 and 3
         for v in (0, 1, 2):
@@ -250,16 +276,23 @@ def test_calibrate_from_library_counts_what_people_decided(migrated_db, monkeypa
             face(videos[v], creators[1], "manual")
         # a face of creator 2 rejected as creator 3
         rej = face(videos[4], creators[2], "rejected")
-        conn.execute("INSERT INTO face_match_rejections (detection_id, video_id, frame_index, bbox_x, bbox_y,"
-                     " bbox_width, bbox_height, creator_id) VALUES (%s, %s, 0, 0, 0, 100, 100, %s)",
-                     (rej, videos[4], creators[3]))
+        conn.execute(
+            "INSERT INTO face_match_rejections (detection_id, video_id, frame_index, bbox_x, bbox_y,"
+            " bbox_width, bbox_height, creator_id) VALUES (%s, %s, 0, 0, 0, 100, 100, %s)",
+            (rej, videos[4], creators[3]),
+        )
         # video 5 tagged (legacy) with creator 2, two faces in it: the creator's and a stranger's
         face(videos[5], creators[2], "unmatched")
-        conn.execute("INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x,"
-                     " bbox_y, bbox_width, bbox_height, match_status) VALUES (%s, 0, 1, %s, 0, 0, 100, 100,"
-                     " 'unmatched')", (videos[5], _unit(rng.standard_normal(DIM))))
-        conn.execute("INSERT INTO video_creators (video_id, creator_id, source) VALUES (%s, %s, 'legacy')",
-                     (videos[5], creators[2]))
+        conn.execute(
+            "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x,"
+            " bbox_y, bbox_width, bbox_height, match_status) VALUES (%s, 0, 1, %s, 0, 0, 100, 100,"
+            " 'unmatched')",
+            (videos[5], _unit(rng.standard_normal(DIM))),
+        )
+        conn.execute(
+            "INSERT INTO video_creators (video_id, creator_id, source) VALUES (%s, %s, 'legacy')",
+            (videos[5], creators[2]),
+        )
         conn.commit()
         cal = measure_mod.calibrate_library(conn, "buffalo_sc")
         # legacy tags on other fixture videos have no faces: only video 5's counts
@@ -275,7 +308,7 @@ def test_calibrate_from_library_counts_what_people_decided(migrated_db, monkeypa
     assert cal.n_genuine == 10 and cal.n_impostor == 21
     assert all(t is None for t in cal.thresholds.values())  # 21 impostor pairs measure no FAR <= 1e-2
     # the tagged video's best face is the creator's, not the stranger's
-    assert cal.genuine_hist[np.searchsorted(BIN_EDGES, 0.5):].sum() == cal.n_genuine
+    assert cal.genuine_hist[np.searchsorted(BIN_EDGES, 0.5) :].sum() == cal.n_genuine
     assert not d["enough_to_apply"]
     assert main(["calibrate", "--from-library", "--apply"]) == 3
     out = capsys.readouterr().out
@@ -285,8 +318,9 @@ def test_calibrate_from_library_counts_what_people_decided(migrated_db, monkeypa
 
 
 @pytest.mark.slow
-def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_path_factory, monkeypatch, capsys,
-                                                                request):
+def test_calibrate_from_library_on_the_processed_fixture_library(
+    pg_server, tmp_path_factory, monkeypatch, capsys, request
+):
     """The real pipeline over the fixture library, then a person's decisions, then --from-library."""
     from dagster import instance_for_test
 
@@ -305,11 +339,13 @@ def test_calibrate_from_library_on_the_processed_fixture_library(pg_server, tmp_
         assert run_pipeline(instance)
     with _connect(url) as conn:
         # faces of videos without a legacy tag: the legacy tag (slideshow_01: Ariel Sharon) stays a tag-only positive
-        pending = conn.execute("SELECT id, matched_creator_id FROM video_face_detections d"
-                               " WHERE match_status IN ('pending', 'matched') AND matched_creator_id IS NOT NULL"
-                               " AND NOT EXISTS (SELECT 1 FROM video_creators vc WHERE vc.video_id = d.video_id"
-                               "                 AND vc.source = 'legacy')"
-                               " ORDER BY match_confidence DESC").fetchall()
+        pending = conn.execute(
+            "SELECT id, matched_creator_id FROM video_face_detections d"
+            " WHERE match_status IN ('pending', 'matched') AND matched_creator_id IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM video_creators vc WHERE vc.video_id = d.video_id"
+            "                 AND vc.source = 'legacy')"
+            " ORDER BY match_confidence DESC"
+        ).fetchall()
         assert len(pending) >= 2
         review.confirm(conn, [pending[0][0]])
         review.reject(conn, [pending[-1][0]])
@@ -363,21 +399,35 @@ def test_shipped_calibration_loads_when_present():
 def test_suggested_settings_round_up_and_apply_writes_them(migrated_db):
     from face_assets.recognition.config import RecognitionConfig
 
-    cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
-                      thresholds={1e-2: 0.18, 1e-4: 0.2998, 1e-6: 0.401})
+    cal = Calibration(
+        "buffalo_sc",
+        "test",
+        "2026-01-01",
+        np.zeros(400),
+        np.zeros(400),
+        thresholds={1e-2: 0.18, 1e-4: 0.2998, 1e-6: 0.401},
+    )
     assert store_mod.suggested_settings(cal) == {"match_threshold": 0.30, "auto_tag_threshold": 0.45}
-    assert store_mod.suggested_settings(Calibration("m", "t", "d", np.zeros(400), np.zeros(400),
-                                                  thresholds={1e-4: 0.31, 1e-6: None})) == {"match_threshold": 0.35}
+    assert store_mod.suggested_settings(
+        Calibration("m", "t", "d", np.zeros(400), np.zeros(400), thresholds={1e-4: 0.31, 1e-6: None})
+    ) == {"match_threshold": 0.35}
     with _connect(migrated_db) as conn:
-        cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
-                          thresholds={1e-4: 0.33, 1e-6: 0.52})
+        cal = Calibration(
+            "buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400), thresholds={1e-4: 0.33, 1e-6: 0.52}
+        )
         assert store_mod.apply_calibration(conn, cal) == {"match_threshold": 0.35, "auto_tag_threshold": 0.55}
         config = RecognitionConfig.load(conn, model="buffalo_sc")
         assert (config.match_threshold, config.auto_tag_threshold) == (0.35, 0.55)
         assert RecognitionConfig.load(conn, model="buffalo_l").match_threshold == 0.30  # other models untouched
         assert load_calibration(conn, "buffalo_sc").thresholds[1e-6] == 0.52
-        cal = Calibration("buffalo_sc", "test", "2026-01-01", np.zeros(400), np.zeros(400),
-                          thresholds={1e-4: 0.33, 1e-5: 0.41, 1e-6: 0.52})
+        cal = Calibration(
+            "buffalo_sc",
+            "test",
+            "2026-01-01",
+            np.zeros(400),
+            np.zeros(400),
+            thresholds={1e-4: 0.33, 1e-5: 0.41, 1e-6: 0.52},
+        )
         assert store_mod.apply_calibration(conn, cal)["cluster_similarity"] == 0.45
         from face_assets.recognition.clustering import ClusteringConfig
 

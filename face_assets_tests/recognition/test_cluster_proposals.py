@@ -42,9 +42,12 @@ def test_a_cluster_near_a_creator_is_proposed_and_one_person_in_two_clusters_mer
             member(3, video, at_similarity(rng, z, 0.85, c1, c2))
         # Cluster 4: near creator 2, but a person said one of its faces is not creator 2: never proposed.
         vetoed = [member(4, video, at_similarity(rng, c2, 0.29)) for video in (1, 2, 3, 4)]
-        conn.execute("INSERT INTO face_match_rejections (detection_id, video_id, frame_index, bbox_x, bbox_y,"
-                     " bbox_width, bbox_height, creator_id) SELECT id, video_id, frame_index, bbox_x, bbox_y,"
-                     " bbox_width, bbox_height, 2 FROM video_face_detections WHERE id = %s", (vetoed[0],))
+        conn.execute(
+            "INSERT INTO face_match_rejections (detection_id, video_id, frame_index, bbox_x, bbox_y,"
+            " bbox_width, bbox_height, creator_id) SELECT id, video_id, frame_index, bbox_x, bbox_y,"
+            " bbox_width, bbox_height, 2 FROM video_face_detections WHERE id = %s",
+            (vetoed[0],),
+        )
         summary = propose(conn, CONFIG)
         got = {(kind, cluster, creator, other) for _, kind, cluster, creator, other, _ in open_proposals(conn)}
         assert got == {("creator", 1, 1, 0), ("merge", 2, 0, 3)}, summary

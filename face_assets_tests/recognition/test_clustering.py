@@ -18,8 +18,9 @@ from face_assets.recognition.clustering import (
 from face_assets_tests.query_plans import sorts_by_distance
 
 DIM = 512
-CONFIG = ClusteringConfig(similarity=0.40, min_faces=1, neighbours=10, min_face_size=64, min_score=0.6,
-                          min_relative_sharpness=0.25, workers=1)
+CONFIG = ClusteringConfig(
+    similarity=0.40, min_faces=1, neighbours=10, min_face_size=64, min_score=0.6, min_relative_sharpness=0.25, workers=1
+)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------------
@@ -58,21 +59,37 @@ class Library:
             self.centres[who] = unit_rows(self.rng.standard_normal(DIM))
         return self.centres[who]
 
-    def add(self, who, n: int, *, status="unmatched", size=100.0, score=0.8, video_ids=None, frame_index=None) -> list[int]:
-        vectors = (identity_samples(self.rng, self.centre(who), n) if who is not None
-                   else unit_rows(self.rng.standard_normal((n, DIM))))
+    def add(
+        self, who, n: int, *, status="unmatched", size=100.0, score=0.8, video_ids=None, frame_index=None
+    ) -> list[int]:
+        vectors = (
+            identity_samples(self.rng, self.centre(who), n)
+            if who is not None
+            else unit_rows(self.rng.standard_normal((n, DIM)))
+        )
         ids = []
         for k, vector in enumerate(vectors):
             videos = video_ids or self.video_ids
             video = videos[(self.frame + k) % len(videos)]
             self.frame += 1
-            ids.append(self.conn.execute(
-                "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x, bbox_y,"
-                " bbox_width, bbox_height, quality_score, match_status, crop_path)"
-                " VALUES (%s, %s, %s, %s, 0, 0, %s, %s, %s, %s, %s) RETURNING id",
-                (video, float(self.frame), self.frame if frame_index is None else frame_index, vector, size, size,
-                 score, status, f"/crops/{video}/{self.frame}.jpg"),
-            ).fetchone()[0])
+            ids.append(
+                self.conn.execute(
+                    "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x, bbox_y,"
+                    " bbox_width, bbox_height, quality_score, match_status, crop_path)"
+                    " VALUES (%s, %s, %s, %s, 0, 0, %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        video,
+                        float(self.frame),
+                        self.frame if frame_index is None else frame_index,
+                        vector,
+                        size,
+                        size,
+                        score,
+                        status,
+                        f"/crops/{video}/{self.frame}.jpg",
+                    ),
+                ).fetchone()[0]
+            )
         for i in ids:
             self.truth[i] = who
         self.conn.commit()
@@ -101,20 +118,31 @@ def run(url: str, config: ClusteringConfig = CONFIG, full: bool = False):
 def test_density_clusters_core_border_noise_and_links():
     # 1-2-3 are core (2 neighbours each with min_faces=2), 4 is a border of 3, 5 a border of 4 only (not core: no
     # cluster), 6-7 a pair (not core with min_faces=2), 8 alone.
-    edges = [(1, 2, .9), (1, 3, .8), (2, 1, .9), (2, 3, .7), (3, 1, .8), (3, 2, .7), (3, 4, .6), (4, 5, .6),
-             (5, 4, .6), (6, 7, .9), (7, 6, .9)]
+    edges = [
+        (1, 2, 0.9),
+        (1, 3, 0.8),
+        (2, 1, 0.9),
+        (2, 3, 0.7),
+        (3, 1, 0.8),
+        (3, 2, 0.7),
+        (3, 4, 0.6),
+        (4, 5, 0.6),
+        (5, 4, 0.6),
+        (6, 7, 0.9),
+        (7, 6, 0.9),
+    ]
     assert density_clusters(range(1, 9), edges, min_faces=2) == [[1, 2, 3, 4]]
     # With min_faces=1 every face with a neighbour is core: components.
     assert density_clusters(range(1, 9), edges, min_faces=1) == [[1, 2, 3, 4, 5], [6, 7]]
     # A border face touching two clusters joins the most similar core neighbour only (never bridges).
-    edges2 = [(1, 2, .9), (2, 1, .9), (1, 9, .5), (3, 4, .9), (4, 3, .9), (4, 9, .7)]
+    edges2 = [(1, 2, 0.9), (2, 1, 0.9), (1, 9, 0.5), (3, 4, 0.9), (4, 3, 0.9), (4, 9, 0.7)]
     assert density_clusters([1, 2, 3, 4, 9], edges2, min_faces=1) == [[1, 2], [3, 4, 9]]
     assert density_clusters([1, 2, 3, 4, 9], edges2, min_faces=2) == [[1, 2], [3, 4, 9]]  # 1, 4 core; 2, 3, 9 border
     assert density_clusters([1, 2, 3, 4, 9], edges2, min_faces=3) == []
     # Links (a person merged clusters) keep faces together, even across components.
     assert density_clusters(range(1, 9), edges, min_faces=2, links={1: 100, 6: 100, 7: 100}) == [[1, 2, 3, 4, 6, 7]]
     # Edges to faces that are not candidates are ignored.
-    assert density_clusters([1, 2], [(1, 2, .9), (1, 50, .9), (50, 2, .9)], min_faces=2) == []
+    assert density_clusters([1, 2], [(1, 2, 0.9), (1, 50, 0.9), (50, 2, 0.9)], min_faces=2) == []
 
 
 def _clusters_by_definition(ids, edges, min_faces, links=None):
@@ -172,8 +200,10 @@ def test_density_clusters_agrees_with_its_definition_on_random_graphs():
     for _ in range(400):
         ids = rng.choice(np.arange(1, 120), size=int(rng.integers(0, 40)), replace=False).tolist()
         pool = ids + rng.integers(1, 150, 3).tolist()  # some edges reach faces that are not candidates
-        edges = [(int(rng.choice(pool)), int(rng.choice(pool)), float(rng.choice([0.5, 0.6, rng.random()])))
-                 for _ in range(int(rng.integers(0, 80)))]
+        edges = [
+            (int(rng.choice(pool)), int(rng.choice(pool)), float(rng.choice([0.5, 0.6, rng.random()])))
+            for _ in range(int(rng.integers(0, 80)))
+        ]
         links = {int(rng.choice(pool)): int(rng.integers(1, 4)) for _ in range(int(rng.integers(0, 5)))}
         min_faces = int(rng.integers(-1, 4))
         assert density_clusters(ids, edges, min_faces, links) == _clusters_by_definition(ids, edges, min_faces, links)
@@ -222,13 +252,22 @@ def test_clusters_recover_identities_and_leave_noise_unclustered(db, video_ids):
                 (cluster_id,),
             ).fetchone()
             assert (size, status) == (len(faces), "open")
-            assert n_videos == len({r[0] for r in conn.execute(
-                "SELECT video_id FROM video_face_detections WHERE id = ANY(%s)", (list(faces),))})
+            assert n_videos == len(
+                {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT video_id FROM video_face_detections WHERE id = ANY(%s)", (list(faces),)
+                    )
+                }
+            )
             assert rep in faces
         noise = [f for f, w in lib.truth.items() if w is None or w == "known"]
-        assert conn.execute(
-            "SELECT count(*) FROM video_face_detections WHERE id = ANY(%s) AND cluster_id IS NOT NULL", (noise,)
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM video_face_detections WHERE id = ANY(%s) AND cluster_id IS NOT NULL", (noise,)
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_representative_is_the_best_face_near_the_centroid(db, video_ids):
@@ -283,17 +322,24 @@ def test_ids_stay_stable_when_faces_are_added_and_dissolved_ids_are_not_reused(d
         assert {p: after[p] for p in "abc"} == {p: before[p] for p in "abc"}
         assert after["e"] not in before.values() and after["e"] > max(before.values())
         assert result.dissolved_ids == [before["d"]]
-        assert conn.execute("SELECT status, size, n_videos FROM face_clusters WHERE id = %s",
-                            (before["d"],)).fetchone() == ("dissolved", 0, 0)
-        assert conn.execute("SELECT count(*) FROM video_face_detections WHERE cluster_id = %s",
-                            (before["d"],)).fetchone()[0] == 0
+        assert conn.execute(
+            "SELECT status, size, n_videos FROM face_clusters WHERE id = %s", (before["d"],)
+        ).fetchone() == ("dissolved", 0, 0)
+        assert (
+            conn.execute("SELECT count(*) FROM video_face_detections WHERE cluster_id = %s", (before["d"],)).fetchone()[
+                0
+            ]
+            == 0
+        )
         for person in "abc":
             assert conn.execute("SELECT size FROM face_clusters WHERE id = %s", (after[person],)).fetchone()[0] == 12
 
     # d's faces are unknown again: d gets a NEW id (the dissolved one is never revived or reused).
     with connect(db) as conn:
-        conn.execute("UPDATE video_face_detections SET match_status = 'unmatched', matched_creator_id = NULL"
-                     " WHERE id = ANY(%s)", (d_faces,))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'unmatched', matched_creator_id = NULL WHERE id = ANY(%s)",
+            (d_faces,),
+        )
         conn.commit()
     run(db)
     with connect(db) as conn:
@@ -312,8 +358,11 @@ def test_named_and_merged_clusters_are_never_touched(db, video_ids):
         ids = {lib.truth[next(iter(f))]: cid for cid, f in clusters_of(conn).items()}
         creator = conn.execute("INSERT INTO creators (name) VALUES ('Person A') RETURNING id").fetchone()[0]
         # As `review cluster name` leaves it: faces 'manual' for the creator, cluster 'named'.
-        conn.execute("UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
-                     " decided_at = now() WHERE cluster_id = %s", (creator, ids["a"]))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
+            " decided_at = now() WHERE cluster_id = %s",
+            (creator, ids["a"]),
+        )
         conn.execute("UPDATE face_clusters SET status = 'named', creator_id = %s WHERE id = %s", (creator, ids["a"]))
         # Even an unknown face left in a named cluster stays there.
         extra = lib.add("b", 1)[0]
@@ -337,9 +386,12 @@ def test_quality_gates_and_same_frame_faces(db, video_ids):
         # Blurry: the face's frame is far less sharp than the video's other frames.
         video = video_ids[0]
         blurry = lib.add("p", 1, video_ids=[video], frame_index=900)
-        conn.execute("INSERT INTO video_frames (video_id, frame_index, timestamp_seconds, path, width, height, sharpness)"
-                     " SELECT %s, i, i, '/f.jpg', 640, 360, CASE WHEN i = 900 THEN 5 ELSE 200 END"
-                     " FROM unnest(ARRAY[900, 901, 902, 903]) AS i", (video,))
+        conn.execute(
+            "INSERT INTO video_frames (video_id, frame_index, timestamp_seconds, path, width, height, sharpness)"
+            " SELECT %s, i, i, '/f.jpg', 640, 360, CASE WHEN i = 900 THEN 5 ELSE 200 END"
+            " FROM unnest(ARRAY[900, 901, 902, 903]) AS i",
+            (video,),
+        )
         # Two faces of one person in ONE frame (a mirror, a photo on the wall) are never neighbours: alone
         # together they make no cluster.
         same_frame = lib.add("q", 2, video_ids=[video], frame_index=950)
@@ -353,8 +405,10 @@ def test_quality_gates_and_same_frame_faces(db, video_ids):
 
     # Thresholds come from face_recognition_config (per model first, then for every model).
     with connect(db) as conn:
-        conn.execute("INSERT INTO face_recognition_config (key, value) VALUES ('cluster_min_face_size', '32'),"
-                     " ('buffalo_sc.cluster_min_score', '0.2'), ('cluster_min_score', '0.9')")
+        conn.execute(
+            "INSERT INTO face_recognition_config (key, value) VALUES ('cluster_min_face_size', '32'),"
+            " ('buffalo_sc.cluster_min_score', '0.2'), ('cluster_min_score', '0.9')"
+        )
         conn.commit()
         config = ClusteringConfig.load(conn, "buffalo_sc")
         assert (config.min_face_size, config.min_score) == (32.0, 0.2)
@@ -394,8 +448,9 @@ def test_an_index_from_before_on_the_full_vector_is_replaced_by_the_halfvec_one(
     definition = "SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_video_faces_embedding'"
     with psycopg.connect(db) as conn:
         conn.execute("DROP INDEX idx_video_faces_embedding")
-        conn.execute("CREATE INDEX idx_video_faces_embedding ON video_face_detections"
-                     " USING hnsw (embedding vector_cosine_ops)")
+        conn.execute(
+            "CREATE INDEX idx_video_faces_embedding ON video_face_detections USING hnsw (embedding vector_cosine_ops)"
+        )
         run_sql_file(conn, "face/schema.sql")
         assert "halfvec_cosine_ops" in conn.execute(definition).fetchone()[0]
         run_sql_file(conn, "face/schema.sql")  # and a second run leaves it
@@ -465,8 +520,14 @@ def test_face_clusters_asset_materializes(db, video_ids):
 
 # Tony Blair (slideshow_04, _05) and Vladimir Putin (_05, _06) among creators, two real clips of one unknown person
 # each, and slideshow_02 (two creators). About 5 s of CPU per video.
-E2E_VIDEOS = ["videos/slideshow_02.mp4", "videos/slideshow_04.mp4", "videos/slideshow_05.mp4",
-              "videos/slideshow_06.mp4", "videos/driving_d0.mp4", "videos/talking_head_a.mp4"]
+E2E_VIDEOS = [
+    "videos/slideshow_02.mp4",
+    "videos/slideshow_04.mp4",
+    "videos/slideshow_05.mp4",
+    "videos/slideshow_06.mp4",
+    "videos/driving_d0.mp4",
+    "videos/talking_head_a.mp4",
+]
 
 
 @pytest.mark.slow
@@ -484,16 +545,19 @@ def test_fixture_library_one_cluster_per_unknown_person(migrated_db, dagster_ins
     dagster_instance.add_dynamic_partitions("videos", keys)
     assert materialize([creator_embeddings], instance=dagster_instance, resources=resources).success
     range_tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
-    assert materialize([sampled_frames, face_detections, face_matches], instance=dagster_instance,
-                       resources=resources, tags=range_tags).success
+    assert materialize(
+        [sampled_frames, face_detections, face_matches], instance=dagster_instance, resources=resources, tags=range_tags
+    ).success
     result = materialize([face_clusters], instance=dagster_instance, resources=resources)
     assert result.success
 
     path_of = {v: p for p, v in truth["legacy_video_ids"].items()}
     people = {p: set(truth["videos"][p]["unknown_people"]) | set(truth["videos"][p]["creators"]) for p in E2E_VIDEOS}
     with psycopg.connect(migrated_db) as conn:
-        rows = conn.execute("SELECT cluster_id, array_agg(DISTINCT video_id), count(*) FROM video_face_detections"
-                            " WHERE cluster_id IS NOT NULL GROUP BY cluster_id").fetchall()
+        rows = conn.execute(
+            "SELECT cluster_id, array_agg(DISTINCT video_id), count(*) FROM video_face_detections"
+            " WHERE cluster_id IS NOT NULL GROUP BY cluster_id"
+        ).fetchall()
         before = dict(conn.execute("SELECT id, size FROM face_clusters"))
     common = {}
     for cluster_id, video_ids, _size in rows:

@@ -39,7 +39,10 @@ def rows(url: str) -> list[tuple]:
 
 def issues(url: str) -> dict[tuple[int, str], str]:
     with psycopg.connect(url) as conn:
-        return {(c, p): r for c, p, r in conn.execute("SELECT creator_id, source_path, reason FROM creator_embedding_issues")}
+        return {
+            (c, p): r
+            for c, p, r in conn.execute("SELECT creator_id, source_path, reason FROM creator_embedding_issues")
+        }
 
 
 class NoModel:
@@ -119,8 +122,12 @@ def test_bad_pictures_changes_and_reference_images(fresh_db, tmp_path, monkeypat
     reference.mkdir(parents=True)
     shutil.copyfile(PICTURES / "hugo_chavez.jpg", reference / "hugo.jpg")
     (reference / "readme.txt").write_text("not an image, not even by name: ignored")
-    paths = {1: picture, 2: tmp_path / "pics" / "missing.jpg", 3: tmp_path / "pics" / "notes.jpg",
-             4: tmp_path / "pics" / "landscape.png"}
+    paths = {
+        1: picture,
+        2: tmp_path / "pics" / "missing.jpg",
+        3: tmp_path / "pics" / "notes.jpg",
+        4: tmp_path / "pics" / "landscape.png",
+    }
     engine = resources(fresh_db)["face_engine"]
     with connect(fresh_db) as conn:
         for creator_id, path in paths.items():
@@ -131,7 +138,10 @@ def test_bad_pictures_changes_and_reference_images(fresh_db, tmp_path, monkeypat
         first = sync_creator_embeddings(conn, engine)
         assert (first.embedded, first.images_through_model) == (2, 3)  # the text file never reaches the model
         assert issues(fresh_db) == {
-            (2, str(paths[2])): FILE_NOT_FOUND, (3, str(paths[3])): NOT_AN_IMAGE, (4, str(paths[4])): NO_FACE}
+            (2, str(paths[2])): FILE_NOT_FOUND,
+            (3, str(paths[3])): NOT_AN_IMAGE,
+            (4, str(paths[4])): NO_FACE,
+        }
         original = {r[2]: r for r in rows(fresh_db)}
         assert set(original) == {"profile_picture", "manual", "video_frame"}
         assert original["manual"][3] == str(reference / "hugo.jpg")
@@ -170,8 +180,9 @@ def test_bad_pictures_changes_and_reference_images(fresh_db, tmp_path, monkeypat
         conn.execute("UPDATE creators SET profile_picture_path = %s WHERE id = 1", (str(picture),))
         conn.commit()
         sync_creator_embeddings(conn, engine)
-        conn.execute("UPDATE creators SET profile_picture_path = %s WHERE id = 1",
-                     (str(tmp_path / "unmounted" / "one.jpg"),))
+        conn.execute(
+            "UPDATE creators SET profile_picture_path = %s WHERE id = 1", (str(tmp_path / "unmounted" / "one.jpg"),)
+        )
         conn.commit()
         kept = sync_creator_embeddings(conn, NoModel())
         assert kept.kept_unavailable == 0 and kept.deleted == 1  # a path no longer referenced is stale

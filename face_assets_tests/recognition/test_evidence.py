@@ -73,10 +73,10 @@ def test_a_crowded_frame_keeps_the_false_tag_bound():
 def test_runner_up_margin_and_target():
     model = Linear()
     assert face_llr(model, [0.6], [np.nan])[0] == pytest.approx(6.0)
-    close = face_llr(model, [0.6], [0.58])[0]       # another creator almost as near: little evidence left
+    close = face_llr(model, [0.6], [0.58])[0]  # another creator almost as near: little evidence left
     assert close == pytest.approx(6.0 - math.log1p(math.exp(5.6)))
     assert close < 0.5
-    far = face_llr(model, [0.6], [0.0])[0]          # runner-up a stranger: the margin costs ~nothing
+    far = face_llr(model, [0.6], [0.0])[0]  # runner-up a stranger: the margin costs ~nothing
     assert far == pytest.approx(6.0, abs=0.01)
     assert target_llr(10, 0.01) == pytest.approx(math.log(1000))
     assert target_llr(10_000, 0.01) > target_llr(10, 0.01)  # a bigger gallery needs more evidence
@@ -90,8 +90,8 @@ def test_the_rule_needs_the_target_and_the_anchors():
 
     assert pair(6.0, 6.0).passes and pair(6.0, 6.0).strong
     assert not pair(5.9, 5.9).passes
-    assert pair(7.0, 0.5).passes and not pair(7.0, 0.5).strong   # learned references helped; not learned from
-    assert not pair(20.0, -3.0).passes                            # learned references alone: never
+    assert pair(7.0, 0.5).passes and not pair(7.0, 0.5).strong  # learned references helped; not learned from
+    assert not pair(20.0, -3.0).passes  # learned references alone: never
     assert not pair(20.0, 20.0, faces=0).passes
 
 
@@ -101,8 +101,10 @@ def test_defaults_likelihood_is_monotone_bounded_and_follows_the_thresholds():
     llr = model.log_likelihood_ratio(s)
     assert np.all(np.diff(llr) >= -1e-12)
     assert llr.max() == pytest.approx(math.log(1e4)) and llr.min() == pytest.approx(-math.log(1e4))
-    assert model.log_likelihood_ratio(0.0) < -5          # different people sit around 0
-    assert model.log_likelihood_ratio(CONFIG.auto_tag_threshold) > model.log_likelihood_ratio(CONFIG.match_threshold) > 0
+    assert model.log_likelihood_ratio(0.0) < -5  # different people sit around 0
+    assert (
+        model.log_likelihood_ratio(CONFIG.auto_tag_threshold) > model.log_likelihood_ratio(CONFIG.match_threshold) > 0
+    )
 
 
 def test_likelihood_model_is_the_stored_calibration_else_the_shipped_one_else_the_defaults(fresh_db):

@@ -18,17 +18,27 @@ from face_assets.db.sql_files import read_sql
 from face_assets.recognition.clustering import ClusteringConfig, cluster_faces, enter_list, neighbour_lists
 from face_assets_tests.recognition.test_clustering import Library, connect, run
 
-CONFIG = ClusteringConfig(similarity=0.40, min_faces=2, neighbours=5, min_face_size=64, min_score=0.6,
-                          min_relative_sharpness=0.25, ef_search=200, workers=1)
+CONFIG = ClusteringConfig(
+    similarity=0.40,
+    min_faces=2,
+    neighbours=5,
+    min_face_size=64,
+    min_score=0.6,
+    min_relative_sharpness=0.25,
+    ef_search=200,
+    workers=1,
+)
 
 
 def snapshot(conn) -> dict:
     return {
         "faces": conn.execute("SELECT id, cluster_id FROM video_face_detections ORDER BY id").fetchall(),
-        "clusters": conn.execute("SELECT id, status, size, n_videos, representative_detection_id FROM face_clusters"
-                                 " ORDER BY id").fetchall(),
-        "lists": conn.execute("SELECT face_id, neighbour_ids, distances, cluster_id FROM face_neighbours"
-                              " ORDER BY face_id").fetchall(),
+        "clusters": conn.execute(
+            "SELECT id, status, size, n_videos, representative_detection_id FROM face_clusters ORDER BY id"
+        ).fetchall(),
+        "lists": conn.execute(
+            "SELECT face_id, neighbour_ids, distances, cluster_id FROM face_neighbours ORDER BY face_id"
+        ).fetchall(),
     }
 
 
@@ -49,7 +59,11 @@ def full_then_incremental(url: str, config: ClusteringConfig = CONFIG):
     for key in ("faces", "clusters", "lists"):
         assert got[key] == expected[key], f"{key} differ between the incremental ({incremental.method}) and a full run"
     assert (incremental.kept_ids, incremental.new_ids, incremental.dissolved_ids, incremental.faces_moved) == (
-        full.kept_ids, full.new_ids, full.dissolved_ids, full.faces_moved)
+        full.kept_ids,
+        full.new_ids,
+        full.dissolved_ids,
+        full.faces_moved,
+    )
     return full, incremental
 
 
@@ -144,8 +158,10 @@ def test_nothing_changed_is_checked_not_recomputed(library):
 
 
 def _one_face_moved_by_hand(conn, lib):
-    _, b = (conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s", (faces_of(lib, p)[0],)).fetchone()[0]
-            for p in ("p0", "p1"))
+    _, b = (
+        conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s", (faces_of(lib, p)[0],)).fetchone()[0]
+        for p in ("p0", "p1")
+    )
     conn.execute("UPDATE video_face_detections SET cluster_id = %s WHERE id = %s", (b, faces_of(lib, "p0")[1]))
 
 
@@ -154,11 +170,14 @@ def _empty_open_cluster(conn, lib):
 
 
 def _known_face_in_an_open_cluster(conn, lib):
-    cluster = conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s",
-                           (faces_of(lib, "p0")[0],)).fetchone()[0]
+    cluster = conn.execute(
+        "SELECT cluster_id FROM video_face_detections WHERE id = %s", (faces_of(lib, "p0")[0],)
+    ).fetchone()[0]
     lib.conn = conn
-    conn.execute("UPDATE video_face_detections SET cluster_id = %s WHERE id = ANY(%s)",
-                 (cluster, lib.add("p0", 1, status="matched")))
+    conn.execute(
+        "UPDATE video_face_detections SET cluster_id = %s WHERE id = ANY(%s)",
+        (cluster, lib.add("p0", 1, status="matched")),
+    )
 
 
 def _box_shrunk(conn, lib):  # gated out by a column the change-log trigger does not watch
@@ -174,8 +193,18 @@ def _score_changed(conn, lib):  # seen by the change log only (still a candidate
     conn.execute("UPDATE video_face_detections SET quality_score = 0.85 WHERE id = %s", (faces_of(lib, "p3")[0],))
 
 
-@pytest.mark.parametrize("change", [_one_face_moved_by_hand, _empty_open_cluster, _known_face_in_an_open_cluster,
-                                   _box_shrunk, _link_made, _score_changed], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "change",
+    [
+        _one_face_moved_by_hand,
+        _empty_open_cluster,
+        _known_face_in_an_open_cluster,
+        _box_shrunk,
+        _link_made,
+        _score_changed,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_every_real_change_is_seen_by_the_unchanged_check(library, change):
     """The one-statement check (sql/clusters/unchanged.sql) must let no change through: each of these makes the run
     go on (incremental), with the clusters of a full run."""
@@ -230,24 +259,32 @@ def test_faces_decided_or_assigned_by_a_person(library):
         creator = conn.execute("SELECT min(id) FROM creators").fetchone()[0]
         # assigned to a creator: out of clustering
         assigned = faces_of(library, "p1")[:6] + faces_of(library, "p4")
-        conn.execute("UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
-                     " decided_at = now() WHERE id = ANY(%s)", (creator, assigned))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
+            " decided_at = now() WHERE id = ANY(%s)",
+            (creator, assigned),
+        )
         # faces that were matched (not clustered) and a person rejected: unknown again, clustered
         library.conn = conn
         matched = library.add("p2", 3, status="matched")
-        conn.execute("UPDATE video_face_detections SET matched_creator_id = %s WHERE id = ANY(%s)",
-                     (creator, matched))
+        conn.execute("UPDATE video_face_detections SET matched_creator_id = %s WHERE id = ANY(%s)", (creator, matched))
         conn.commit()
     run(library.url, CONFIG)
     with connect(library.url) as conn:
-        conn.execute("UPDATE video_face_detections SET match_status = 'rejected', decided_at = now()"
-                     " WHERE id = ANY(%s)", (matched,))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'rejected', decided_at = now() WHERE id = ANY(%s)",
+            (matched,),
+        )
         conn.commit()
     _, result = full_then_incremental(library.url)
     assert result.mode == "incremental" and result.queried < 20, result.method
     with connect(library.url) as conn:
-        p2 = {c for f, c in conn.execute("SELECT id, cluster_id FROM video_face_detections WHERE id = ANY(%s)",
-                                         (faces_of(library, "p2"),))}
+        p2 = {
+            c
+            for f, c in conn.execute(
+                "SELECT id, cluster_id FROM video_face_detections WHERE id = ANY(%s)", (faces_of(library, "p2"),)
+            )
+        }
         assert len(p2) == 1 and None not in p2
 
 
@@ -255,11 +292,14 @@ def test_faces_changed_in_place_and_links_a_person_made(library):
     with connect(library.url) as conn:
         # Re-detection keeps a face's id and rewrites its embedding: one face of p3 now looks like p6.
         moved = faces_of(library, "p3")[0]
-        conn.execute("UPDATE video_face_detections SET embedding = %s WHERE id = %s",
-                     (library.centre("p6"), moved))
+        conn.execute("UPDATE video_face_detections SET embedding = %s WHERE id = %s", (library.centre("p6"), moved))
         # A person merged p4's cluster into p5's (review cluster merge): faces moved and linked.
-        into, other = (conn.execute("SELECT DISTINCT cluster_id FROM video_face_detections WHERE id = ANY(%s)",
-                                    (faces_of(library, p),)).fetchone()[0] for p in ("p5", "p4"))
+        into, other = (
+            conn.execute(
+                "SELECT DISTINCT cluster_id FROM video_face_detections WHERE id = ANY(%s)", (faces_of(library, p),)
+            ).fetchone()[0]
+            for p in ("p5", "p4")
+        )
         conn.execute(read_sql("review/merge_clusters.sql"), {"into": into, "other": other})
         members = [r[0] for r in conn.execute("SELECT id FROM video_face_detections WHERE cluster_id = %s", (into,))]
         conn.execute(read_sql("review/link_faces.sql"), {"ids": members, "link_group": into})
@@ -295,10 +335,13 @@ def test_many_changes_at_once_over_several_runs(library, video_ids):
                 library.add(str(person), int(rng.integers(1, 4)))
             library.add(None, 3)
             alive = [r[0] for r in conn.execute("SELECT id FROM video_face_detections")]
-            conn.execute("DELETE FROM video_face_detections WHERE id = ANY(%s)",
-                         (rng.choice(alive, 4, replace=False).tolist(),))
-            conn.execute("UPDATE video_face_detections SET quality_score = 0.3 WHERE id = %s",  # gated out now
-                         (int(rng.choice(alive)),))
+            conn.execute(
+                "DELETE FROM video_face_detections WHERE id = ANY(%s)", (rng.choice(alive, 4, replace=False).tolist(),)
+            )
+            conn.execute(
+                "UPDATE video_face_detections SET quality_score = 0.3 WHERE id = %s",  # gated out now
+                (int(rng.choice(alive)),),
+            )
             conn.commit()
             _, result = full_then_incremental(library.url)
             assert result.mode == "incremental", result.method

@@ -24,9 +24,12 @@ LEARNING = dataclasses.replace(CONFIG, learn_max_per_creator=3)
 
 def learned(conn, creator_id=None) -> dict[int, int]:
     """{learned_from face: creator} of the learned references."""
-    return dict(conn.execute(
-        "SELECT learned_from, creator_id FROM creator_face_embeddings WHERE learned_from IS NOT NULL"
-        + ("" if creator_id is None else f" AND creator_id = {int(creator_id)}")).fetchall())
+    return dict(
+        conn.execute(
+            "SELECT learned_from, creator_id FROM creator_face_embeddings WHERE learned_from IS NOT NULL"
+            + ("" if creator_id is None else f" AND creator_id = {int(creator_id)}")
+        ).fetchall()
+    )
 
 
 def test_strong_tags_teach_capped_diverse_references(fresh_db):
@@ -47,8 +50,9 @@ def test_strong_tags_teach_capped_diverse_references(fresh_db):
         got = learned(conn)
         assert set(got.values()) == {1} and len(got) == 3
         assert len(set(got) & set(ids[:3])) <= 1  # one of the same shot at most: the others add new looks
-        assert conn.execute("SELECT DISTINCT source_type FROM creator_face_embeddings WHERE learned_from IS NOT NULL"
-                            ).fetchall() == [("video_frame",)]
+        assert conn.execute(
+            "SELECT DISTINCT source_type FROM creator_face_embeddings WHERE learned_from IS NOT NULL"
+        ).fetchall() == [("video_frame",)]
         # Idempotent, and the cap holds.
         again = match_detections(conn, LEARNING, video_ids=[1])
         assert again.tags.references_learned == 0 and learned(conn) == got
@@ -57,8 +61,9 @@ def test_strong_tags_teach_capped_diverse_references(fresh_db):
         rejected = next(iter(got))
         reject_match(conn, LEARNING, [rejected])
         assert rejected not in learned(conn)
-        removed = conn.execute("SELECT id, learned_from FROM creator_face_embeddings WHERE learned_from IS NOT NULL"
-                               " ORDER BY id LIMIT 1").fetchone()
+        removed = conn.execute(
+            "SELECT id, learned_from FROM creator_face_embeddings WHERE learned_from IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetchone()
         assert forget_references(conn, [removed[0]]) == [(removed[0], 1)]
         for _ in range(2):
             match_detections(conn, LEARNING, video_ids=[1])
@@ -82,7 +87,7 @@ def test_one_wrong_auto_tag_does_not_cascade(fresh_db):
         conn.commit()
         match_detections(conn, LEARNING, video_ids=[2])
         assert {t[:2] for t in tags(conn)} == {(2, 1)}  # the wrong tag (a person will fix it later)
-        assert set(learned(conn).values()) == {1}       # and X's faces were learned as creator 1
+        assert set(learned(conn).values()) == {1}  # and X's faces were learned as creator 1
 
         # Video 3: X again, ~0.1 to creator 1's picture but 0.65 to his learned faces from video 2.
         other = -0.5 * c1 + np.sqrt(0.75) * (0.6 * v + 0.8 * w)
@@ -92,7 +97,7 @@ def test_one_wrong_auto_tag_does_not_cascade(fresh_db):
         ids = [add_face(conn, 3, frame, y) for frame in range(3)]
         conn.commit()
         match_detections(conn, LEARNING, video_ids=[3])
-        assert not [t for t in tags(conn) if t[0] == 3]            # no cascade
+        assert not [t for t in tags(conn) if t[0] == 3]  # no cascade
         assert {face(conn, i)[:2] for i in ids} == {("pending", 1)}  # for a person to look at, at most
         assert not [f for f, creator in learned(conn).items() if f in ids]  # and nothing learned from it
 
@@ -120,10 +125,10 @@ def test_a_tight_picture_is_retried_and_references_average_the_mirror_image():
     whole = engine.detect([image])[0]
     assert len(whole) == 1
     x1, y1, x2, y2 = (int(v) for v in whole[0].bbox)
-    tight = image[max(0, y1):y2, max(0, x1):x2]
+    tight = image[max(0, y1) : y2, max(0, x1) : x2]
     tight = cv2.resize(tight, (600, round(600 * tight.shape[0] / tight.shape[1])))
-    assert engine.detect([tight]) == [[]]                      # no face at the default size...
-    retried = engine.detect_pictures([tight])[0]               # ...found when tried again
+    assert engine.detect([tight]) == [[]]  # no face at the default size...
+    retried = engine.detect_pictures([tight])[0]  # ...found when tried again
     assert len(retried) == 1 and float(retried[0].embedding @ whole[0].embedding) > 0.8
 
     (score, ref), (_, mirrored_ref) = picture_embeddings(engine, [image, cv2.flip(image, 1)])

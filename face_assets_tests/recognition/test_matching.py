@@ -21,8 +21,9 @@ from face_assets.recognition.matching import (
 
 # Round numbers for the synthetic tests; the rule's shape is what is tested, not the fixture model's values.
 # No learned references here (they would change later matches on purpose): face_assets_tests/recognition/test_learning.py.
-CONFIG = RecognitionConfig(match_threshold=0.3, auto_tag_threshold=0.45, auto_tag_min_frames=2, auto_tag_margin=0.10,
-                           learn_max_per_creator=0)
+CONFIG = RecognitionConfig(
+    match_threshold=0.3, auto_tag_threshold=0.45, auto_tag_min_frames=2, auto_tag_margin=0.10, learn_max_per_creator=0
+)
 DIM = 512
 
 
@@ -36,7 +37,9 @@ def setup_schema(url: str, creators: int = 8, videos: int = 4) -> None:
             run_sql_file(conn, f"legacy/{table}.sql")
         run_sql_file(conn, "face/schema.sql")
         conn.execute("INSERT INTO watched_directories (id, path) VALUES (1, '/media')")
-        conn.execute("INSERT INTO creators (id, name) SELECT g, 'creator ' || g FROM generate_series(1, %s) g", (creators,))
+        conn.execute(
+            "INSERT INTO creators (id, name) SELECT g, 'creator ' || g FROM generate_series(1, %s) g", (creators,)
+        )
         conn.execute(
             "INSERT INTO videos (id, file_path, file_name, directory_id, file_size_bytes)"
             " SELECT g, '/media/v' || g || '.mp4', 'v' || g || '.mp4', 1, 1000 FROM generate_series(1, %s) g",
@@ -77,14 +80,33 @@ def add_embedding(conn, creator_id: int, vector, source_type: str = "manual", pa
     ).fetchone()[0]
 
 
-def add_face(conn, video_id: int, frame_index: int, vector, *, status: str = "pending", creator_id=None,
-             confidence=None, decided: bool = False, box=(10.0, 10.0, 100.0, 100.0)) -> int:
+def add_face(
+    conn,
+    video_id: int,
+    frame_index: int,
+    vector,
+    *,
+    status: str = "pending",
+    creator_id=None,
+    confidence=None,
+    decided: bool = False,
+    box=(10.0, 10.0, 100.0, 100.0),
+) -> int:
     return conn.execute(
         "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x, bbox_y,"
         " bbox_width, bbox_height, quality_score, match_status, matched_creator_id, match_confidence, decided_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0.8, %s, %s, %s, CASE WHEN %s THEN now() END) RETURNING id",
-        (video_id, float(frame_index), frame_index, np.asarray(vector, dtype=np.float32), *box, status, creator_id,
-         confidence, decided),
+        (
+            video_id,
+            float(frame_index),
+            frame_index,
+            np.asarray(vector, dtype=np.float32),
+            *box,
+            status,
+            creator_id,
+            confidence,
+            decided,
+        ),
     ).fetchone()[0]
 
 
@@ -150,8 +172,12 @@ def test_matching_is_exact_against_brute_force_sql(db, rng, monkeypatch):
                 " ORDER BY d.id, d.embedding <=> c.embedding"
             )
         }
-        stored = {r[0]: r[1:] for r in conn.execute(
-            "SELECT id, match_status, matched_creator_id, match_confidence FROM video_face_detections")}
+        stored = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT id, match_status, matched_creator_id, match_confidence FROM video_face_detections"
+            )
+        }
     assert set(stored) == set(faces)
     for detection_id, (status, creator_id, confidence) in stored.items():
         best_creator, best_sim = brute[detection_id]
@@ -189,7 +215,7 @@ def brute_nearest(faces: np.ndarray, matrix: CreatorMatrix, vetoes) -> tuple[np.
         for j, creator in enumerate(matrix.creator_ids):
             if creator in vetoes[i]:
                 continue
-            sim = float((matrix.embeddings[matrix.starts[j]:matrix.ends[j]] @ f).max())
+            sim = float((matrix.embeddings[matrix.starts[j] : matrix.ends[j]] @ f).max())
             if sim > best[1]:
                 best = (int(creator), sim)
         ids.append(best[0])
@@ -218,19 +244,25 @@ def test_centroid_bounded_search_gives_the_exact_answer(rng, monkeypatch, pair_c
     rows.append(rows[0])  # creator 99 holds creator 100's first embedding: a tie, the lower id must win
     ids.append(99)
     matrix = CreatorMatrix.from_rows(ids, np.array(rows, dtype=np.float32))
-    known = [centres[c] / np.linalg.norm(centres[c]) + sigma * rng.standard_normal(DIM) for c in rng.integers(0, k, 150)]
+    known = [
+        centres[c] / np.linalg.norm(centres[c]) + sigma * rng.standard_normal(DIM) for c in rng.integers(0, k, 150)
+    ]
     strangers = list(rng.standard_normal((60, DIM)))
     # Between two creators: the runner-up's bound decides whether it is compared, so a loose bound is caught here.
     pair = rng.integers(0, k, (150, 2))
-    blends = [matrix.embeddings[matrix.starts[a]] * w + matrix.embeddings[matrix.ends[b] - 1] * (1 - w)
-              for (a, b), w in zip(pair, rng.uniform(0.3, 0.7, 150))]
+    blends = [
+        matrix.embeddings[matrix.starts[a]] * w + matrix.embeddings[matrix.ends[b] - 1] * (1 - w)
+        for (a, b), w in zip(pair, rng.uniform(0.3, 0.7, 150))
+    ]
     copies = [matrix.embeddings[j] for j in rng.integers(0, matrix.n_embeddings, 20)] + [rows[0]]
     faces = np.array(known + strangers + blends + copies, dtype=np.float32)
     vetoes = [{int(ids[int(rng.integers(0, len(ids)))])} if i % 17 == 0 else set() for i in range(len(faces))]
 
     full_rows = []
     real_full = matching._full_best
-    monkeypatch.setattr(matching, "_full_best", lambda q, *a, **kw: (full_rows.append(q.shape[0]), real_full(q, *a, **kw))[1])
+    monkeypatch.setattr(
+        matching, "_full_best", lambda q, *a, **kw: (full_rows.append(q.shape[0]), real_full(q, *a, **kw))[1]
+    )
     got_ids, got_sims = nearest_creators(faces, matrix, vetoes)
     want_ids, want_sims = brute_nearest(faces, matrix, vetoes)
     assert got_ids.tolist() == want_ids.tolist()
@@ -250,6 +282,7 @@ def test_a_creator_is_skipped_only_when_its_bound_proves_it_cannot_win(rng, monk
     """Faces for which the runner-up's bound is exactly reached: creator B's face q points from B's centroid to its
     farthest embedding (q.e = q.centroid + radius), creator A's embeddings sit at similarity q.e - margin with A's
     centroid nearest to q. B wins by `margin`; a bound tighter than the truth by more than the margin would skip B."""
+
     def unit_rows(x):
         return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
@@ -301,7 +334,10 @@ def test_statuses_evidence_and_auto_tags(db, rng):
 
         summary = match_detections(conn, CONFIG, video_ids=[1, 2, 3])
         assert {i: face(conn, i)[:3] for i in (a1, a2, a3)} == {
-            a1: ("matched", 1, 0.6), a2: ("matched", 1, 0.52), a3: ("matched", 1, 0.35)}
+            a1: ("matched", 1, 0.6),
+            a2: ("matched", 1, 0.52),
+            a3: ("matched", 1, 0.35),
+        }
         assert face(conn, b1)[:3] == ("pending", 2, 0.36)
         assert face(conn, d1)[:3] == ("matched", 3, 0.62)
         assert face(conn, e1)[:3] == ("pending", 4, 0.35)
@@ -344,12 +380,15 @@ def test_decisions_are_never_overwritten(db, rng):
     with connect(db) as conn:
         for i in range(3):
             add_embedding(conn, i + 1, c[i])
-        manual = add_face(conn, 1, 0, at_similarity(rng, c[0], 0.9), status="manual", creator_id=3, confidence=None,
-                          decided=True)
-        rejected = add_face(conn, 1, 1, at_similarity(rng, c[0], 0.9), status="rejected", creator_id=1,
-                            confidence=0.9, decided=True)
-        deferred = add_face(conn, 1, 2, at_similarity(rng, c[1], 0.9), status="pending", creator_id=None,
-                            decided=True)  # decided_at set: a person's decision, whatever the status
+        manual = add_face(
+            conn, 1, 0, at_similarity(rng, c[0], 0.9), status="manual", creator_id=3, confidence=None, decided=True
+        )
+        rejected = add_face(
+            conn, 1, 1, at_similarity(rng, c[0], 0.9), status="rejected", creator_id=1, confidence=0.9, decided=True
+        )
+        deferred = add_face(
+            conn, 1, 2, at_similarity(rng, c[1], 0.9), status="pending", creator_id=None, decided=True
+        )  # decided_at set: a person's decision, whatever the status
         unmatched_decided = add_face(conn, 1, 3, at_similarity(rng, c[1], 0.9), status="unmatched", decided=True)
         conn.commit()
         before = {i: face(conn, i) for i in (manual, rejected, deferred, unmatched_decided)}
@@ -369,7 +408,7 @@ def test_a_rejected_creator_is_never_proposed_again(db, rng):
             add_embedding(conn, i + 1, c[i])
         # The face is most like creator 1 (0.5), then creator 2 (0.36): proposals, not auto-tags (creator 1 has
         # creator 2 as a close runner-up; creator 2 alone, one face at 0.36, is short of the target).
-        vec = 0.5 * c[0] + 0.36 * c[1] + np.sqrt(1 - 0.25 - 0.36 ** 2) * at_similarity(rng, c[2], 0.0, c[0], c[1])
+        vec = 0.5 * c[0] + 0.36 * c[1] + np.sqrt(1 - 0.25 - 0.36**2) * at_similarity(rng, c[2], 0.0, c[0], c[1])
         one = add_face(conn, 1, 0, vec, box=(10.0, 10.0, 100.0, 100.0))
         two = add_face(conn, 2, 0, vec)
         conn.commit()
@@ -383,12 +422,14 @@ def test_a_rejected_creator_is_never_proposed_again(db, rng):
         assert face(conn, one)[1] == 2
 
         # A plain 'rejected' decision (as a person sets it): never touched; reopened later, still not creator 1.
-        conn.execute("UPDATE video_face_detections SET match_status = 'rejected', decided_at = now() WHERE id = %s",
-                     (two,))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'rejected', decided_at = now() WHERE id = %s", (two,)
+        )
         match_detections(conn, CONFIG, video_ids=[2])
         assert face(conn, two)[:2] == ("rejected", 1)
-        conn.execute("UPDATE video_face_detections SET match_status = 'pending', decided_at = NULL WHERE id = %s",
-                     (two,))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'pending', decided_at = NULL WHERE id = %s", (two,)
+        )
         match_detections(conn, CONFIG, video_ids=[2])
         assert face(conn, two)[:2] == ("pending", 2)
 
@@ -424,10 +465,15 @@ def test_config_per_model_defaults_and_overrides(db):
     with psycopg.connect(db) as conn:
         sc = RecognitionConfig.load(conn, model="buffalo_sc")
         assert (sc.match_threshold, sc.auto_tag_threshold) == (
-            MODEL_DEFAULTS["buffalo_sc"]["match_threshold"], MODEL_DEFAULTS["buffalo_sc"]["auto_tag_threshold"])
+            MODEL_DEFAULTS["buffalo_sc"]["match_threshold"],
+            MODEL_DEFAULTS["buffalo_sc"]["auto_tag_threshold"],
+        )
         assert sc.frames_per_video == 5 and sc.model == "buffalo_sc"
         assert RecognitionConfig.load(conn, model="/models/buffalo_l").model == "buffalo_l"
-        assert RecognitionConfig.load(conn, model="something_else").match_threshold == MODEL_DEFAULTS["buffalo_l"]["match_threshold"]
+        assert (
+            RecognitionConfig.load(conn, model="something_else").match_threshold
+            == MODEL_DEFAULTS["buffalo_l"]["match_threshold"]
+        )
         assert RecognitionConfig.load(conn).model == "buffalo_sc"  # FACE_ASSETS_MODEL in the tests
 
         conn.execute("UPDATE face_recognition_config SET value = '0.8' WHERE key = 'auto_tag_threshold'")
@@ -460,8 +506,13 @@ def test_same_different_similarities(rng):
 # --- the fixture library, end to end -------------------------------------------------------------
 
 # Two-creator slideshows, a creator with an unknown person, unknown people only, a real clip (~5 s of CPU each).
-E2E_VIDEOS = ["videos/slideshow_02.mp4", "videos/slideshow_03.mp4", "videos/slideshow_04.mp4",
-              "videos/slideshow_05.mp4", "videos/hamilton_short.mp4"]
+E2E_VIDEOS = [
+    "videos/slideshow_02.mp4",
+    "videos/slideshow_03.mp4",
+    "videos/slideshow_04.mp4",
+    "videos/slideshow_05.mp4",
+    "videos/hamilton_short.mp4",
+]
 
 
 @pytest.mark.slow
@@ -482,23 +533,31 @@ def test_fixture_library_every_auto_tag_is_right(migrated_db, dagster_instance, 
     dagster_instance.add_dynamic_partitions("videos", keys)
     assert materialize([creator_embeddings], instance=dagster_instance, resources=resources).success
     range_tags = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
-    result = materialize([sampled_frames, face_detections, face_matches], instance=dagster_instance,
-                         resources=resources, tags=range_tags)
+    result = materialize(
+        [sampled_frames, face_detections, face_matches], instance=dagster_instance, resources=resources, tags=range_tags
+    )
     assert result.success
 
     with psycopg.connect(url) as conn:
         names = dict(conn.execute("SELECT id, name FROM creators"))
         auto = conn.execute(
             "SELECT video_id, creator_id, confidence FROM video_creators"
-            " WHERE source = 'face_recognition' AND video_id = ANY(%s)", ([int(k) for k in keys],)).fetchall()
+            " WHERE source = 'face_recognition' AND video_id = ANY(%s)",
+            ([int(k) for k in keys],),
+        ).fetchall()
         matched = conn.execute(
             "SELECT video_id, matched_creator_id FROM video_face_detections WHERE match_status = 'matched'"
-            " AND video_id = ANY(%s)", ([int(k) for k in keys],)).fetchall()
+            " AND video_id = ANY(%s)",
+            ([int(k) for k in keys],),
+        ).fetchall()
     by_id = {str(v): path for path, v in truth["legacy_video_ids"].items()}
-    wrong = [(by_id[str(v)], names[c]) for v, c, _ in auto if names[c] not in truth["videos"][by_id[str(v)]]["creators"]]
+    wrong = [
+        (by_id[str(v)], names[c]) for v, c, _ in auto if names[c] not in truth["videos"][by_id[str(v)]]["creators"]
+    ]
     assert not wrong, f"auto-tags not in truth.json: {wrong}"
     assert {(by_id[str(v)], names[c]) for v, c in matched} <= {
-        (p, n) for p in E2E_VIDEOS for n in truth["videos"][p]["creators"]}
+        (p, n) for p in E2E_VIDEOS for n in truth["videos"][p]["creators"]
+    }
     # The clear cases are found: both creators of slideshow_02/03, Gerhard Schroeder, Lin-Manuel Miranda.
     assert len(auto) >= 5, auto
 

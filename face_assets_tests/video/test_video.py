@@ -21,7 +21,8 @@ LIBRARY = FIXTURES / "library"
 TRUTH_FILE = FIXTURES / "truth.json"
 
 requires_fixtures = pytest.mark.skipif(
-    not TRUTH_FILE.is_file(), reason=f"fixtures not found under {FIXTURES} (expected ../shared/fixtures from the repo root)"
+    not TRUTH_FILE.is_file(),
+    reason=f"fixtures not found under {FIXTURES} (expected ../shared/fixtures from the repo root)",
 )
 
 

@@ -44,9 +44,9 @@ def near_two(first: np.ndarray, s1: float, second: np.ndarray, s2: float, rng: n
 
 @dataclass
 class Seeded:
-    creators: dict[str, int]                 # name -> id
+    creators: dict[str, int]  # name -> id
     videos: list[int]
-    pending: list[int] = field(default_factory=list)       # detection ids proposed for review
+    pending: list[int] = field(default_factory=list)  # detection ids proposed for review
     by_video: dict[int, list[int]] = field(default_factory=dict)
     clusters: list[int] = field(default_factory=list)
     cluster_faces: dict[int, list[int]] = field(default_factory=dict)
@@ -61,8 +61,16 @@ def connect(url: str) -> psycopg.Connection:
     return conn
 
 
-def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int = 3, cluster_size: int = 4,
-         crops_dir: Path | None = None, rng_seed: int = 7) -> Seeded:
+def seed(
+    url: str,
+    *,
+    videos: int = 5,
+    faces_per_video: int = 5,
+    clusters: int = 3,
+    cluster_size: int = 4,
+    crops_dir: Path | None = None,
+    rng_seed: int = 7,
+) -> Seeded:
     """`videos` videos with `faces_per_video` faces each near creator 'Api Alpha' or 'Api Beta' (similarity
     0.33-0.37, with 'Api Gamma' 0.02 behind: proposed for review, below auto-tagging), and `clusters` clusters of unknown faces."""
     from face_assets.recognition.clustering import ensure_schema as ensure_cluster_schema
@@ -83,7 +91,9 @@ def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int =
             bases[cid] = unit(rng)
             conn.execute(
                 "INSERT INTO creator_face_embeddings (creator_id, embedding, source_type, source_path, quality_score)"
-                " VALUES (%s, %s, 'manual', %s, 0.9)", (cid, bases[cid], f"/nonexistent/{cid}.jpg"))
+                " VALUES (%s, %s, 'manual', %s, 0.9)",
+                (cid, bases[cid], f"/nonexistent/{cid}.jpg"),
+            )
         out = Seeded(creators, video_ids[:videos])
         crop = None
         if crops_dir is not None:
@@ -113,12 +123,14 @@ def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int =
             ids = []
             for i in range(cluster_size + c):  # different sizes: largest first is a real order
                 emb = near(person, 0.8, rng)
-                ids.append(conn.execute(
-                    "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x,"
-                    " bbox_y, bbox_width, bbox_height, quality_score, cluster_id) VALUES"
-                    " (%s, %s, %s, %s, 5, 5, 90, 90, 0.8, %s) RETURNING id",
-                    (vid, 2.0 * i, 100 + i, emb, cluster_id),
-                ).fetchone()[0])
+                ids.append(
+                    conn.execute(
+                        "INSERT INTO video_face_detections (video_id, frame_timestamp, frame_index, embedding, bbox_x,"
+                        " bbox_y, bbox_width, bbox_height, quality_score, cluster_id) VALUES"
+                        " (%s, %s, %s, %s, 5, 5, 90, 90, 0.8, %s) RETURNING id",
+                        (vid, 2.0 * i, 100 + i, emb, cluster_id),
+                    ).fetchone()[0]
+                )
             out.clusters.append(cluster_id)
             out.cluster_faces[cluster_id] = ids
         conn.commit()
@@ -126,7 +138,11 @@ def seed(url: str, *, videos: int = 5, faces_per_video: int = 5, clusters: int =
         match_detections(conn, config)
         update_cluster_stats(conn, out.clusters, out.clusters)
         conn.commit()
-        out.pending = [r[0] for r in conn.execute(
-            "SELECT id FROM video_face_detections WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL"
-            " ORDER BY id")]
+        out.pending = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM video_face_detections WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL"
+                " ORDER BY id"
+            )
+        ]
     return out

@@ -33,7 +33,8 @@ def face_row(url: str, face_id: int) -> tuple:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT match_status, matched_creator_id, decided_at IS NOT NULL FROM video_face_detections WHERE id = %s",
-            (face_id,)).fetchone()
+            (face_id,),
+        ).fetchone()
 
 
 def tags(url: str, video_id: int) -> dict[int, str]:
@@ -88,8 +89,10 @@ def test_confirm_reject_assign_and_undo(seeded, client):
     assert r.status_code == 200, r.text
     assert face_row(url, second)[0] == "rejected"
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM face_match_rejections WHERE detection_id = %s",
-                            (second,)).fetchone()[0] == 1
+        assert (
+            conn.execute("SELECT count(*) FROM face_match_rejections WHERE detection_id = %s", (second,)).fetchone()[0]
+            == 1
+        )
 
     r = client.post(f"{API}/assign/{third}", json={"name": "Someone New", "create": True})
     assert r.status_code == 200, r.text
@@ -107,8 +110,12 @@ def test_confirm_reject_assign_and_undo(seeded, client):
     assert not decided and status in ("pending", "matched", "unmatched")
     assert proposed not in tags(url, video)
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s",
-                            (f"detection:{first}",)).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s", (f"detection:{first}",)
+            ).fetchone()[0]
+            == 0
+        )
     assert client.post(f"{API}/undo/{first}").status_code == 400  # nothing left to undo
 
 
@@ -124,10 +131,15 @@ def test_second_decision_on_a_face_is_a_409_with_the_current_state(seeded, clien
     url, data = seeded
     face = data.by_video[data.videos[2]][0]
     shown = client.get(f"{API}/face/{face}").json()["face"]
-    assert client.post(f"{API}/confirm/{face}", json={
-        "expected_status": "pending", "expected_creator_id": shown["creator_id"]}).status_code == 200
-    r = client.post(f"{API}/reject/{face}", json={"expected_status": "pending",
-                                                  "expected_creator_id": shown["creator_id"]})
+    assert (
+        client.post(
+            f"{API}/confirm/{face}", json={"expected_status": "pending", "expected_creator_id": shown["creator_id"]}
+        ).status_code
+        == 200
+    )
+    r = client.post(
+        f"{API}/reject/{face}", json={"expected_status": "pending", "expected_creator_id": shown["creator_id"]}
+    )
     assert r.status_code == 409
     current = r.json()["current"][0]
     assert current["match_status"] == "manual" and current["decided"] and current["creator_id"] == shown["creator_id"]
@@ -155,10 +167,17 @@ def test_two_people_deciding_one_face_at_once(seeded, client):
 
 
 def test_unknown_ids_are_404(client):
-    for method, path in (("post", "confirm/99999999"), ("post", "reject/99999999"), ("get", "face/99999999"),
-                         ("get", "video/99999999/faces"), ("get", "video/99999999"), ("get", "creator/99999999"),
-                         ("get", "cluster/99999999"), ("post", "cluster/99999999/ignore"),
-                         ("post", "process/99999999")):
+    for method, path in (
+        ("post", "confirm/99999999"),
+        ("post", "reject/99999999"),
+        ("get", "face/99999999"),
+        ("get", "video/99999999/faces"),
+        ("get", "video/99999999"),
+        ("get", "creator/99999999"),
+        ("get", "cluster/99999999"),
+        ("post", "cluster/99999999/ignore"),
+        ("post", "process/99999999"),
+    ):
         r = getattr(client, method)(f"{API}/{path}")
         assert r.status_code == 404, (path, r.status_code, r.text)
         assert "99999999" in r.json()["detail"]
@@ -179,8 +198,10 @@ def test_images_by_id_with_placeholder_and_cache_headers(seeded, client):
     from PIL import Image
 
     assert max(Image.open(io.BytesIO(r.content)).size) <= 112  # a grid thumbnail, scaled down from 160 px
-    assert client.get(f"/images/detection/{with_crop}.jpg",
-                      headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+    assert (
+        client.get(f"/images/detection/{with_crop}.jpg", headers={"If-None-Match": r.headers["etag"]}).status_code
+        == 304
+    )
     missing = client.get(f"/images/detection/{without}.jpg")  # no crop file: a placeholder, not an error
     assert missing.status_code == 200 and missing.headers.get("x-placeholder") == "1"
     assert client.get(f"/images/cluster/{data.clusters[0]}.jpg").status_code == 200
@@ -192,8 +213,10 @@ def test_video_faces_and_creator_detail(seeded, client):
     body = client.get(f"{API}/video/{video}/faces").json()
     assert [i["detection_id"] for i in body["items"]] == data.by_video[video]
     item = body["items"][0]
-    assert set(item) >= {"detection_id", "frame_timestamp", "bbox", "match_status", "creator_id", "confidence",
-                         "crop_url"} and len(item["bbox"]) == 4
+    assert (
+        set(item) >= {"detection_id", "frame_timestamp", "bbox", "match_status", "creator_id", "confidence", "crop_url"}
+        and len(item["bbox"]) == 4
+    )
     creator = data.creators["Api Alpha"]
     detail = client.get(f"{API}/creator/{creator}").json()
     assert detail["name"] == "Api Alpha" and detail["references"][0]["source"] == "reference folder"
@@ -222,7 +245,9 @@ def test_clusters_listing_name_merge_ignore_remove(seeded, client):
     r = client.post(f"{API}/cluster/{a}/remove", json={"detection_ids": [removed]})
     assert r.status_code == 200, r.text
     with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s", (removed,)).fetchone()[0] is None
+        assert (
+            conn.execute("SELECT cluster_id FROM video_face_detections WHERE id = %s", (removed,)).fetchone()[0] is None
+        )
 
     assert client.post(f"{API}/cluster/{a}/merge", json={"other": b}).status_code == 200
     r = client.post(f"{API}/cluster/{a}/name", json={"name": "Cluster Person"})
@@ -230,12 +255,22 @@ def test_clusters_listing_name_merge_ignore_remove(seeded, client):
     creator = r.json()["creator_id"]
     named = [f for f in data.cluster_faces[a] if f != removed] + data.cluster_faces[b]
     with psycopg.connect(url) as conn:
-        tagged = {v for (v,) in conn.execute(
-            "SELECT video_id FROM video_creators WHERE creator_id = %s AND source = 'manual'", (creator,))}
-        videos = {v for (v,) in conn.execute(
-            "SELECT DISTINCT video_id FROM video_face_detections WHERE id = ANY(%s)", (named,))}
-        statuses = {s for (s,) in conn.execute(
-            "SELECT DISTINCT match_status FROM video_face_detections WHERE id = ANY(%s)", (named,))}
+        tagged = {
+            v
+            for (v,) in conn.execute(
+                "SELECT video_id FROM video_creators WHERE creator_id = %s AND source = 'manual'", (creator,)
+            )
+        }
+        videos = {
+            v
+            for (v,) in conn.execute("SELECT DISTINCT video_id FROM video_face_detections WHERE id = ANY(%s)", (named,))
+        }
+        statuses = {
+            s
+            for (s,) in conn.execute(
+                "SELECT DISTINCT match_status FROM video_face_detections WHERE id = ANY(%s)", (named,)
+            )
+        }
     assert tagged == videos and len(videos) == 2 and statuses == {"manual"}
     assert client.post(f"{API}/cluster/{a}/name", json={"name": "Again"}).status_code == 400  # named already
 
@@ -249,17 +284,20 @@ def config_rows(url: str) -> list[tuple]:
         return conn.execute("SELECT key, value, updated_at FROM face_recognition_config ORDER BY key").fetchall()
 
 
-@pytest.mark.parametrize("body, says", [
-    ({"match_threshold": 0.4, "colour": "red"}, "colour"),
-    ({"match_threshold": 1.5}, "match_threshold"),
-    ({"auto_tag_threshold": -0.1}, "auto_tag_threshold"),
-    ({"match_threshold": 0.6, "auto_tag_threshold": 0.5}, "auto_tag_threshold must be >= match_threshold"),
-    ({"match_threshold": 0.5}, "auto_tag_threshold (0.45) must be >= match_threshold (0.5)"),  # with the stored one
-    ({"frames_per_video": 0}, "frames_per_video"),
-    ({"frames_per_video": 2.5}, "frames_per_video"),
-    ({"enabled": "yes"}, "enabled"),
-    ({}, "no setting"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ({"match_threshold": 0.4, "colour": "red"}, "colour"),
+        ({"match_threshold": 1.5}, "match_threshold"),
+        ({"auto_tag_threshold": -0.1}, "auto_tag_threshold"),
+        ({"match_threshold": 0.6, "auto_tag_threshold": 0.5}, "auto_tag_threshold must be >= match_threshold"),
+        ({"match_threshold": 0.5}, "auto_tag_threshold (0.45) must be >= match_threshold (0.5)"),  # with the stored one
+        ({"frames_per_video": 0}, "frames_per_video"),
+        ({"frames_per_video": 2.5}, "frames_per_video"),
+        ({"enabled": "yes"}, "enabled"),
+        ({}, "no setting"),
+    ],
+)
 def test_config_validation_writes_nothing(migrated_db, body, says):
     from face_assets.web.app import create_app
 
@@ -301,8 +339,9 @@ def test_a_decision_made_while_face_matches_writes_the_same_video_is_kept(seeded
     video = data.videos[4]
     face = data.by_video[video][0]
     with psycopg.connect(url) as conn:  # make every face of the video stale, so the run rewrites each row
-        conn.execute("UPDATE video_face_detections SET match_confidence = match_confidence - 0.01 WHERE video_id = %s",
-                     (video,))
+        conn.execute(
+            "UPDATE video_face_detections SET match_confidence = match_confidence - 0.01 WHERE video_id = %s", (video,)
+        )
     run = connect(url)
     try:
         summary = match_detections(run, RecognitionConfig.load(run), video_ids=[video])  # not committed yet

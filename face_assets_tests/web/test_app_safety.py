@@ -102,17 +102,21 @@ def make_png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("name, content, status, says", [
-    ("notes.jpg", b"just some text, not a photo", 400, "not a JPEG"),
-    ("empty.jpg", b"", 400, "empty"),
-    ("truncated.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "header cannot be read"),
-    ("huge.png", None, 413, "megapixels"),
-    ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (20 * 1024 * 1024), 413, "larger than 20 MB"),
-])
+@pytest.mark.parametrize(
+    "name, content, status, says",
+    [
+        ("notes.jpg", b"just some text, not a photo", 400, "not a JPEG"),
+        ("empty.jpg", b"", 400, "empty"),
+        ("truncated.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 40, 400, "header cannot be read"),
+        ("huge.png", None, 413, "megapixels"),
+        ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (20 * 1024 * 1024), 413, "larger than 20 MB"),
+    ],
+)
 def test_bad_uploads_are_refused_before_decoding(seeded, name, content, status, says):
     url, data = seeded
     if content is None:
         content = make_png(8000, 7000)  # 56 megapixels in a few hundred KB
+
     def no_engine():
         raise AssertionError("the face engine must not be reached by a bad upload")
 

@@ -73,12 +73,17 @@ def _queue_for_review(url: str) -> None:
     with psycopg.connect(url) as conn:
         register_vector(conn)
         for rate in ("1e-5", "1e-6", "1e-8"):
-            conn.execute("INSERT INTO face_recognition_config (key, value) VALUES ('auto_tag_max_false_rate', %s)"
-                         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (rate,))
+            conn.execute(
+                "INSERT INTO face_recognition_config (key, value) VALUES ('auto_tag_max_false_rate', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (rate,),
+            )
             match_detections(conn, RecognitionConfig.load(conn))
             conn.commit()
-            groups = conn.execute("SELECT count(DISTINCT (video_id, matched_creator_id)) FROM video_face_detections"
-                                  " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL").fetchone()[0]
+            groups = conn.execute(
+                "SELECT count(DISTINCT (video_id, matched_creator_id)) FROM video_face_detections"
+                " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL"
+            ).fetchone()[0]
             if groups >= 3:
                 return
     raise AssertionError(f"only {groups} proposal group(s) wait for review even at auto_tag_max_false_rate {rate}")
@@ -136,7 +141,7 @@ class Tab:
         self.page.on("response", self._record)
 
     def _record(self, response) -> None:
-        path = response.url[len(self.base):] if response.url.startswith(self.base) else response.url
+        path = response.url[len(self.base) :] if response.url.startswith(self.base) else response.url
         if path.startswith("/api/"):
             self.api.append((response.request.method, path, response.status))
 
@@ -185,21 +190,26 @@ def db(url: str) -> psycopg.Connection:
 def pending_faces(url: str) -> list[tuple[int, int, int]]:
     """(face, proposed creator, video) of the proposals waiting for review."""
     with db(url) as conn:
-        return conn.execute("SELECT id, matched_creator_id, video_id FROM video_face_detections"
-                            " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT id, matched_creator_id, video_id FROM video_face_detections"
+            " WHERE match_status = 'pending' AND matched_creator_id IS NOT NULL ORDER BY id"
+        ).fetchall()
 
 
 def face_state(url: str, detection_id: int) -> tuple:
     with db(url) as conn:
-        return conn.execute("SELECT match_status, matched_creator_id, decided_at IS NOT NULL"
-                            " FROM video_face_detections WHERE id = %s", (detection_id,)).fetchone()
+        return conn.execute(
+            "SELECT match_status, matched_creator_id, decided_at IS NOT NULL FROM video_face_detections WHERE id = %s",
+            (detection_id,),
+        ).fetchone()
 
 
 def open_clusters(url: str) -> list[tuple[int, int, int]]:
     """(id, size, n_videos) of the open clusters, largest first (as /people lists them)."""
     with db(url) as conn:
-        return conn.execute("SELECT id, size, n_videos FROM face_clusters WHERE status = 'open'"
-                            " ORDER BY size DESC, id DESC").fetchall()
+        return conn.execute(
+            "SELECT id, size, n_videos FROM face_clusters WHERE status = 'open' ORDER BY size DESC, id DESC"
+        ).fetchall()
 
 
 def wait_outcome(page, text: str):
@@ -264,8 +274,9 @@ def test_undo_a_confirmation(tab, web_library):
     face, creator, _ = pending_faces(web_library)[0]
     with db(web_library) as conn:
         video = conn.execute("SELECT video_id FROM video_face_detections WHERE id = %s", (face,)).fetchone()[0]
-        tagged_before = conn.execute("SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s",
-                                     (video, creator)).fetchone()
+        tagged_before = conn.execute(
+            "SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s", (video, creator)
+        ).fetchone()
     t = tab()
     t.goto("/review")
     group = t.page.locator(f"[data-group]:has([data-face='{face}'])")
@@ -273,20 +284,33 @@ def test_undo_a_confirmation(tab, web_library):
     wait_outcome(t.page, "Confirmed")
     assert face_state(web_library, face) == ("manual", creator, True)
     with db(web_library) as conn:
-        tag = conn.execute("SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s",
-                           (video, creator)).fetchone()
+        tag = conn.execute(
+            "SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s", (video, creator)
+        ).fetchone()
         assert tag is not None  # the video is tagged (manual, unless it was tagged before)
-        assert conn.execute("SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s",
-                            (f"detection:{face}",)).fetchone()[0] == 1
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s", (f"detection:{face}",)
+            ).fetchone()[0]
+            == 1
+        )
     t.page.locator("#outcome").get_by_role("button", name="Undo").click()
     wait_outcome(t.page, "Undone")
     status, _, decided = face_state(web_library, face)
     assert status != "manual" and not decided  # undecided again (re-matched: proposed again)
     with db(web_library) as conn:
-        assert conn.execute("SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s",
-                            (video, creator)).fetchone() == tagged_before
-        assert conn.execute("SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s",
-                            (f"detection:{face}",)).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT source FROM video_creators WHERE video_id = %s AND creator_id = %s", (video, creator)
+            ).fetchone()
+            == tagged_before
+        )
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM creator_face_embeddings WHERE source_path = %s", (f"detection:{face}",)
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_clear_the_review_queue_by_keyboard_a_second_decision_gets_409(tab, web_library):
@@ -334,8 +358,12 @@ def test_name_a_cluster_as_a_new_creator_tags_its_videos(tab, web_library):
 
     cluster, _size, _n_videos = open_clusters(web_library)[0]
     with db(web_library) as conn:
-        videos = {r[0] for r in conn.execute("SELECT DISTINCT video_id FROM video_face_detections WHERE cluster_id = %s",
-                                             (cluster,))}
+        videos = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT video_id FROM video_face_detections WHERE cluster_id = %s", (cluster,)
+            )
+        }
     t = tab()
     page = t.page
     t.goto("/people")
@@ -348,11 +376,17 @@ def test_name_a_cluster_as_a_new_creator_tags_its_videos(tab, web_library):
     rows = page.locator("#tagged-videos [data-video]")
     expect(rows).to_have_count(len(videos))
     for video in videos:
-        expect(page.locator(f"#tagged-videos [data-video='{video}'] [data-source]")).to_have_attribute("data-source", "manual")
+        expect(page.locator(f"#tagged-videos [data-video='{video}'] [data-source]")).to_have_attribute(
+            "data-source", "manual"
+        )
     with db(web_library) as conn:
         creator = conn.execute("SELECT id FROM creators WHERE name = 'Vladimir Putin'").fetchone()[0]
-        tagged = {r[0] for r in conn.execute(
-            "SELECT video_id FROM video_creators WHERE creator_id = %s AND source = 'manual'", (creator,))}
+        tagged = {
+            r[0]
+            for r in conn.execute(
+                "SELECT video_id FROM video_creators WHERE creator_id = %s AND source = 'manual'", (creator,)
+            )
+        }
         assert tagged == videos
         status = conn.execute("SELECT status, creator_id FROM face_clusters WHERE id = %s", (cluster,)).fetchone()
         assert status == ("named", creator)
@@ -376,9 +410,14 @@ def test_merge_two_clusters_picked_visually(tab, web_library):
     page.wait_for_load_state()
     expect(page.locator("#cluster-summary")).to_contain_text(f"{into[1] + other_size} face(s)", timeout=TIMEOUT_MS)
     with db(web_library) as conn:
-        assert conn.execute("SELECT status, merged_into FROM face_clusters WHERE id = %s",
-                            (other,)).fetchone() == ("merged", into[0])
-        assert conn.execute("SELECT size FROM face_clusters WHERE id = %s", (into[0],)).fetchone()[0] == into[1] + other_size
+        assert conn.execute("SELECT status, merged_into FROM face_clusters WHERE id = %s", (other,)).fetchone() == (
+            "merged",
+            into[0],
+        )
+        assert (
+            conn.execute("SELECT size FROM face_clusters WHERE id = %s", (into[0],)).fetchone()[0]
+            == into[1] + other_size
+        )
 
 
 def test_a_creator_called_script_shows_as_text(tab, web_library):
@@ -408,11 +447,14 @@ def test_a_write_from_another_site_is_refused(tab, web_library, web_app):
     t = tab()
     page = t.page
     with db(web_library) as conn:
-        face, status = conn.execute("SELECT id, match_status FROM video_face_detections WHERE matched_creator_id"
-                                    " IS NOT NULL ORDER BY id LIMIT 1").fetchone()
+        face, status = conn.execute(
+            "SELECT id, match_status FROM video_face_detections WHERE matched_creator_id"
+            " IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetchone()
     evil = "http://evil.example/"
-    form = (f"<form method=post action='{web_app}/api/face-recognition/reject/{face}'>"
-            "<button>win a prize</button></form>")
+    form = (
+        f"<form method=post action='{web_app}/api/face-recognition/reject/{face}'><button>win a prize</button></form>"
+    )
     page.route(evil, lambda route: route.fulfill(status=200, content_type="text/html", body=form))
     page.goto(evil)
     with page.expect_navigation() as navigation:
@@ -486,7 +528,8 @@ def test_the_creator_and_video_pages_after_the_review(tab, web_library, truth):
     missing = [name for name in SCREENSHOT_PAGES if name not in SHOTS]
     assert not missing, f"no screenshot of {missing} (an earlier test failed)"
     if os.environ.get("FACE_ASSETS_UPDATE_SCREENSHOTS") == "1" or not all(
-            (DOCS / f"screenshot-{name}.png").exists() for name in SCREENSHOT_PAGES):
+        (DOCS / f"screenshot-{name}.png").exists() for name in SCREENSHOT_PAGES
+    ):
         DOCS.mkdir(exist_ok=True)
         for name in SCREENSHOT_PAGES:
             shutil.copyfile(SHOTS[name], DOCS / f"screenshot-{name}.png")

@@ -3,7 +3,6 @@
 Asset group `face_recognition`. The plain logic these call lives in face_assets.recognition, face_assets.video and
 the sql/ folders; each section below is one asset with what it does and why."""
 
-
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,7 +202,7 @@ def face_crop(image: np.ndarray, box: tuple[float, float, float, float], margin:
     y1 = int(max(0, np.floor(y - margin * h)))
     x2 = int(min(width, np.ceil(x + w + margin * w)))
     y2 = int(min(height, np.ceil(y + h + margin * h)))
-    return image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+    return image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
 
 
 def _read_frames(rows: list[FrameRow]) -> list[np.ndarray]:
@@ -229,7 +228,9 @@ def _write_detections(
     with conn.transaction():
         conn.execute(read_sql("detections/create_new_faces.sql"))
         with conn.cursor() as cur, cur.copy(read_sql("detections/copy_new_faces.sql")) as copy:
-            copy.set_types(["int4", "int4", "float4", "float4", "float4", "float4", "float4", "float4", "vector", "text"])
+            copy.set_types(
+                ["int4", "int4", "float4", "float4", "float4", "float4", "float4", "float4", "vector", "text"]
+            )
             for ord_, (face, crop) in enumerate(zip(faces, crop_paths)):
                 x, y, w, h = face.box
                 copy.write_row(
@@ -265,20 +266,25 @@ def face_detections(
     face_engine.load()  # an unusable model fails the step at once, not video by video
     provider = face_engine.active_providers[0]
     model = face_engine.model_name
-    token = context.run.run_id.split("-")[0]  # crop file names are unique per run: committed rows never see a half-written set
+    token = context.run.run_id.split("-")[
+        0
+    ]  # crop file names are unique per run: committed rows never see a half-written set
 
     with database.connect(autocommit=True) as conn:
         config = RecognitionConfig.load(conn, model=model)
         ids = outcomes.video_ids()
         frame_rows: dict[int, list[FrameRow]] = {video_id: [] for video_id in ids.values()}
-        for video_id, *fields in conn.execute(read_sql("detections/frames_for_videos.sql"), {"video_ids": list(ids.values())}):
+        for video_id, *fields in conn.execute(
+            read_sql("detections/frames_for_videos.sql"), {"video_ids": list(ids.values())}
+        ):
             frame_rows[video_id].append(FrameRow(*fields))
         scans = {
             row[0]: (row[1], row[2])
             for row in conn.execute(read_sql("detections/scans_for_videos.sql"), {"video_ids": list(ids.values())})
         }
         known_videos = {
-            row[0] for row in conn.execute(read_sql("frames/videos_for_partitions.sql"), {"video_ids": list(ids.values())})
+            row[0]
+            for row in conn.execute(read_sql("frames/videos_for_partitions.sql"), {"video_ids": list(ids.values())})
         }
 
         def load(key: str) -> list[np.ndarray]:
@@ -328,9 +334,14 @@ def face_detections(
                             box = clip_box(face.bbox, image.shape[1], image.shape[0])
                             if box[2] < 1 or box[3] < 1:
                                 continue  # entirely outside the frame
-                            kept = KeptFace(row.frame_index, row.timestamp_seconds, box, face.bbox, face.det_score, face.embedding)
+                            kept = KeptFace(
+                                row.frame_index, row.timestamp_seconds, box, face.bbox, face.det_score, face.embedding
+                            )
                             crop_paths.append(
-                                save_jpeg(face_crop(image, box), crops_dir(video_id) / f"{row.frame_index}_{len(faces)}_{token}.jpg")
+                                save_jpeg(
+                                    face_crop(image, box),
+                                    crops_dir(video_id) / f"{row.frame_index}_{len(faces)}_{token}.jpg",
+                                )
                             )
                             faces.append(kept)
                     scan = {
@@ -376,7 +387,9 @@ def face_detections(
                     **preview_metadata(preview, previews_dir(video_id) / "face_detections.jpg"),
                 }
                 outcomes.success(key, metadata)
-                context.log.info(f"video {video_id}: {len(faces)} faces in {len(images)} frames ({elapsed / len(images):.3f} s/frame)")
+                context.log.info(
+                    f"video {video_id}: {len(faces)} faces in {len(images)} frames ({elapsed / len(images):.3f} s/frame)"
+                )
                 del images, detected, preview
         except BaseException:
             outcomes.report_succeeded()  # the committed videos still count as materialized
@@ -396,7 +409,6 @@ def face_detections(
 # at once (face_assets.recognition.matching.match_detections: one exact matrix product, never a query per face).
 # Review decisions are never overwritten. The rule and thresholds: face_assets.recognition.matching (auto_tag_rule)
 # and face_assets.recognition.config (MODEL_DEFAULTS).
-
 
 
 @asset(
@@ -450,14 +462,16 @@ def face_matches(
             **{k: v for k, v in summary.as_metadata().items() if k != "statuses"},
             "statuses": MetadataValue.json(summary.as_metadata()["statuses"]),
             "model": config.model or "",
-            "thresholds": MetadataValue.json({
-                "match_threshold": config.match_threshold,
-                "auto_tag_threshold": config.auto_tag_threshold,
-                "auto_tag_min_frames": config.auto_tag_min_frames,
-                "auto_tag_margin": config.auto_tag_margin,
-                "auto_tag_max_false_rate": config.auto_tag_max_false_rate,
-                "evidence_frame_correlation": config.evidence_frame_correlation,
-            }),
+            "thresholds": MetadataValue.json(
+                {
+                    "match_threshold": config.match_threshold,
+                    "auto_tag_threshold": config.auto_tag_threshold,
+                    "auto_tag_min_frames": config.auto_tag_min_frames,
+                    "auto_tag_margin": config.auto_tag_margin,
+                    "auto_tag_max_false_rate": config.auto_tag_max_false_rate,
+                    "evidence_frame_correlation": config.evidence_frame_correlation,
+                }
+            ),
             "auto_tags": MetadataValue.json(
                 [{"video_id": v, "creator_id": c, "confidence": round(s, 4)} for v, c, s in summary.tags.tagged][:500]
             ),
@@ -495,7 +509,9 @@ def face_clusters(context: AssetExecutionContext, database: PostgresResource) ->
         result = cluster_faces(conn, connect=database.connect, log=context.log.info)
         # "Is this cluster creator X?" and "are these two clusters one person?": review items, never decisions.
         proposals = propose(conn)
-        top = conn.execute(read_sql("clusters/list_clusters.sql"), {"statuses": ["open"], "limit": TOP_CLUSTERS}).fetchall()
+        top = conn.execute(
+            read_sql("clusters/list_clusters.sql"), {"statuses": ["open"], "limit": TOP_CLUSTERS}
+        ).fetchall()
 
     table = ["| cluster | faces | videos | representative crop |", "| ---: | ---: | ---: | --- |"]
     table += [f"| {r[0]} | {r[2]} | {r[3]} | {r[5] or ''} |" for r in top]

@@ -33,8 +33,12 @@ def _result(bad: list, what: str) -> AssetCheckResult:
     )
 
 
-@asset_check(asset=face_detections, partitions_def=video_partitions, blocking=False,
-             description="Every face of the run's videos has a 512-d unit-norm embedding.")
+@asset_check(
+    asset=face_detections,
+    partitions_def=video_partitions,
+    blocking=False,
+    description="Every face of the run's videos has a 512-d unit-norm embedding.",
+)
 def embeddings_unit_512(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
         bad, first_id, wrong_dims, not_unit = conn.execute(
@@ -49,25 +53,42 @@ def embeddings_unit_512(context: AssetCheckExecutionContext, database: PostgresR
     )
 
 
-@asset_check(asset=face_detections, partitions_def=video_partitions, blocking=False,
-             description="Every video of the run with frames or faces has its video_face_scans row.")
+@asset_check(
+    asset=face_detections,
+    partitions_def=video_partitions,
+    blocking=False,
+    description="Every video of the run with frames or faces has its video_face_scans row.",
+)
 def processed_videos_have_scans(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
-        bad = [r[0] for r in conn.execute(read_sql("checks/videos_without_scan.sql"), {"video_ids": _video_ids(context)})]
+        bad = [
+            r[0] for r in conn.execute(read_sql("checks/videos_without_scan.sql"), {"video_ids": _video_ids(context)})
+        ]
     return _result(bad, "videos with frames or faces but no scan row")
 
 
-@asset_check(asset=face_matches, partitions_def=video_partitions, blocking=False,
-             description="Every auto-tag of the run's videos has matched faces of that creator behind it.")
+@asset_check(
+    asset=face_matches,
+    partitions_def=video_partitions,
+    blocking=False,
+    description="Every auto-tag of the run's videos has matched faces of that creator behind it.",
+)
 def auto_tags_have_evidence(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
-        bad = conn.execute(read_sql("checks/auto_tags_without_evidence.sql"), {"video_ids": _video_ids(context)}).fetchall()
+        bad = conn.execute(
+            read_sql("checks/auto_tags_without_evidence.sql"), {"video_ids": _video_ids(context)}
+        ).fetchall()
     return _result(bad, "auto-tags (video, creator) without a matched face")
 
 
-@asset_check(asset=face_clusters, blocking=False,
-             description="No face a person gave a creator sits in an open cluster of unknown faces.")
-def no_decided_face_in_open_cluster(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
+@asset_check(
+    asset=face_clusters,
+    blocking=False,
+    description="No face a person gave a creator sits in an open cluster of unknown faces.",
+)
+def no_decided_face_in_open_cluster(
+    context: AssetCheckExecutionContext, database: PostgresResource
+) -> AssetCheckResult:
     with database.connect() as conn:
         bad = conn.execute(read_sql("checks/decided_faces_in_open_clusters.sql")).fetchall()
     return _result(bad, "decided faces in open clusters (first 100 listed at most)")

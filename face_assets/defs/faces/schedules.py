@@ -17,7 +17,6 @@ data: its runs, logs and output metadata say what it did, and `face_matches` sta
 Cron: FACE_ASSETS_REMATCH_CRON [`0 3 * * *`], in FACE_ASSETS_REMATCH_TIMEZONE [UTC].
 """
 
-
 from dagster import (
     DefaultScheduleStatus,
     OpExecutionContext,

@@ -33,7 +33,9 @@ MAX_CHANGES_IN_TAGS = 5
     default_status=DefaultSensorStatus.RUNNING,
     description="Materializes creator_embeddings when a creator's profile picture or reference images change.",
 )
-def creator_pictures_sensor(context: SensorEvaluationContext, database: PostgresResource, face_engine: FaceEngineResource):
+def creator_pictures_sensor(
+    context: SensorEvaluationContext, database: PostgresResource, face_engine: FaceEngineResource
+):
     with database.connect() as conn:
         ready = conn.execute(
             "SELECT to_regclass('creator_face_embeddings') IS NOT NULL AND to_regclass('creators') IS NOT NULL"
@@ -44,7 +46,9 @@ def creator_pictures_sensor(context: SensorEvaluationContext, database: Postgres
     if not changes:
         context.update_cursor(None)
         return SkipReason("no new or changed creator pictures")
-    lines = sorted(f"{c.change}\t{c.source.creator_id}\t{c.source.source_type}\t{c.source.path}\t{c.stat}" for c in changes)
+    lines = sorted(
+        f"{c.change}\t{c.source.creator_id}\t{c.source.source_type}\t{c.source.path}\t{c.stat}" for c in changes
+    )
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     if context.cursor == digest:
         return SkipReason(f"{len(changes)} picture changes already requested (run key creator-pictures-{digest[:16]})")

@@ -140,7 +140,9 @@ class PartitionOutcomes:
             return
         self._reported = True
         for key, metadata in self.succeeded.items():
-            self.context.log_event(AssetMaterialization(asset_key=self.context.asset_key, partition=key, metadata=metadata))
+            self.context.log_event(
+                AssetMaterialization(asset_key=self.context.asset_key, partition=key, metadata=metadata)
+            )
 
     def finish(self, fail_partitions: bool = True) -> MaterializeResult:
         """Report the outcomes. With `fail_partitions=False` (steps with a video step after them in the job) a
@@ -243,8 +245,15 @@ def _store_frames(conn: psycopg.Connection, video: _VideoFrames) -> list[Path]:
             copy.set_types(["int4", "int4", "float8", "text", "int4", "int4", "float4"])
             for frame, path in zip(video.frames, paths):
                 copy.write_row(
-                    (video.video_id, frame.frame_index, frame.timestamp_seconds, str(path), frame.width, frame.height,
-                     frame.sharpness)
+                    (
+                        video.video_id,
+                        frame.frame_index,
+                        frame.timestamp_seconds,
+                        str(path),
+                        frame.width,
+                        frame.height,
+                        frame.sharpness,
+                    )
                 )
     return paths
 

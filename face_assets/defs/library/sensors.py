@@ -73,19 +73,21 @@ def run_requests_for(videos: Iterable[PresentVideo]) -> list[RunRequest]:
     new = [v for v in videos if v.discovered]
     requests = []
     for start in range(0, len(new), VIDEOS_PER_RUN):
-        batch = new[start:start + VIDEOS_PER_RUN]
+        batch = new[start : start + VIDEOS_PER_RUN]
         if len(batch) == 1:
             requests.append(RunRequest(partition_key=batch[0].partition_key, run_key=batch[0].run_key))
             continue
         digest = hashlib.sha256("\n".join(v.run_key for v in batch).encode()).hexdigest()[:16]
-        requests.append(RunRequest(
-            run_key=f"videos-{batch[0].partition_key}-{batch[-1].partition_key}-{digest}",
-            tags={
-                ASSET_PARTITION_RANGE_START_TAG: batch[0].partition_key,
-                ASSET_PARTITION_RANGE_END_TAG: batch[-1].partition_key,
-                "face_assets/videos": str(len(batch)),
-            },
-        ))
+        requests.append(
+            RunRequest(
+                run_key=f"videos-{batch[0].partition_key}-{batch[-1].partition_key}-{digest}",
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: batch[0].partition_key,
+                    ASSET_PARTITION_RANGE_END_TAG: batch[-1].partition_key,
+                    "face_assets/videos": str(len(batch)),
+                },
+            )
+        )
     return requests
 
 
@@ -127,11 +129,15 @@ def build_library_sensor(
         added = partition_order(new_partitions(context.instance, result))
         runs = run_requests_for(added)
         summary = result.summary()
-        cursor = json.dumps({**summary, "scans": int(state.get("scans", 0)) + 1,
-                             "partitions_added": len(added), "runs_requested": len(runs)})
-        partition_requests = (
-            [video_partitions.build_add_request([v.partition_key for v in added])] if added else []
+        cursor = json.dumps(
+            {
+                **summary,
+                "scans": int(state.get("scans", 0)) + 1,
+                "partitions_added": len(added),
+                "runs_requested": len(runs),
+            }
         )
+        partition_requests = [video_partitions.build_add_request([v.partition_key for v in added])] if added else []
         skip_reason = None
         if not runs:
             skip_reason = (

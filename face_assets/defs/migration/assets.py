@@ -5,7 +5,6 @@ source rows = migrated + rejected rows, and a checksum of the key columns. The t
 can be subset: materializing some tables loads those, side by side on several connections.
 """
 
-
 import logging
 import re
 
@@ -65,10 +64,15 @@ def table_graph() -> dict[str, list[str]]:
 def _check_specs(table: str) -> list[AssetCheckSpec]:
     key = legacy_key(table)
     return [
-        AssetCheckSpec("rows_reconcile", asset=key, blocking=True,
-                       description="source rows = migrated rows + rejected rows"),
-        AssetCheckSpec("key_checksum", asset=key, blocking=True,
-                       description="checksum of the key columns of the kept rows matches the source"),
+        AssetCheckSpec(
+            "rows_reconcile", asset=key, blocking=True, description="source rows = migrated rows + rejected rows"
+        ),
+        AssetCheckSpec(
+            "key_checksum",
+            asset=key,
+            blocking=True,
+            description="checksum of the key columns of the kept rows matches the source",
+        ),
     ]
 
 
@@ -145,8 +149,10 @@ def build_legacy_assets() -> AssetsDefinition:
                 context.log.error(f"{outcome.table}: {type(outcome.error).__name__}: {outcome.error}")
                 continue
             r = outcome.result
-            context.log.info(f"{outcome.table}: {r.source_rows} source rows, {r.migrated_rows} migrated, "
-                             f"{r.rejected_rows} rejected, {r.nulled_rows} with NULLed values")
+            context.log.info(
+                f"{outcome.table}: {r.source_rows} source rows, {r.migrated_rows} migrated, "
+                f"{r.rejected_rows} rejected, {r.nulled_rows} with NULLed values"
+            )
             yield _materialization(outcome)
         if failed:
             transient = [e for e in failed.values() if is_transient(e)]

@@ -29,5 +29,8 @@ def face_recognition_stats(context: AssetExecutionContext, database: PostgresRes
         f"{stats['auto_tags']} auto-tags, {stats['clusters_open']} open clusters"
     )
     return MaterializeResult(
-        metadata={"summary": MetadataValue.md(stats_markdown(stats)), **{k: MetadataValue.int(v) for k, v in stats.items()}}
+        metadata={
+            "summary": MetadataValue.md(stats_markdown(stats)),
+            **{k: MetadataValue.int(v) for k, v in stats.items()},
+        }
     )

@@ -61,8 +61,9 @@ def library_run(module_migrated_db, pg_server, tmp_path_factory, truth):
             start = time.perf_counter()
             result = run_partitions(assets(), keys, instance, resources)
             seconds = time.perf_counter() - start
-            yield SimpleNamespace(url=module_migrated_db, instance=instance, result=result, keys=keys,
-                                  seconds=seconds, home=base / "home")
+            yield SimpleNamespace(
+                url=module_migrated_db, instance=instance, result=result, keys=keys, seconds=seconds, home=base / "home"
+            )
     _drop_database(pg_server, dagster_url)
 
 
@@ -71,8 +72,12 @@ def test_the_library_run_finds_faces_in_every_video_with_people(library_run, tru
     ids = {path: int(v) for path, v in truth["legacy_video_ids"].items()}
     with psycopg.connect(library_run.url) as conn:
         faces = dict(conn.execute("SELECT video_id, count(*) FROM video_face_detections GROUP BY video_id").fetchall())
-        scans = {r[0]: r[1:] for r in conn.execute(
-            "SELECT video_id, status, frames, faces, provider, seconds_per_frame FROM video_face_scans")}
+        scans = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT video_id, status, frames, faces, provider, seconds_per_frame FROM video_face_scans"
+            )
+        }
         frames = conn.execute("SELECT count(*) FROM video_frames").fetchone()[0]
     with_people = [p for p in ids if truth["videos"][p]["creators"] or truth["videos"][p]["unknown_people"]]
     assert len(with_people) >= 9
@@ -93,14 +98,17 @@ def test_detections_are_stored_as_specified(library_run):
         config = RecognitionConfig.load(conn)
         dims, min_norm, max_norm = conn.execute(
             "SELECT min(vector_dims(embedding)), min(vector_norm(embedding)), max(vector_norm(embedding))"
-            " FROM video_face_detections").fetchone()
+            " FROM video_face_detections"
+        ).fetchone()
         rows = conn.execute(
             "SELECT d.frame_index, d.frame_timestamp, f.timestamp_seconds, d.bbox_x, d.bbox_y, d.bbox_width,"
             " d.bbox_height, f.width, f.height, d.quality_score, d.match_status, d.crop_path, d.video_id"
-            " FROM video_face_detections d JOIN video_frames f USING (video_id, frame_index)").fetchall()
+            " FROM video_face_detections d JOIN video_frames f USING (video_id, frame_index)"
+        ).fetchall()
         unmatched = conn.execute(
             "SELECT count(*) FROM video_face_detections d LEFT JOIN video_frames f USING (video_id, frame_index)"
-            " WHERE f.id IS NULL").fetchone()[0]
+            " WHERE f.id IS NULL"
+        ).fetchone()[0]
     assert dims == 512 and abs(min_norm - 1) < 1e-4 and abs(max_norm - 1) < 1e-4
     assert rows and unmatched == 0
     for _index, ts, frame_ts, x, y, w, h, width, height, score, status, crop, video_id in rows:
@@ -145,16 +153,24 @@ def test_rematerializing_keeps_one_set_of_detections_and_the_review_decisions(
     resources = make_resources(migrated_db)
     assert run_partitions(assets(), [key], dagster_instance, resources).success
 
-    query = ("SELECT id, frame_index, bbox_x, bbox_y, match_status, matched_creator_id, match_confidence, decided_at,"
-             " crop_path FROM video_face_detections WHERE video_id = %s ORDER BY frame_index, bbox_x")
+    query = (
+        "SELECT id, frame_index, bbox_x, bbox_y, match_status, matched_creator_id, match_confidence, decided_at,"
+        " crop_path FROM video_face_detections WHERE video_id = %s ORDER BY frame_index, bbox_x"
+    )
     with psycopg.connect(migrated_db) as conn:
         before = conn.execute(query, (int(key),)).fetchall()
         assert len(before) >= 2
         rejected, confirmed = before[0], before[-1]
-        conn.execute("UPDATE video_face_detections SET match_status = 'rejected', matched_creator_id = %s,"
-                     " match_confidence = 0.41, decided_at = now() WHERE id = %s", (sharon, rejected[0]))
-        conn.execute("UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
-                     " match_confidence = 0.93, decided_at = now() WHERE id = %s", (sharon, confirmed[0]))
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'rejected', matched_creator_id = %s,"
+            " match_confidence = 0.41, decided_at = now() WHERE id = %s",
+            (sharon, rejected[0]),
+        )
+        conn.execute(
+            "UPDATE video_face_detections SET match_status = 'manual', matched_creator_id = %s,"
+            " match_confidence = 0.93, decided_at = now() WHERE id = %s",
+            (sharon, confirmed[0]),
+        )
         decided = {r[0]: r for r in conn.execute(query, (int(key),)) if r[0] in (rejected[0], confirmed[0])}
 
     # face_detections alone, as a retry or a model change would run it
@@ -190,14 +206,20 @@ def test_min_face_size_filters_small_faces_and_zero_faces_is_recorded(migrated_d
 
     def detect_with(min_face_size: int):
         with psycopg.connect(migrated_db) as conn:
-            conn.execute("UPDATE face_recognition_config SET value = %s WHERE key = 'min_face_size'",
-                         (str(min_face_size),))
+            conn.execute(
+                "UPDATE face_recognition_config SET value = %s WHERE key = 'min_face_size'", (str(min_face_size),)
+            )
         assert run_partitions([face_detections], [key], dagster_instance, resources).success
         with psycopg.connect(migrated_db) as conn:
-            sizes = [r[0] for r in conn.execute(
-                "SELECT least(bbox_width, bbox_height) FROM video_face_detections WHERE video_id = %s", (int(key),))]
-            scan = conn.execute("SELECT status, faces FROM video_face_scans WHERE video_id = %s",
-                                (int(key),)).fetchone()
+            sizes = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT least(bbox_width, bbox_height) FROM video_face_detections WHERE video_id = %s", (int(key),)
+                )
+            ]
+            scan = conn.execute(
+                "SELECT status, faces FROM video_face_scans WHERE video_id = %s", (int(key),)
+            ).fetchone()
         return sizes, scan
 
     small, _ = detect_with(20)
@@ -216,7 +238,10 @@ def test_a_broken_video_fails_its_own_partition_and_the_others_are_committed(
     from face_assets.defs.faces.assets import face_matches
 
     broken = str(add_broken_video(migrated_db))
-    good = [str(truth["legacy_video_ids"]["videos/driving_d0.mp4"]), str(truth["legacy_video_ids"]["videos/slideshow_01.mp4"])]
+    good = [
+        str(truth["legacy_video_ids"]["videos/driving_d0.mp4"]),
+        str(truth["legacy_video_ids"]["videos/slideshow_01.mp4"]),
+    ]
     keys = [good[0], broken, good[1]]
     dagster_instance.add_dynamic_partitions("videos", keys)
     resources = make_resources(migrated_db)
@@ -237,4 +262,7 @@ def test_a_broken_video_fails_its_own_partition_and_the_others_are_committed(
         assert scans[key][:2] == ("processed", faces[key]) and faces[key] > 0
     assert broken not in faces
     assert partition_statuses(dagster_instance, AssetKey("face_matches"), keys) == {
-        good[0]: "MATERIALIZED", broken: "FAILED", good[1]: "MATERIALIZED"}
+        good[0]: "MATERIALIZED",
+        broken: "FAILED",
+        good[1]: "MATERIALIZED",
+    }

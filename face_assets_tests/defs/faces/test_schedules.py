@@ -36,8 +36,10 @@ def instance(pg_server, tmp_path_factory):
 
     url = _create_database(pg_server, "dg")
     storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    with instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home")),
-                           overrides={"storage": {"postgres": {"postgres_url": storage_url}}}) as dagster_instance:
+    with instance_for_test(
+        temp_dir=str(tmp_path_factory.mktemp("dagster_home")),
+        overrides={"storage": {"postgres": {"postgres_url": storage_url}}},
+    ) as dagster_instance:
         yield dagster_instance
     _drop_database(pg_server, url)
 

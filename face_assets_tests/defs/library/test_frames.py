@@ -17,10 +17,16 @@ RANGE_END = "dagster/asset_partition_range_end"
 def run_partitions(assets, keys, instance, resources, raise_on_error=True):
     """Materialize `assets` for `keys` (consecutive dynamic partitions) in ONE run, as a backfill batch would."""
     if len(keys) == 1:
-        return materialize(assets, partition_key=keys[0], instance=instance, resources=resources,
-                           raise_on_error=raise_on_error)
-    return materialize(assets, instance=instance, resources=resources, raise_on_error=raise_on_error,
-                       tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+        return materialize(
+            assets, partition_key=keys[0], instance=instance, resources=resources, raise_on_error=raise_on_error
+        )
+    return materialize(
+        assets,
+        instance=instance,
+        resources=resources,
+        raise_on_error=raise_on_error,
+        tags={RANGE_START: keys[0], RANGE_END: keys[-1]},
+    )
 
 
 def add_broken_video(url: str) -> int:
@@ -92,7 +98,8 @@ def test_five_frames_per_video_at_the_right_times(migrated_db, home, resources, 
             cap.release()
             rows = conn.execute(
                 "SELECT frame_index, timestamp_seconds, path, width, height, sharpness FROM video_frames"
-                " WHERE video_id = %s ORDER BY frame_index", (video_id,)
+                " WHERE video_id = %s ORDER BY frame_index",
+                (video_id,),
             ).fetchall()
             assert [r[0] for r in rows] == [0, 1, 2, 3, 4], rel_path
             for index, ts, path, width, height, sharpness in rows:
@@ -141,7 +148,9 @@ def test_rematerializing_replaces_the_frames_and_probes_a_missing_duration(
     assert files == ["0.jpg", "1.jpg", "2.jpg"]  # 3.jpg and 4.jpg of the first run are gone
 
 
-def test_a_broken_video_is_recorded_and_the_others_are_committed(migrated_db, home, resources, dagster_instance, video_ids):
+def test_a_broken_video_is_recorded_and_the_others_are_committed(
+    migrated_db, home, resources, dagster_instance, video_ids
+):
     """sampled_frames records an unreadable video and carries on: the next steps of the job still run for the
     other videos of the batch (face_matches, the job's last video step, fails the broken partition)."""
     from face_assets.defs.library.assets import sampled_frames
@@ -155,8 +164,7 @@ def test_a_broken_video_is_recorded_and_the_others_are_committed(migrated_db, ho
     assert result.success
 
     with psycopg.connect(migrated_db) as conn:
-        counts = dict(conn.execute(
-            "SELECT video_id::text, count(*) FROM video_frames GROUP BY video_id").fetchall())
+        counts = dict(conn.execute("SELECT video_id::text, count(*) FROM video_frames GROUP BY video_id").fetchall())
         scans = conn.execute("SELECT video_id::text, status, error FROM video_face_scans").fetchall()
     assert counts == {good[0]: 5, good[1]: 5}  # the good videos are committed
     assert [(s[0], s[1]) for s in scans] == [(broken, "failed")]

@@ -111,11 +111,14 @@ def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth)
     assert set(tick.added(first)) == legacy_ids == tick.partitions()
     assert first.run_requests == [] and "no new video" in first.skip_reason.skip_message
     assert json.loads(first.cursor)["scans"] == 1 and json.loads(first.cursor)["waiting_files"] == 6
-    assert tick.query("SELECT id::text FROM videos WHERE is_available AND last_verified_at > now() - interval '1 hour'"
-                      " ORDER BY videos.id") == [(i,) for i in sorted(legacy_ids, key=int)]
+    assert tick.query(
+        "SELECT id::text FROM videos WHERE is_available AND last_verified_at > now() - interval '1 hour'"
+        " ORDER BY videos.id"
+    ) == [(i,) for i in sorted(legacy_ids, key=int)]
     assert tick.query("SELECT count(*) FROM videos WHERE file_path = ANY(%s)", (new_paths,)) == [(0,)]
     assert set(tick.query("SELECT path, status FROM library_files")) == {
-        (p, "waiting") for p in new_paths + sorted(broken)}
+        (p, "waiting") for p in new_paths + sorted(broken)
+    }
 
     second = tick()
     new_ids = dict(tick.query("SELECT file_path, id FROM videos WHERE file_path = ANY(%s)", (new_paths,)))
@@ -125,19 +128,28 @@ def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth)
     # The new videos go in one run, a partition range over exactly them (added last and contiguous).
     (run,) = second.run_requests
     added = tick.added(second)
-    assert added[-len(new_ids):] == [str(i) for i in sorted(new_ids.values(), key=lambda i: added.index(str(i)))]
-    assert sorted(added[-len(new_ids):]) == sorted(str(i) for i in new_ids.values())
+    assert added[-len(new_ids) :] == [str(i) for i in sorted(new_ids.values(), key=lambda i: added.index(str(i)))]
+    assert sorted(added[-len(new_ids) :]) == sorted(str(i) for i in new_ids.values())
     assert (run.tags[ASSET_PARTITION_RANGE_START_TAG], run.tags[ASSET_PARTITION_RANGE_END_TAG]) == (
-        added[-len(new_ids)], added[-1])
+        added[-len(new_ids)],
+        added[-1],
+    )
     assert run.partition_key is None and run.run_key.startswith(f"videos-{added[-len(new_ids)]}-{added[-1]}-")
-    assert run_requests_for(
-        [PresentVideo(new_ids[p], p, content_hash(p), True) for p in sorted(new_paths, key=lambda p: added.index(str(new_ids[p])))]
-    )[0].run_key == run.run_key  # the run key is a function of the videos and their content only
+    assert (
+        run_requests_for(
+            [
+                PresentVideo(new_ids[p], p, content_hash(p), True)
+                for p in sorted(new_paths, key=lambda p: added.index(str(new_ids[p])))
+            ]
+        )[0].run_key
+        == run.run_key
+    )  # the run key is a function of the videos and their content only
     assert tick.partitions() == legacy_ids | {str(i) for i in new_ids.values()}
     for path in new_paths:
         rel = os.path.relpath(path, LIBRARY)
         duration, width, height, file_hash = tick.query(
-            "SELECT duration_seconds, width, height, file_hash FROM videos WHERE id = %s", (new_ids[path],))[0]
+            "SELECT duration_seconds, width, height, file_hash FROM videos WHERE id = %s", (new_ids[path],)
+        )[0]
         assert duration == pytest.approx(truth["videos"][rel]["duration"], abs=0.25)
         assert (width, height) == (truth["videos"][rel]["width"], truth["videos"][rel]["height"])
         assert file_hash == content_hash(path)
@@ -182,13 +194,16 @@ def test_sensor_on_a_changing_library(clean_instance, tmp_only_db, tmp_path, mon
         locked.chmod(0o644)
     (video_id,) = [vid for (vid,) in tick.query("SELECT id FROM videos WHERE file_path = %s", (str(target),))]
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        (str(video_id), f"video-{video_id}-{content_hash(target)}")]
+        (str(video_id), f"video-{video_id}-{content_hash(target)}")
+    ]
     errors = dict(tick.query("SELECT path, error FROM library_files WHERE status = 'error'"))
     assert set(errors) == {str(root / "empty.mkv"), str(root / "fake.avi"), str(locked)}
     if os.geteuid() != 0:
         assert "Permission denied" in errors[str(locked)]
-    assert tick.query("SELECT count(*) FROM library_files WHERE path LIKE %s OR path LIKE %s",
-                      (f"{root}/link.mp4", f"{root}/notes.txt")) == [(0,)]
+    assert tick.query(
+        "SELECT count(*) FROM library_files WHERE path LIKE %s OR path LIKE %s",
+        (f"{root}/link.mp4", f"{root}/notes.txt"),
+    ) == [(0,)]
     keys = tick.partitions()
     assert str(video_id) in keys
 
@@ -211,7 +226,8 @@ def test_sensor_on_a_changing_library(clean_instance, tmp_only_db, tmp_path, mon
     result = tick()
     assert result.run_requests == [] and result.dynamic_partitions_requests == []
     assert tick.query("SELECT id, file_name, is_available FROM videos WHERE file_path = %s", (str(moved),)) == [
-        (video_id, "renamed.mp4", True)]
+        (video_id, "renamed.mp4", True)
+    ]
     assert len(tick.run_keys) == len(set(tick.run_keys))
 
 

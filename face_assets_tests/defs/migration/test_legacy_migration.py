@@ -70,19 +70,25 @@ def test_unseen_legacy_database_migrates_through_dagster(unseen_legacy_db, fresh
     assert len(checks) == 2 * 37 and all(c.passed for c in checks)
 
     with psycopg.connect(fresh_db) as conn:
-        assert conn.execute("SELECT id, file_size_bytes, duration_seconds, width, stars, is_available, created_at"
-                            " FROM videos ORDER BY id").fetchall() == [
+        assert conn.execute(
+            "SELECT id, file_size_bytes, duration_seconds, width, stars, is_available, created_at"
+            " FROM videos ORDER BY id"
+        ).fetchall() == [
             (1, 5000000000, None, 1920, 5, True, datetime(2024, 3, 1, 10, 0, tzinfo=timezone.utc)),
             (2, 3000000000, 61.5, None, None, False, datetime(2024, 3, 2, 11, 30, 0, 250000, tzinfo=timezone.utc)),
         ]
         assert conn.execute("SELECT file_path FROM videos WHERE id = 1").fetchone()[0] == "/new/place/videos/a.mp4"
         assert conn.execute("SELECT path FROM watched_directories").fetchone()[0] == "/new/place/videos"
         assert conn.execute("SELECT id, note FROM watch_notes").fetchall() == [(1, "good")]
-        assert conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'watch_notes'"
-                            " AND indexname LIKE 'idx_%'").fetchall() == [("idx_watch_notes_video",)]
+        assert conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'watch_notes' AND indexname LIKE 'idx_%'"
+        ).fetchall() == [("idx_watch_notes_video",)]
         assert conn.execute("SELECT is_verified FROM creators ORDER BY id").fetchall() == [(True,), (False,)]
-        rejects = dict(conn.execute("SELECT table_name || ':' || disposition, count(*) FROM migration_rejects"
-                                    " GROUP BY 1").fetchall())
+        rejects = dict(
+            conn.execute(
+                "SELECT table_name || ':' || disposition, count(*) FROM migration_rejects GROUP BY 1"
+            ).fetchall()
+        )
         assert rejects == {"videos:value_nulled": 2, "video_creators:row_rejected": 1, "watch_notes:row_rejected": 1}
         # AUTOINCREMENT never reuses an id: the next creator comes after sqlite_sequence (60), not max(id) (41).
         new_id = conn.execute("INSERT INTO creators (name) VALUES ('New') RETURNING id").fetchone()[0]
