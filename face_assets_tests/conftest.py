@@ -9,8 +9,10 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -145,21 +147,28 @@ def database(fresh_db):
     return PostgresResource(url=fresh_db)
 
 
-@pytest.fixture
-def dagster_instance(pg_server, tmp_path):
-    """A real Dagster instance whose storage is PostgreSQL (dagster-postgres), as in production."""
+@contextmanager
+def postgres_dagster_instance(pg_server: str, home: Path) -> Iterator[Any]:
+    """A real Dagster instance in `home` whose storage is a new PostgreSQL database (dagster-postgres), as in
+    production; the database is dropped afterwards."""
     from dagster import instance_for_test
     from sqlalchemy.engine import make_url
 
     url = _create_database(pg_server, "dg")
-    (tmp_path / "dagster_home").mkdir()
     storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
     with instance_for_test(
-        temp_dir=str(tmp_path / "dagster_home"),
-        overrides={"storage": {"postgres": {"postgres_url": storage_url}}},
+        temp_dir=str(home), overrides={"storage": {"postgres": {"postgres_url": storage_url}}}
     ) as instance:
         yield instance
     _drop_database(pg_server, url)
+
+
+@pytest.fixture
+def dagster_instance(pg_server, tmp_path):
+    """A real Dagster instance on PostgreSQL storage for one test."""
+    (tmp_path / "dagster_home").mkdir()
+    with postgres_dagster_instance(pg_server, tmp_path / "dagster_home") as instance:
+        yield instance
 
 
 def migrate_fixture_legacy_db(url: str, legacy_db: Path = LEGACY_DB, path_map: str | None = None) -> None:
@@ -196,15 +205,6 @@ def module_migrated_db(module_db) -> str:
 
 @pytest.fixture(scope="module")
 def module_dagster_instance(pg_server, tmp_path_factory):
-    """Like `dagster_instance`, shared by one test module."""
-    from dagster import instance_for_test
-    from sqlalchemy.engine import make_url
-
-    url = _create_database(pg_server, "dg")
-    home = tmp_path_factory.mktemp("dagster_home")
-    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    with instance_for_test(
-        temp_dir=str(home), overrides={"storage": {"postgres": {"postgres_url": storage_url}}}
-    ) as inst:
-        yield inst
-    _drop_database(pg_server, url)
+    """Like `dagster_instance`, shared by one test module (creating one costs seconds)."""
+    with postgres_dagster_instance(pg_server, tmp_path_factory.mktemp("dagster_home")) as instance:
+        yield instance

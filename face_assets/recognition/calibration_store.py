@@ -75,7 +75,7 @@ def suggested_settings(cal: Calibration) -> dict[str, float]:
 
 
 def apply_calibration(conn, cal: Calibration) -> dict[str, float]:
-    """Store `cal` and its suggested settings as per-model rows `<model>.<key>` (face_assets.recognition_config:
+    """Store `cal` and its suggested settings as per-model rows `<model>.<key>` (face_assets.recognition.config:
     a per-model row wins over MODEL_DEFAULTS). Returns the settings written."""
     settings = suggested_settings(cal)
     with conn.transaction():

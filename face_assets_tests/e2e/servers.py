@@ -131,7 +131,7 @@ def prepared_environment(env: dict[str, str], log: Path) -> dict[str, str]:
     """face_assets.db.instance.prepare() in a subprocess with `env`; the variables it exported."""
     code = (
         "import json, os\n"
-        "from face_assets import instance\n"
+        "from face_assets.db import instance\n"
         "instance.prepare()\n"
         "print(json.dumps({k: os.environ[k] for k in ('DAGSTER_HOME', 'DATABASE_URL', "
         "'FACE_ASSETS_DAGSTER_DATABASE_URL', 'FACE_ASSETS_HOME')}))\n"

@@ -1,0 +1,2 @@
+"""Dagster wiring of the face tables, creator embeddings, detections, matches, clusters, their checks, the pictures
+sensor, the rematch schedule and FaceEngineResource; the logic is in face_assets.recognition and face_assets.engine."""

@@ -36,21 +36,9 @@ VIDEOS = LIBRARY / "videos"
 
 
 @pytest.fixture(scope="module")
-def instance(pg_server, tmp_path_factory):
-    """One real Dagster instance on PostgreSQL storage (as `dagster_instance`), shared by this module's tests."""
-    from dagster import instance_for_test
-    from sqlalchemy.engine import make_url
-
-    from face_assets_tests.conftest import _create_database, _drop_database
-
-    url = _create_database(pg_server, "dg")
-    storage_url = make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    with instance_for_test(
-        temp_dir=str(tmp_path_factory.mktemp("dagster_home")),
-        overrides={"storage": {"postgres": {"postgres_url": storage_url}}},
-    ) as inst:
-        yield inst
-    _drop_database(pg_server, url)
+def instance(module_dagster_instance):
+    """One real Dagster instance on PostgreSQL storage, shared by this module's tests."""
+    return module_dagster_instance
 
 
 @pytest.fixture
