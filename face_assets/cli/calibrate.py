@@ -68,7 +68,7 @@ def run(args) -> int:
     if args.apply or args.from_library:
         instance_env.prepare()  # like the other database commands: the embedded server started when needed
         try:
-            with connect(settings.database_url() or embedded_postgres.app_database_url()) as conn:
+            with connect(embedded_postgres.app_database_url()) as conn:
                 if cal is None:
                     cal = calibrate_library(conn, settings.model_name())
                     lines, payload = (

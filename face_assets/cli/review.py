@@ -6,7 +6,6 @@ import argparse
 
 import psycopg
 
-from face_assets import settings
 from face_assets.db import embedded_postgres
 from face_assets.db.connection import connect
 from face_assets.recognition.config import RecognitionConfig
@@ -61,7 +60,7 @@ def add_arguments(review: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run a parsed `face-assets review ...` on DATABASE_URL (set by face_assets.db.instance.prepare)."""
     try:
-        with connect(settings.database_url() or embedded_postgres.app_database_url()) as conn:
+        with connect(embedded_postgres.app_database_url()) as conn:
             lines = _dispatch(conn, args)
     except ReviewError as exc:
         print(f"error: {exc}")

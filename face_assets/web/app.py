@@ -65,7 +65,7 @@ def create_app(
     if database_url is None:
         from face_assets.db import embedded_postgres
 
-        database_url = settings.database_url() or embedded_postgres.app_database_url()
+        database_url = embedded_postgres.app_database_url()
 
     app = FastAPI(
         title="face_assets review",
