@@ -136,6 +136,25 @@ def automation_cron() -> str:
     return os.environ.get("FACE_ASSETS_AUTOMATION_CRON", "").strip() or "*/10 * * * *"
 
 
+def backup_dir() -> Path:
+    """FACE_ASSETS_BACKUP_DIR [$FACE_ASSETS_HOME/backups]: where `database_backup` and `face-assets db backup` write."""
+    value = os.environ.get("FACE_ASSETS_BACKUP_DIR")
+    return Path(value).expanduser().resolve() if value else home() / "backups"
+
+
+def backup_keep() -> int:
+    """FACE_ASSETS_BACKUP_KEEP [14]: how many of the newest dumps the backup schedule keeps."""
+    value = int(os.environ.get("FACE_ASSETS_BACKUP_KEEP", "14"))
+    if value < 1:
+        raise ValueError("FACE_ASSETS_BACKUP_KEEP must be 1 or more")
+    return value
+
+
+def backup_cron() -> str:
+    """FACE_ASSETS_BACKUP_CRON [0 2 * * *]: when the `database_backup` schedule dumps the application database."""
+    return os.environ.get("FACE_ASSETS_BACKUP_CRON", "0 2 * * *")
+
+
 def embedded_pg_settings() -> dict[str, str]:
     """Memory of the embedded PostgreSQL (ignored with DATABASE_URL: tune that server yourself).
 

@@ -310,4 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args) or 0
+    try:
+        return args.func(args) or 0
+    except Exception as exc:
+        from face_assets.db.embedded_postgres import DataVersionMismatch
+
+        if not isinstance(exc, DataVersionMismatch):
+            raise
+        # Any command that needs the embedded server stops here, before anything starts, with what to do.
+        print(f"face-assets: {exc}", file=sys.stderr)
+        return 2

@@ -355,6 +355,8 @@ def app_database_url() -> tuple[str | None, list[str]]:
 
     try:
         return embedded_postgres.app_database_url(), []
+    except embedded_postgres.DataVersionMismatch as exc:
+        return None, [str(exc)]
     except Exception as exc:
         return None, [
             f"the embedded PostgreSQL in {embedded_postgres.pgdata_dir()} did not start "
@@ -387,6 +389,7 @@ def check_database(extension: str = "vector") -> tuple[str | None, list[str]]:
             f"{where}: the pgvector extension ({extension}) is not available on that server: install "
             f"pgvector there (CREATE EXTENSION {extension} must work){otherwise}"
         )
+    problems += check_schema_version(url)
     dagster_url = settings.dagster_database_url()
     if dagster_url:
         try:
@@ -398,6 +401,22 @@ def check_database(extension: str = "vector") -> tuple[str | None, list[str]]:
                 "`dagster` on the application's server"
             )
     return (url if not problems else None), problems
+
+
+def check_schema_version(url: str) -> list[str]:
+    """A database upgraded by a newer face_assets is refused (no downgrades); an older one is upgraded on first use."""
+    import psycopg
+
+    from face_assets.db import schema_upgrade
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            schema_upgrade.check_not_newer(conn)
+    except schema_upgrade.SchemaTooNew as exc:
+        return [str(exc)]
+    except psycopg.Error:
+        return []  # the connection problem is reported by check_database
+    return []
 
 
 def problems(needs: Needs) -> list[str]:

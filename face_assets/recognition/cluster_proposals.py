@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import psycopg
 
+from face_assets.db.schema_upgrade import upgrade
 from face_assets.db.sql_files import read_sql
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.evidence import face_llr, fuse, likelihood_model
@@ -39,7 +40,7 @@ def propose(conn: psycopg.Connection, config: RecognitionConfig | None = None) -
     """Compute and store this run's cluster proposals (sql/clusters/creator_proposals.sql). Run after clustering,
     in its transaction or any other; the caller commits."""
     config = config or RecognitionConfig.load(conn)
-    conn.execute(read_sql("clusters/proposals_schema.sql"))
+    upgrade(conn)
     model = likelihood_model(conn, config)
     summary = ProposalSummary()
     blocks = list(copy_vectors(conn, read_sql("clusters/proposal_members.sql")))

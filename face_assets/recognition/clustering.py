@@ -74,6 +74,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from face_assets import settings
+from face_assets.db.schema_upgrade import upgrade
 from face_assets.db.sql_files import read_sql, with_fragments
 from face_assets.recognition.config import RecognitionConfig, model_key
 
@@ -308,12 +309,8 @@ def lock_clusters(conn: psycopg.Connection) -> None:
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the review/clustering bookkeeping tables (sql/review/schema.sql) if missing."""
-    # face_cluster_exclusions is the newest object of that file: a database from before it gets the rest too.
-    if conn.execute("SELECT to_regclass('face_cluster_exclusions')").fetchone()[0] is None:
-        conn.execute(read_sql("review/schema.sql"))
-    if conn.execute("SELECT to_regclass('face_neighbour_changes')").fetchone()[0] is None:
-        conn.execute(read_sql("face/schema.sql"))  # a database from before the kept neighbour lists
+    """The application schema at this code's version (face_assets.db.schema_upgrade): the review tables among them."""
+    upgrade(conn)
 
 
 def _temp_buffers(conn: psycopg.Connection, faces: int) -> None:

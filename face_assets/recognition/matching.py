@@ -60,6 +60,7 @@ from functools import cached_property
 import numpy as np
 import psycopg
 
+from face_assets.db.schema_upgrade import upgrade
 from face_assets.db.sql_files import read_sql
 from face_assets.recognition import evidence
 from face_assets.recognition.config import RecognitionConfig
@@ -77,7 +78,6 @@ PRUNE_MIN_EMBEDDINGS_PER_CREATOR = 2  # fewer per creator on average: one bound 
 PAIR_COST = 150  # one gathered (face, embedding) product costs ~150 cells of a matrix product
 ANCHOR_HOPE = 0.5  # anchor tried when centroid similarity + this x radius reaches the runner-up
 BOUND_SLACK = 1e-5  # added to every radius: float32 rounding never makes a bound too tight
-_SCHEMA_LOCK = "face_assets.recognition_schema"
 _NO_CREATOR = -1
 
 
@@ -477,18 +477,8 @@ def _similarity_to_creator(q: np.ndarray, creators: CreatorMatrix, creator_ids: 
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    """Create the matching tables (sql/recognition/schema.sql) once; concurrent runs wait on an advisory lock."""
-    present = conn.execute(
-        "SELECT to_regclass('face_match_rejections') IS NOT NULL AND to_regclass('recognition_state') IS NOT NULL"
-        " AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'creator_embedding_issues'::regclass"
-        "             AND attname = 'source_fingerprint' AND NOT attisdropped)"
-        " AND to_regclass('learned_reference_vetoes') IS NOT NULL"  # the newest objects of schema.sql
-    ).fetchone()[0]
-    if present:
-        return
-    with conn.transaction():
-        conn.execute(read_sql("recognition/lock.sql"), {"name": _SCHEMA_LOCK})
-        conn.execute(read_sql("recognition/schema.sql"))
+    """The application schema at this code's version (face_assets.db.schema_upgrade): the matching tables among them."""
+    upgrade(conn)
 
 
 def load_creator_matrix(conn: psycopg.Connection) -> CreatorMatrix:

@@ -188,7 +188,9 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER video_face_detections_neighbours_changed
     AFTER UPDATE OF embedding, video_id, frame_index, quality_score ON video_face_detections
-    FOR EACH ROW WHEN (OLD.embedding IS DISTINCT FROM NEW.embedding OR OLD.video_id IS DISTINCT FROM NEW.video_id
+    -- real[] rather than vector: pg_restore runs with an empty search_path, where pgvector's `=` is not found.
+    FOR EACH ROW WHEN (OLD.embedding::real[] IS DISTINCT FROM NEW.embedding::real[]
+                       OR OLD.video_id IS DISTINCT FROM NEW.video_id
                        OR OLD.frame_index IS DISTINCT FROM NEW.frame_index
                        OR OLD.quality_score IS DISTINCT FROM NEW.quality_score)
     EXECUTE FUNCTION face_neighbours_face_changed();

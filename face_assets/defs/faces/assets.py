@@ -15,7 +15,8 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Materialize
 
 from face_assets import settings
 from face_assets.db.retries import DATABASE_RETRY, transient_only
-from face_assets.db.sql_files import read_sql, run_sql_file
+from face_assets.db.schema_upgrade import describe, upgrade
+from face_assets.db.sql_files import read_sql
 from face_assets.defs.automation import refresh_after_new_matches
 from face_assets.defs.faces.resources import FaceEngineResource
 from face_assets.defs.library.assets import (
@@ -36,18 +37,14 @@ from face_assets.defs.resources import PostgresResource
 from face_assets.engine.face_engine import DetectedFace
 from face_assets.recognition.cluster_proposals import propose
 from face_assets.recognition.clustering import cluster_faces
-from face_assets.recognition.clustering import ensure_schema as ensure_review_schema
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
-from face_assets.recognition.matching import ensure_schema as ensure_matching_schema
 from face_assets.recognition.matching import match_detections
 from face_assets.video.frames import draw_boxes, save_jpeg
 
 # ---------------------------------------------------------------------------------------------
-# `face_schema`: the face recognition tables, pgvector indexes and seeded configuration (sql/face/schema.sql).
-
-# The face tables reference these; on a fresh install without a legacy database they are created empty.
-_REFERENCED_LEGACY_TABLES = ("watched_directories", "videos", "creators", "video_creators")
+# `face_schema`: the application schema at this code's version (face_assets.db.schema_upgrade: the baseline files,
+# then sql/upgrades/), with the face recognition tables, pgvector indexes and seeded configuration.
 
 
 @asset(
@@ -60,16 +57,13 @@ _REFERENCED_LEGACY_TABLES = ("watched_directories", "videos", "creators", "video
 @transient_only()
 def face_schema(context: AssetExecutionContext, database: PostgresResource) -> MaterializeResult:
     with database.connect() as conn:
-        for table in _REFERENCED_LEGACY_TABLES:
-            run_sql_file(conn, f"legacy/{table}.sql")
-        run_sql_file(conn, "face/schema.sql")
-        # The tables the steps would otherwise create on first use (matching's, review's, proposals'): after this
-        # asset every reader (the review app, the CLI) finds them, whichever step ran first.
-        ensure_matching_schema(conn)
-        ensure_review_schema(conn)
-        run_sql_file(conn, "clusters/proposals_schema.sql")
+        # After this asset every reader (the review app, the CLI) finds every table, whichever step ran first.
+        applied = upgrade(conn)
+        schema = describe(conn)
         config = dict(conn.execute("SELECT key, value FROM face_recognition_config ORDER BY key").fetchall())
-    return MaterializeResult(metadata={"face_recognition_config": config})
+    return MaterializeResult(
+        metadata={"face_recognition_config": config, "schema_version": schema["version"], "upgrades_applied": applied}
+    )
 
 
 # ---------------------------------------------------------------------------------------------
