@@ -154,6 +154,7 @@ def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool
         rows.append(Row("  pgvector", vector, OK if facts.vector_installed or facts.vector_available else MISSING))
         migrated = preflight.migrated_watched_directories(url) is not None
         rows.append(Row("  legacy tables", "migrated" if migrated else "not migrated yet"))
+        rows.append(schema_row(url))
     dagster_home = os.environ.get("DAGSTER_HOME") or str(settings.home() / "dagster")
     storage = settings.dagster_database_url()
     if storage:
@@ -168,6 +169,23 @@ def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool
         storage_text = "unknown: the application database is not reachable"
     rows.append(Row("Dagster instance", f"DAGSTER_HOME={dagster_home}; storage {storage_text}"))
     return rows, migrated
+
+
+def schema_row(url: str) -> Row:
+    """The application schema's version against the newest this code knows (face_assets.db.schema_upgrade)."""
+    import psycopg
+
+    from face_assets.db import schema_upgrade
+
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        state = schema_upgrade.describe(conn)
+    version, latest = state["version"], state["latest"]
+    if version is None:
+        return Row("  schema version", f"none yet: the next run brings it to version {latest}")
+    if version > latest:
+        return Row("  schema version", f"{version}: newer than this face_assets ({latest}), refused", MISSING)
+    pending = f", upgrades {state['pending']} apply on the next run" if state["pending"] else " (current)"
+    return Row("  schema version", f"{version}{pending}", OK)
 
 
 def count_videos(root: Path) -> int:
