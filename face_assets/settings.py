@@ -138,21 +138,27 @@ def automation_cron() -> str:
 
 def backup_dir() -> Path:
     """FACE_ASSETS_BACKUP_DIR [$FACE_ASSETS_HOME/backups]: where `database_backup` and `face-assets db backup` write."""
-    value = os.environ.get("FACE_ASSETS_BACKUP_DIR")
+    value = os.environ.get("FACE_ASSETS_BACKUP_DIR", "").strip()
     return Path(value).expanduser().resolve() if value else home() / "backups"
 
 
 def backup_keep() -> int:
-    """FACE_ASSETS_BACKUP_KEEP [14]: how many of the newest dumps the backup schedule keeps."""
-    value = int(os.environ.get("FACE_ASSETS_BACKUP_KEEP", "14"))
+    """FACE_ASSETS_BACKUP_KEEP [14]: how many backups in FACE_ASSETS_BACKUP_DIR are kept (the newest)."""
+    raw = os.environ.get("FACE_ASSETS_BACKUP_KEEP", "").strip()
+    if not raw:
+        return 14
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"FACE_ASSETS_BACKUP_KEEP={raw!r} is not a whole number of backups") from None
     if value < 1:
-        raise ValueError("FACE_ASSETS_BACKUP_KEEP must be 1 or more")
+        raise ValueError(f"FACE_ASSETS_BACKUP_KEEP={raw!r} must be at least 1 (the backup just written)")
     return value
 
 
 def backup_cron() -> str:
-    """FACE_ASSETS_BACKUP_CRON [0 2 * * *]: when the `database_backup` schedule dumps the application database."""
-    return os.environ.get("FACE_ASSETS_BACKUP_CRON", "0 2 * * *")
+    """FACE_ASSETS_BACKUP_CRON [0 2 * * *]: when the database_backup schedule runs (in FACE_ASSETS_REMATCH_TIMEZONE)."""
+    return os.environ.get("FACE_ASSETS_BACKUP_CRON", "").strip() or "0 2 * * *"
 
 
 def embedded_pg_settings() -> dict[str, str]:
@@ -187,6 +193,40 @@ def web_host() -> str:
 def dagster_ui_url() -> str:
     """FACE_ASSETS_DAGSTER_UI [http://127.0.0.1:3000]: the Dagster UI the review app's pages link to."""
     return (os.environ.get("FACE_ASSETS_DAGSTER_UI", "").strip() or "http://127.0.0.1:3000").rstrip("/")
+
+
+def _whole_number(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (a cpuset or taskset limits them below os.cpu_count())."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def inference_workers() -> int:
+    """FACE_ASSETS_INFERENCE_WORKERS [the cores]: face-model calls the web app runs at once (each on one core)."""
+    return _whole_number("FACE_ASSETS_INFERENCE_WORKERS", cpu_cores(), 1)
+
+
+def inference_queue(workers: int) -> int:
+    """FACE_ASSETS_INFERENCE_QUEUE [2 x workers]: photos that may wait for a worker; beyond them, 503 at once.
+
+    Two per worker keep every worker fed while the next request travels (decode, network) and bound a request's
+    wait to about two model calls, far below a client's timeout (the legacy client's is 30 s)."""
+    return _whole_number("FACE_ASSETS_INFERENCE_QUEUE", 2 * workers, 0)
 
 
 def is_loopback(host: str) -> bool:

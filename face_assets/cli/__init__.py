@@ -7,6 +7,7 @@
   summary.py     the report printed after a run; evaluation.py compares it with a truth.json
   review.py      `face-assets review ...`: arguments and printing over face_assets.review
   calibrate.py   `face-assets calibrate`: arguments and printing over face_assets.recognition's calibration
+  db.py          `face-assets db ...`: arguments, and `backup`/`restore` printing over face_assets.db.backup
 
 May import everything below it (face_assets.definitions, .defs, .review, the domain packages, .db, .settings); never
 face_assets.web, which it starts by its import string (uvicorn), and nothing imports it.

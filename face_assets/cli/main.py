@@ -219,9 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="face-assets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="manage the embedded PostgreSQL (when DATABASE_URL is unset)")
-    db.add_argument("action", choices=["start", "stop", "status", "url"])
-    db.set_defaults(func=cmd_db)
+    db = sub.add_parser(
+        "db", help="the application database: the embedded PostgreSQL (when DATABASE_URL is unset), backup, restore"
+    )
+    from face_assets.cli.db import add_arguments as add_db_arguments
+
+    add_db_arguments(db, server=cmd_db)
 
     run = sub.add_parser("run", help="materialize assets in process on the configured Dagster instance")
     run.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'group:legacy_migration'")

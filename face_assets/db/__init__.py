@@ -6,6 +6,7 @@
   sql_files.py         the project's SQL, read from sql/ (with shared fragments)
   retries.py           which database errors are transient, and the retry policy every database step uses
   run_queue.py         submitting runs to Dagster's queue (the web app's "process again")
+  backup.py            backups (pg_dump -Fc, kept the newest N) and restores of the application database
 
 May import face_assets.settings only.
 """

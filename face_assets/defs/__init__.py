@@ -10,6 +10,7 @@ share it.
   faces/        face tables, creator embeddings, detections, matches, clusters, checks, the pictures sensor, the
                 rematch schedule, FaceEngineResource
   review/       what waits for a person, in numbers (`face_recognition_stats`)
+  database/     the nightly backup of the application database (`database_backup`)
 
 May import face_assets.review, the domain packages, face_assets.db and face_assets.settings; never face_assets.cli or
 face_assets.web.

@@ -56,6 +56,7 @@ def test_definitions_match_the_snapshot(monkeypatch):
         "FACE_ASSETS_REMATCH_CRON",
         "FACE_ASSETS_AUTOMATION_CRON",
         "FACE_ASSETS_SENSOR_INTERVAL",
+        "FACE_ASSETS_BACKUP_CRON",
     ):
         monkeypatch.delenv(var, raising=False)  # the defaults, and the legacy graph from sql/legacy
     from face_assets.definitions import build_definitions
