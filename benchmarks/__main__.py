@@ -33,6 +33,7 @@ PREFERRED_ORDER = [
     "clustering",
     "pipeline",
     "recognition",
+    "timeline",
     "backup",
 ]
 

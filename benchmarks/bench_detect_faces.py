@@ -392,11 +392,14 @@ def run(quick: bool = False) -> list[StageResult]:
             ours_samples_s=ours_s,
             baseline_samples_s=base_s,
             quick=quick,
-        )
+        ),
+        run_limit(quick),  # issue 20
     ]
 
 
 def details_markdown(r: dict) -> str:
+    if r.get("name") == f"{STAGE}.limit":
+        return limit_markdown(r)
     m = r.get("metrics") or {}
     lines = [
         "| ours | ours frames/s | baseline frames/s | ratio | same face count as baseline | embedding cosine min |",
@@ -427,3 +430,203 @@ def details_markdown(r: dict) -> str:
             f"{split['recognizer_share']:.0%} of the time.",
         ]
     return "\n".join(lines) + "\n"
+
+
+# --- row detect_faces.limit: the pipeline's step against the raw model limit (issue 20) -------------------------------
+
+LIMIT_TARGET = 0.8
+LIMIT_FULL = {"copies": 3, "repetitions": 3}  # the 13 fixture videos 3 times over: 39 partitions, 195 frames
+LIMIT_QUICK = {"copies": 1, "repetitions": 1, "videos": 2}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def _limit_library(conn, videos: list[Path], copies: int, folder: Path) -> list[str]:
+    """videos rows in a database of the real schema: each fixture video `copies` times, as different videos (links
+    under `folder` to the fixture files, read in place)."""
+    from face_assets.db.schema_upgrade import upgrade
+    from face_assets.video.probe import probe
+
+    upgrade(conn)
+    folder.mkdir(parents=True, exist_ok=True)
+    conn.execute("INSERT INTO watched_directories (id, path) VALUES (1, %s)", (str(folder),))
+    rows = []
+    for copy in range(copies):
+        for path in videos:
+            link = folder / f"{copy}_{path.name}"
+            link.symlink_to(path)
+            rows.append((len(rows) + 1, str(link), link.name, path.stat().st_size, probe(path).duration_seconds))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO videos (id, file_path, file_name, directory_id, file_size_bytes, duration_seconds)"
+            " VALUES (%s, %s, %s, 1, %s, %s)",
+            rows,
+        )
+    conn.commit()
+    return [str(r[0]) for r in rows]
+
+
+def _step_seconds(instance, run_id: str, step: str) -> float:
+    """The step's own duration (STEP_START to STEP_SUCCESS in the run's event log): run setup left out."""
+    times = {}
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.step_key == step and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            times[event.event_type_value] = entry.timestamp
+    return times["STEP_SUCCESS"] - times["STEP_START"]
+
+
+def raw_model_limit(images: list[np.ndarray], engine, threads: int) -> float:
+    """Seconds for all `images` with the engine's detector and recognizer sessions called directly (the detector,
+    then each face aligned and embedded alone, as the int8 recognizer must be), one thread per core taking the next
+    image: no decode, no storing, no engine code around the sessions."""
+    import threading
+    import time
+
+    from insightface.utils import face_align
+
+    models = engine._models()
+    crop_size = int(models.recognizer.input_size[0])
+    batch = engine.effective_recognition_batch_size
+    lock = threading.Lock()
+    position = [0]
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = position[0]
+                position[0] += 1
+            if i >= len(images):
+                return
+            image = images[i]
+            _, kpss = models.detector.detect(image, max_num=0, metric="default")
+            crops = [face_align.norm_crop(image, landmark=kps, image_size=crop_size) for kps in kpss]
+            for start in range(0, len(crops), batch):
+                models.recognizer.get_feat(crops[start : start + batch])
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started
+
+
+def _per_video_engine():
+    """The face_engine resource with the step's engine use before FaceEngine.detect_stream: `detect` per video, the
+    next video's frames not started until the caller has stored this one's faces."""
+    from face_assets.defs.faces.resources import FaceEngineResource
+
+    class PerVideo(FaceEngineResource):
+        def detect_stream(self, items, images=None, ahead=2):
+            for item in items:
+                yield item, self.detect(list((images or (lambda x: x))(item) or []))
+
+    return PerVideo()
+
+
+def run_limit(quick: bool = False) -> StageResult:
+    """`detect_faces.limit`: frames/s of the `face_detections` step as the pipeline runs it (Dagster, in process:
+    one run over all partitions, as a backfill batch; per video its sampled frames read from their JPEGs, detected,
+    embedded, the faces' crops written and the rows stored in PostgreSQL) against the raw model limit measured on
+    the same decoded frames in the same run, repetitions interleaved. `sampled_frames` runs once before (untimed)."""
+    import tempfile
+
+    import cv2
+    import psycopg
+    from dagster import DagsterInstance, materialize
+
+    from benchmarks.harness import scratch_database
+    from face_assets.defs.faces.assets import face_detections
+    from face_assets.defs.faces.resources import FaceEngineResource
+    from face_assets.defs.library.assets import sampled_frames
+    from face_assets.defs.resources import PostgresResource
+
+    cfg = LIMIT_QUICK if quick else LIMIT_FULL
+    videos = fixture_videos()[: cfg.get("videos") or None]
+    old_home = os.environ.get("FACE_ASSETS_HOME")
+    with tempfile.TemporaryDirectory(prefix="bench_limit_") as home, scratch_database("detect_limit") as url:
+        with psycopg.connect(url) as conn:
+            keys = _limit_library(conn, videos, cfg["copies"], Path(home) / "videos")
+        os.environ["FACE_ASSETS_HOME"] = home  # frames and crops of this run only (the database URL is explicit)
+        try:
+            engine = FaceEngineResource()
+            engine.load()
+            resources = {"database": PostgresResource(url=url), "face_engine": engine}
+            # The step as it was before FaceEngine.detect_stream (measured beside it): detect() called video by video.
+            before = {**resources, "face_engine": _per_video_engine()}
+            tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
+            with DagsterInstance.ephemeral() as instance:
+                instance.add_dynamic_partitions("videos", keys)
+                materialize([sampled_frames], instance=instance, resources=resources, tags=tags)
+                with psycopg.connect(url) as conn:
+                    paths = [r[0] for r in conn.execute("SELECT path FROM video_frames ORDER BY video_id, frame_index")]
+                images = [cv2.imread(p) for p in paths]
+                threads = engine.effective_frame_workers
+                raw_model_limit(images[:4], engine, threads)  # warm-up
+                pipeline_s, raw_s, before_s, faces = [], [], [], 0
+                for rep in range(cfg["repetitions"]):
+                    result = materialize([face_detections], instance=instance, resources=resources, tags=tags)
+                    pipeline_s.append(_step_seconds(instance, result.run_id, "face_detections"))
+                    raw_s.append(raw_model_limit(images, engine, threads))
+                    result = materialize([face_detections], instance=instance, resources=before, tags=tags)
+                    before_s.append(_step_seconds(instance, result.run_id, "face_detections"))
+                    say(
+                        f"  repetition {rep + 1}: pipeline {pipeline_s[-1]:.2f} s, raw limit {raw_s[-1]:.2f} s, "
+                        f"pipeline with detect() per video {before_s[-1]:.2f} s"
+                    )
+                with psycopg.connect(url) as conn:
+                    faces = conn.execute("SELECT count(*) FROM video_face_detections").fetchone()[0]
+        finally:
+            if old_home is None:
+                os.environ.pop("FACE_ASSETS_HOME", None)
+            else:
+                os.environ["FACE_ASSETS_HOME"] = old_home
+    n = len(images)
+    ours, raw = median(pipeline_s), median(raw_s)
+    ratio = raw / ours
+    say(f"[{STAGE}.limit] pipeline {n / ours:.1f} frames/s, raw model limit {n / raw:.1f} frames/s: {ratio:.2f}x")
+    return StageResult(
+        name=f"{STAGE}.limit",
+        sizes={"frames": n, "videos": len(keys), "faces": faces, "threads": threads, "model": MODEL_NAME},
+        ours="the face_detections step (Dagster, one run over all partitions): read frames, detect, embed, crops, rows",
+        baseline="raw model limit: detector + recognizer sessions called directly on the same decoded frames, one "
+        "thread per core",
+        ours_median_s=ours,
+        baseline_median_s=raw,
+        repetitions={"ours": len(pipeline_s), "baseline": len(raw_s)},
+        target=f">= {LIMIT_TARGET:g}x the raw model limit (frames/s)",
+        met=bool(ratio >= LIMIT_TARGET),
+        notes=(
+            f"{n / ours:.1f} frames/s through the pipeline's step against the raw limit's {n / raw:.1f} ({ratio:.2f}x); "
+            f"{len(keys)} videos ({len(videos)} fixture videos x {cfg['copies']}), {n} frames, {faces} faces; the "
+            "step's time from its event log (run setup left out), repetitions interleaved with the raw limit. The "
+            f"step as it was (FaceEngine.detect per video, then storing, the engine idle meanwhile): "
+            f"{n / median(before_s):.1f} frames/s ({raw / median(before_s):.2f}x)."
+        ),
+        metrics={
+            "pipeline_fps": n / ours,
+            "raw_fps": n / raw,
+            "ratio": ratio,
+            "per_video_detect_fps": n / median(before_s),
+            "per_video_detect_ratio": raw / median(before_s),
+            "per_video_detect_samples_s": before_s,
+            "cpu_cores": os.cpu_count(),
+        },
+        ours_samples_s=pipeline_s,
+        baseline_samples_s=raw_s,
+        quick=quick,
+    )
+
+
+def limit_markdown(r: dict) -> str:
+    m = r.get("metrics") or {}
+    if not m:
+        return ""
+    return (
+        "| way | frames/s | x raw limit |\n| --- | --- | --- |\n"
+        f"| raw model limit (sessions called directly, one thread per core) | {m['raw_fps']:.1f} | 1.00 |\n"
+        f"| the face_detections step (FaceEngine.detect_stream) | {m['pipeline_fps']:.1f} | {m['ratio']:.2f} |\n"
+        f"| the step as it was (FaceEngine.detect per video) | {m['per_video_detect_fps']:.1f} | "
+        f"{m['per_video_detect_ratio']:.2f} |\n"
+    )

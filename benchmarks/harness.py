@@ -28,6 +28,31 @@ DATA_DIR = BENCH_DIR / ".data"  # git-ignored: generated inputs (legacy DB, vide
 FIXTURES = Path(os.environ.get("FACE_ASSETS_FIXTURES", REPO.parent / "shared" / "fixtures")).resolve()
 MODEL_NAME = "buffalo_sc"
 RATIO_MEANING = "baseline median / ours median (above 1: ours is faster by that factor)"
+# Repetitions of ours and of the baseline a row needs for its medians to mean something (issue 21); a row with fewer
+# says why in `repetitions_note` (RESULTS.md shows it).
+MIN_REPETITIONS = 3
+
+
+class Seconds(float):
+    """The seconds of one repetition, carrying the 1-minute load average taken just before it (`timed` and
+    `interleaved` make them; a StageResult built from them records the load of each repetition by itself)."""
+
+    load_average: float | None = None
+
+    def __new__(cls, seconds: float, load_average: float | None = None) -> Seconds:
+        value = super().__new__(cls, seconds)
+        value.load_average = load_average
+        return value
+
+
+def load_averages(samples: list[float]) -> list[float | None]:
+    """The load average before each sample (None where a sample carries none: computed, scaled, ...)."""
+    return [getattr(s, "load_average", None) for s in samples]
+
+
+def scaled(samples: list[float], factor: float) -> list[Seconds]:
+    """Samples multiplied by `factor` (an extrapolation), each keeping its load average."""
+    return [Seconds(s * factor, getattr(s, "load_average", None)) for s in samples]
 
 
 @dataclass
@@ -46,6 +71,20 @@ class StageResult:
     ours_samples_s: list[float] = field(default_factory=list)
     baseline_samples_s: list[float] = field(default_factory=list)
     quick: bool = False
+    # 1-minute load average just before each repetition; taken from the samples when they carry it (Seconds).
+    ours_load_averages: list[float | None] = field(default_factory=list)
+    baseline_load_averages: list[float | None] = field(default_factory=list)
+    # Why ours or the baseline has fewer than MIN_REPETITIONS repetitions (cost, a single figure by nature, ...).
+    repetitions_note: str = ""
+
+    def __post_init__(self) -> None:
+        for side in ("ours", "baseline"):
+            samples = getattr(self, f"{side}_samples_s")
+            if not getattr(self, f"{side}_load_averages") and any(
+                getattr(s, "load_average", None) is not None for s in samples
+            ):
+                setattr(self, f"{side}_load_averages", load_averages(samples))
+            setattr(self, f"{side}_samples_s", [float(s) for s in samples])
 
     @property
     def ratio(self) -> float | None:
@@ -75,12 +114,14 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """(seconds, result) of one call; garbage collected before, so one repetition's garbage never bills the next."""
+def timed(fn: Callable[[], Any]) -> tuple[Seconds, Any]:
+    """(seconds, result) of one call; garbage collected before, so one repetition's garbage never bills the next.
+    The seconds carry the load average taken just before the call."""
     gc.collect()
+    load = load_average()
     started = time.perf_counter()
     result = fn()
-    return time.perf_counter() - started, result
+    return Seconds(time.perf_counter() - started, load), result
 
 
 def cached_input(path: Path, make: Callable[[Path], Any], stage: str) -> Path:
@@ -101,11 +142,12 @@ def interleaved(
 ) -> tuple[list[float], list[float], list[Any], list[Any]]:
     """Run ours and the baseline alternately (ours, baseline, ours, ...); each callable gets the repetition number.
 
-    Returns (ours seconds, baseline seconds, ours results, baseline results).
+    Returns (ours seconds, baseline seconds, ours results, baseline results); each second carries the load average
+    taken before its repetition (Seconds).
     """
     baseline_repetitions = repetitions if baseline_repetitions is None else baseline_repetitions
-    ours_s: list[float] = []
-    base_s: list[float] = []
+    ours_s: list[Seconds] = []
+    base_s: list[Seconds] = []
     ours_r: list[Any] = []
     base_r: list[Any] = []
     for i in range(max(repetitions, baseline_repetitions)):
@@ -114,13 +156,13 @@ def interleaved(
             ours_s.append(s)
             ours_r.append(r)
             if log:
-                log(f"  ours      #{i + 1}: {s:.3f} s")
+                log(f"  ours      #{i + 1}: {s:.3f} s (load {s.load_average})")
         if i < baseline_repetitions:
             s, r = timed(lambda i=i: baseline(i))
             base_s.append(s)
             base_r.append(r)
             if log:
-                log(f"  baseline  #{i + 1}: {s:.3f} s")
+                log(f"  baseline  #{i + 1}: {s:.3f} s (load {s.load_average})")
     return ours_s, base_s, ours_r, base_r
 
 

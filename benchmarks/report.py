@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import RATIO_MEANING
+from benchmarks.harness import MIN_REPETITIONS, RATIO_MEANING, median
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -29,6 +29,32 @@ def fmt_samples(samples: list[float]) -> str:
     if len(samples) <= 10:
         return ", ".join(fmt_s(s) for s in samples)
     return f"{len(samples)} samples, {fmt_s(min(samples))} to {fmt_s(max(samples))}"
+
+
+def fmt_spread(samples: list[float], reported: float | None) -> str:
+    """min / median / max of the samples; the row's own figure too when it is not their median (extrapolated)."""
+    if not samples:
+        return fmt_s(reported)
+    measured = median(samples)
+    text = f"{fmt_s(min(samples))} / **{fmt_s(measured)}** / {fmt_s(max(samples))}"
+    if reported is not None and measured and abs(reported - measured) > 1e-9 * max(1.0, abs(measured)):
+        text += f" (row figure {fmt_s(reported)}, scaled: see notes)"
+    return text
+
+
+def fmt_loads(loads: list[float | None]) -> str:
+    known = [x for x in loads or [] if x is not None]
+    if not known:
+        return "n/a"
+    if len(loads) <= 5:
+        return " ".join("?" if x is None else f"{x:.2f}" for x in loads)
+    return f"{min(known):.2f}-{max(known):.2f} ({len(loads)} reps)"
+
+
+def too_few(result: dict[str, Any]) -> bool:
+    """Whether a side of the row that has samples has fewer than MIN_REPETITIONS of them."""
+    reps = result.get("repetitions") or {}
+    return any(0 < (reps.get(side) or 0) < MIN_REPETITIONS for side in ("ours", "baseline"))
 
 
 def fmt_sizes(sizes: dict[str, Any]) -> str:
@@ -52,6 +78,14 @@ def _details(stage: str, result: dict[str, Any]) -> str:
             return f"(details unavailable: {exc.__class__.__name__}: {exc})\n"
     metrics = result.get("metrics") or {}
     return "".join(f"- {k}: `{json.dumps(v, default=str)}`\n" for k, v in metrics.items())
+
+
+def _all_loads(loads: list[float | None] | None) -> str:
+    if not loads:
+        return "not recorded"
+    if len(loads) > 12:
+        return fmt_loads(loads)
+    return ", ".join("n/a" if x is None else f"{x:.2f}" for x in loads)
 
 
 TUNING = Path(__file__).resolve().parent / "TUNING.md"
@@ -80,18 +114,28 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         "## Summary",
         "",
-        "| stage | sizes | ours (median) | baseline (median) | reps ours/baseline | ratio | target | met |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"Seconds as min / **median** / max over the repetitions (ours and the baseline interleaved); ratio = of the "
+        f"medians, and `met` is judged on the medians. Load: the 1-minute load average just before each repetition "
+        f"(ours, then baseline). A row with fewer than {MIN_REPETITIONS} repetitions on a side is marked with a "
+        "dagger; its section says why.",
+        "",
+        "| stage | sizes | ours min / median / max | baseline min / median / max | reps ours/baseline | "
+        "ratio of medians | load per rep (ours; baseline) | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stage, entry in data.get("stages", {}).items():
         if entry.get("error"):
-            lines.append(f"| {stage} | | | | | | error: {entry['error']} | |")
+            lines.append(f"| {stage} | | | | | | | error: {entry['error']} | |")
         for r in entry.get("results", []):
             reps = r.get("repetitions") or {}
             lines.append(
-                f"| {r['name']} | {fmt_sizes(r.get('sizes') or {})} | {fmt_s(r.get('ours_median_s'))} | "
-                f"{fmt_s(r.get('baseline_median_s'))} | {reps.get('ours')}/{reps.get('baseline')} | "
-                f"{fmt_ratio(r.get('ratio'))} | {r.get('target')} | {'yes' if r.get('met') else '**no**'} |"
+                f"| {r['name']} | {fmt_sizes(r.get('sizes') or {})} | "
+                f"{fmt_spread(r.get('ours_samples_s') or [], r.get('ours_median_s'))} | "
+                f"{fmt_spread(r.get('baseline_samples_s') or [], r.get('baseline_median_s'))} | "
+                f"{reps.get('ours')}/{reps.get('baseline')}{' †' if too_few(r) else ''} | "
+                f"{fmt_ratio(r.get('ratio'))} | {fmt_loads(r.get('ours_load_averages') or [])}; "
+                f"{fmt_loads(r.get('baseline_load_averages') or [])} | {r.get('target')} | "
+                f"{'yes' if r.get('met') else '**no**'} |"
             )
     lines += [
         "",
@@ -130,8 +174,16 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f"({fmt_samples(r.get('ours_samples_s') or [])})",
                 f"- baseline: {r.get('baseline')} — median {fmt_s(r.get('baseline_median_s'))} "
                 f"({fmt_samples(r.get('baseline_samples_s') or [])})",
-                f"- ratio (baseline / ours): **{fmt_ratio(r.get('ratio'))}**; target {r.get('target')}: "
-                f"**{'met' if r.get('met') else 'not met'}**",
+                f"- ratio (baseline median / ours median): **{fmt_ratio(r.get('ratio'))}**; target {r.get('target')}: "
+                f"**{'met' if r.get('met') else 'not met'}** (judged on the medians)",
+                f"- load average (1 min) before each repetition: ours {_all_loads(r.get('ours_load_averages'))}; "
+                f"baseline {_all_loads(r.get('baseline_load_averages'))}",
+                (
+                    f"- fewer than {MIN_REPETITIONS} repetitions: "
+                    + (r.get("repetitions_note") or "the stage gives no reason")
+                    if too_few(r)
+                    else ""
+                ),
                 f"- {r.get('notes')}" if r.get("notes") else "",
                 "",
                 _details(stage, r),

@@ -114,6 +114,22 @@ def sensor_interval_seconds() -> int:
     return value
 
 
+def settle_seconds() -> float:
+    """FACE_ASSETS_SETTLE_SECONDS [FACE_ASSETS_SENSOR_INTERVAL]: a new library file whose size and modification time
+    are at least this old when the sensor first sees it counts as complete at once (a finished file moved or copied
+    in with its time); a younger one waits until it held still over two scans. 0: always the two scans."""
+    raw = os.environ.get("FACE_ASSETS_SETTLE_SECONDS", "").strip()
+    if not raw:
+        return float(sensor_interval_seconds())
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"FACE_ASSETS_SETTLE_SECONDS={raw!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise ValueError(f"FACE_ASSETS_SETTLE_SECONDS={raw!r} must be 0 (off) or more seconds")
+    return value
+
+
 def rematch_cron() -> str:
     """FACE_ASSETS_REMATCH_CRON [0 3 * * *]: when the rematch schedule runs."""
     return os.environ.get("FACE_ASSETS_REMATCH_CRON", "").strip() or "0 3 * * *"
@@ -134,6 +150,21 @@ def automation_cron() -> str:
     """FACE_ASSETS_AUTOMATION_CRON [*/10 * * * *]: how often, at most, face_clusters and face_recognition_stats
     refresh by themselves after new matches (in FACE_ASSETS_REMATCH_TIMEZONE)."""
     return os.environ.get("FACE_ASSETS_AUTOMATION_CRON", "").strip() or "*/10 * * * *"
+
+
+def timeline_resolution() -> float:
+    """FACE_ASSETS_TIMELINE_RESOLUTION [2]: seconds to which adaptive sampling finds when each person appears and
+    leaves (the start and end of an appearance lie between two sampled frames at most this far apart)."""
+    raw = os.environ.get("FACE_ASSETS_TIMELINE_RESOLUTION", "").strip()
+    if not raw:
+        return 2.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"FACE_ASSETS_TIMELINE_RESOLUTION={raw!r} is not a number of seconds") from None
+    if not value >= 0.1:
+        raise ValueError(f"FACE_ASSETS_TIMELINE_RESOLUTION={raw!r} must be at least 0.1 seconds")
+    return value
 
 
 def backup_dir() -> Path:

@@ -16,7 +16,7 @@ from face_assets_tests.conftest import require_fixtures
 
 STAGES = discover()
 # Stages that run the face model (see the `slow` marker in pyproject.toml).
-MODEL_STAGES = {"detect_faces", "memory", "pipeline", "recognition"}
+MODEL_STAGES = {"detect_faces", "memory", "pipeline", "recognition", "service_load", "timeline"}
 # Stages whose figure is recorded without a baseline (the whole pipeline's videos per hour).
 RECORD_ONLY_STAGES = {"pipeline", "recognition"}  # recognition: its baseline rule is compared in its metrics
 

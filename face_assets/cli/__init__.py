@@ -8,6 +8,8 @@
   review.py      `face-assets review ...`: arguments and printing over face_assets.review
   calibrate.py   `face-assets calibrate`: arguments and printing over face_assets.recognition's calibration
   db.py          `face-assets db ...`: arguments, and `backup`/`restore` printing over face_assets.db.backup
+  reembed.py     `face-assets reembed`: changing the database's model (face_assets.recognition.reembed) as runs
+  processes.py   stopping `dev` (its process groups) and `serve` (uvicorn) within 10 s of SIGTERM or Ctrl-C
 
 May import everything below it (face_assets.definitions, .defs, .review, the domain packages, .db, .settings); never
 face_assets.web, which it starts by its import string (uvicorn), and nothing imports it.

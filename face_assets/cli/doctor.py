@@ -155,6 +155,7 @@ def database_rows(url: str | None, problems: list[str]) -> tuple[list[Row], bool
         migrated = preflight.migrated_watched_directories(url) is not None
         rows.append(Row("  legacy tables", "migrated" if migrated else "not migrated yet"))
         rows.append(schema_row(url))
+        rows.append(embeddings_model_row(url))
     dagster_home = os.environ.get("DAGSTER_HOME") or str(settings.home() / "dagster")
     storage = settings.dagster_database_url()
     if storage:
@@ -186,6 +187,25 @@ def schema_row(url: str) -> Row:
         return Row("  schema version", f"{version}: newer than this face_assets ({latest}), refused", MISSING)
     pending = f", upgrades {state['pending']} apply on the next run" if state["pending"] else " (current)"
     return Row("  schema version", f"{version}{pending}", OK)
+
+
+def embeddings_model_row(url: str) -> Row:
+    """The model the database's embeddings came from (face_assets.recognition.model_record), against the configured."""
+    import psycopg
+
+    from face_assets.recognition.model_record import ModelIdentity, recorded_model, same_model
+
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        recorded = recorded_model(conn)
+    if recorded is None:
+        return Row("  embeddings' model", "none yet: the first model that writes an embedding is recorded")
+    if same_model(recorded, ModelIdentity.of()):
+        return Row("  embeddings' model", f"{recorded.describe()} (the configured one)", OK)
+    return Row(
+        "  embeddings' model",
+        f"{recorded.describe()}, not the configured {settings.model_name()}: refused (see `face-assets reembed`)",
+        MISSING,
+    )
 
 
 def count_videos(root: Path) -> int:
@@ -250,6 +270,7 @@ def collect() -> tuple[list[Row], list[str]]:
     model_problems = preflight.check_model()
     rows += model_rows(model_problems)
     url, db_problems = preflight.check_database()
+    mismatch = preflight.check_same_model(url) if url else []  # the embeddings' model row shows it
     db_rows, migrated = database_rows(url, db_problems)
     # The legacy file is needed until the migration has run; afterwards only when it is configured.
     legacy_problems = preflight.check_legacy(required=not migrated)
@@ -266,7 +287,7 @@ def collect() -> tuple[list[Row], list[str]]:
     rows += library_rows(url, library_problems)
     disk, disk_problems = disk_rows()
     rows += disk + address_rows()
-    problems += model_problems + legacy_problems + db_problems + library_problems + disk_problems
+    problems += model_problems + legacy_problems + db_problems + mismatch + library_problems + disk_problems
     return rows, list(dict.fromkeys(problems))
 
 

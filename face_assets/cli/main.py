@@ -97,13 +97,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_sigint() -> None:
-    """In a child: Ctrl-C stops it, even when this process was started in the background (which ignores SIGINT)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def cmd_dev(args: argparse.Namespace) -> int:
     from face_assets.cli import preflight
     from face_assets.db import instance as instance_env
@@ -111,45 +104,46 @@ def cmd_dev(args: argparse.Namespace) -> int:
     preflight.check_or_exit(preflight.Needs.for_dev())
     instance_env.prepare()
     import signal
-    import subprocess
+
+    from face_assets.cli import processes
 
     dagster_ui = f"http://{args.host}:{args.port}"
-    review = None
-    if args.review_port:
-        # The review app beside the UI, in its own process; it goes when `dagster dev` goes.
-        review = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "face_assets.cli",
-                "serve",
-                "--host",
-                args.host,
-                "--port",
-                str(args.review_port),
-                "--dagster-ui",
-                dagster_ui,
-            ],
-            preexec_fn=_default_sigint,
-        )
-        print(f"review app: http://{args.host}:{args.review_port}  Dagster UI: {dagster_ui}", flush=True)
-    argv = [_dagster_executable(), "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
-    dagster = subprocess.Popen(argv, preexec_fn=_default_sigint)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by a service manager: stop both, as on Ctrl-C
+    children = []
+    # Stopped by a service manager (SIGTERM) or Ctrl-C: stop everything within 10 s (face_assets.cli.processes).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        return dagster.wait()
+        if args.review_port:
+            # The review app beside the UI, in its own process; it goes when `dagster dev` goes.
+            children.append(
+                processes.spawn_group(
+                    [
+                        sys.executable,
+                        "-m",
+                        "face_assets.cli",
+                        "serve",
+                        "--host",
+                        args.host,
+                        "--port",
+                        str(args.review_port),
+                        "--dagster-ui",
+                        dagster_ui,
+                    ]
+                )
+            )
+            print(f"review app: http://{args.host}:{args.review_port}  Dagster UI: {dagster_ui}", flush=True)
+        argv = [_dagster_executable(), "dev", "-w", str(REPO / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+        dagster = processes.spawn_group(argv)
+        children.append(dagster)
+        status = dagster.wait()
     except KeyboardInterrupt:
-        return 130
+        status = 130
+    except SystemExit as exc:  # SIGTERM
+        status = exc.code
     finally:
-        if dagster.poll() is None:
-            dagster.send_signal(signal.SIGINT)  # dagster dev stops its webserver, daemon and code servers itself
-            try:
-                dagster.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                dagster.kill()
-        if review is not None:
-            review.terminate()
-            review.wait(timeout=30)
+        processes.ignore_stop_signals()
+        # dagster dev, its webserver, daemon, code servers and run workers, the review app
+        print(f"face-assets dev: {processes.stop_groups(children)}", file=sys.stderr, flush=True)
+    processes.exit_now(status)
 
 
 def cmd_dagster(args: argparse.Namespace) -> int:
@@ -176,6 +170,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return calibrate.run(args)
 
 
+def cmd_reembed(args: argparse.Namespace) -> int:
+    from face_assets.cli import reembed
+
+    return reembed.run(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """The review web app (uvicorn). Refuses a non-loopback address unless FACE_ASSETS_WEB_TOKEN is set."""
 
@@ -189,13 +189,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     instance_env.prepare()
     preflight.check_or_exit(preflight.Needs.for_serve())  # the database only: pages need no model or legacy file
-    import uvicorn
+    from face_assets.cli.processes import serve_uvicorn
 
     # The app reads its address and the Dagster UI from the environment (face_assets.web.app.serve_app).
     os.environ["FACE_ASSETS_WEB_HOST"] = args.host
     os.environ["FACE_ASSETS_DAGSTER_UI"] = args.dagster_ui
     print(f"face_assets review app on http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}")
-    uvicorn.run(
+    serve_uvicorn(  # stops within 10 s of SIGTERM or Ctrl-C, whatever a request is waiting for
         "face_assets.web.app:serve_app",
         factory=True,
         host=args.host,
@@ -213,6 +213,15 @@ def cmd_review(args: argparse.Namespace) -> int:
     from face_assets.cli import review
 
     return review.run(args)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from face_assets.db import instance as instance_env
+
+    instance_env.prepare()
+    from face_assets.cli import forget
+
+    return forget.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_review_arguments(review)
     review.set_defaults(func=cmd_review)
 
+    forget = sub.add_parser(
+        "forget", help="erase a person for good: a creator's faces or a cluster (asks first; --yes, --dry-run)"
+    )
+    from face_assets.cli.forget import add_arguments as add_forget_arguments
+
+    add_forget_arguments(forget)
+    forget.set_defaults(func=cmd_forget)
+
     calibrate = sub.add_parser(
         "calibrate", help="measure the model's error rates on a pair set (LFW format) or the library's decisions"
     )
@@ -273,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(func=cmd_calibrate)
+
+    reembed = sub.add_parser(
+        "reembed",
+        help="change the database's model: re-embed every face and creator picture with another pack, keeping the "
+        "decisions, then switch over and re-calibrate (without --model: where things stand)",
+    )
+    from face_assets.cli.reembed import add_arguments as add_reembed_arguments
+
+    add_reembed_arguments(reembed)
+    reembed.set_defaults(func=cmd_reembed)
 
     serve = sub.add_parser("serve", help="start the review web app (pages and the HTTP API)")
     serve.add_argument(

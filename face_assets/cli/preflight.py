@@ -36,10 +36,11 @@ class Needs:
     library: bool = False  # library roots (scanning, frames)
     model: bool = False  # the InsightFace model pack (detections, creator embeddings)
     library_root_required: bool = True  # with `library`: some root must exist, not only the configured ones be right
+    same_model: bool = False  # the configured model must be the one the database's embeddings came from
 
     @classmethod
     def everything(cls) -> Needs:
-        return cls(legacy=True, library=True, model=True)
+        return cls(legacy=True, library=True, model=True, same_model=True)
 
     @classmethod
     def for_dev(cls) -> Needs:
@@ -47,11 +48,11 @@ class Needs:
         # and the library sensor says in its skip reason which roots are missing. So only what is configured is
         # checked (a wrong legacy path or FACE_ASSETS_LIBRARY entry is still reported), and the model the
         # sensors' runs will load.
-        return cls(legacy=False, library=True, model=True, library_root_required=False)
+        return cls(legacy=False, library=True, model=True, library_root_required=False, same_model=True)
 
     @classmethod
     def for_serve(cls) -> Needs:
-        return cls()
+        return cls(same_model=True)  # recognize and search by photo embed with the configured model
 
 
 def needs_for_selection(selection: str | None) -> tuple[Needs, list[str]]:
@@ -79,7 +80,7 @@ def needs_for_selection(selection: str | None) -> tuple[Needs, list[str]]:
         legacy |= "legacy" in resources
         model |= "face_engine" in resources
         library |= node.partitions_def is not None
-    return Needs(legacy=legacy, library=library, model=model), []
+    return Needs(legacy=legacy, library=library, model=model, same_model=model), []
 
 
 # --- the checks ------------------------------------------------------------------------------------------
@@ -419,14 +420,32 @@ def check_schema_version(url: str) -> list[str]:
     return []
 
 
+def check_same_model(url: str) -> list[str]:
+    """The configured model against the one the database's embeddings came from (one line when they differ)."""
+    import psycopg
+
+    from face_assets.recognition.model_record import ModelIdentity, ModelMismatch, check_model
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            check_model(conn, ModelIdentity.of())
+    except ModelMismatch as exc:
+        return [str(exc)]
+    except psycopg.Error:
+        return []  # the connection problem is reported by check_database
+    return []
+
+
 def problems(needs: Needs) -> list[str]:
     """Every problem for `needs`, cheapest checks first; the database is always checked."""
     found = check_settings()
     legacy_problems = check_legacy(required=needs.legacy)
     found += legacy_problems
-    if needs.model:
-        found += check_model()
+    model_problems = check_model() if needs.model else []
     url, db_problems = check_database()
+    mismatch = check_same_model(url) if needs.same_model and url is not None else []
+    # Another model than the database's: that line alone (what the configured pack lacks would only mislead).
+    found += mismatch or model_problems
     found += db_problems
     if needs.library:
         found += check_library(url, legacy_reported=bool(legacy_problems), require_root=needs.library_root_required)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from dagster import AssetKey, AssetSelection, DagsterInstance, Definitions, define_asset_job
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from face_assets.defs.faces.reembed import MODEL_CHANGE_GROUP
 from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN as PARTITIONS_PER_RUN  # the backfills' batch
 from face_assets.defs.library.partitions import video_partitions
 
@@ -29,7 +30,9 @@ class Plan:
 
 def plan(defs: Definitions, selection: str | None) -> Plan:
     graph = defs.resolve_asset_graph()
-    chosen = (AssetSelection.from_string(selection) if selection else AssetSelection.all()).resolve(graph)
+    # Everything by default, but the change of model (`face-assets reembed` runs it, when asked to).
+    everything = AssetSelection.all() - AssetSelection.groups(MODEL_CHANGE_GROUP)
+    chosen = (AssetSelection.from_string(selection) if selection else everything).resolve(graph)
     result = Plan()
     partitioned = {k for k in chosen if graph.get(k).partitions_def is not None}
     for key in graph.toposorted_asset_keys:

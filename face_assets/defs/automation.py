@@ -33,10 +33,29 @@ def refresh_after_new_matches() -> AutomationCondition:
     ).with_label(f"new matches, at most once per '{cron}', after running videos finish")
 
 
+def appearances_after_matches() -> AutomationCondition:
+    """face_appearances (partitioned by video): a video's appearances follow its matches, and a video whose
+    appearances were never computed (a database from before timelines) gets them, once its matches exist; at most
+    once per cron window and partition, never while its matches are being written. A partition whose last run
+    failed is not asked again until its matches change."""
+    cron = settings.automation_cron()
+    tick = AutomationCondition.cron_tick_passed(cron, settings.rematch_timezone())
+    never = AutomationCondition.missing() & ~AutomationCondition.execution_failed()
+    return (
+        (AutomationCondition.any_deps_updated().since_last_handled() | never)
+        & tick.since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label(f"new matches or none yet, at most once per '{cron}', after running videos finish")
+
+
 automation_sensor = AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR_NAME,
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
-    description="Evaluates the assets' automation conditions (face_clusters, face_recognition_stats).",
+    description=(
+        "Evaluates the assets' automation conditions (face_clusters, face_recognition_stats, face_appearances)."
+    ),
 )

@@ -7,8 +7,10 @@ the slow part: seconds on CPU, and minutes on an AMD GPU where MIGraphX compiles
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,22 @@ class FaceEngineError(RuntimeError):
     """The engine cannot be built: missing model pack, unusable pack, bad provider list."""
 
 
+def import_insightface_lightly() -> None:
+    """Let `from insightface.<module> import ...` skip insightface/__init__.py, which imports InsightFace's whole
+    app (its mask renderer: albumentations, face3d, matplotlib; 2-3 s of CPU in every process that loads the model,
+    each run worker of the daemon included) for nothing used here: the engine needs model_zoo (the SCRFD and ArcFace
+    wrappers) and utils (face_align, storage) only. The package is registered without running its __init__; its
+    submodules then import as usual. Nothing happens when insightface is already imported (or not installed)."""
+    if "insightface" in sys.modules:
+        return
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or spec.submodule_search_locations is None:
+        return  # the import that follows says what is missing
+    import onnxruntime  # noqa: F401 - what insightface/__init__.py checks first
+
+    sys.modules["insightface"] = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not run
+
+
 def resolve_model_dir(name: str, root: str) -> Path:
     """The folder holding the pack's .onnx files: `<root>/models/<name>`, or `name` itself when it is a path.
 
@@ -50,6 +68,7 @@ def resolve_model_dir(name: str, root: str) -> Path:
     if candidate.is_dir():
         return candidate.resolve()
     if settings.allow_model_download() and os.sep not in name:
+        import_insightface_lightly()
         from insightface.utils import ensure_available
 
         log.info(f"Downloading InsightFace model pack {name!r} into {candidate} (set {ALLOW_DOWNLOAD_ENV}=0 to forbid)")
@@ -104,7 +123,9 @@ def _build_models(key: ModelKey) -> Models:
         raise FaceEngineError(f"Model pack folder {key.model_dir} holds no .onnx files")
 
     import onnxruntime
-    from insightface.model_zoo.model_zoo import ModelRouter  # slow (seconds): insightface imports its whole app
+
+    import_insightface_lightly()
+    from insightface.model_zoo.model_zoo import ModelRouter
 
     onnxruntime.set_default_logger_severity(3)
 
@@ -161,6 +182,8 @@ def _task_of(onnx_file: Path) -> str | None:
     This avoids building (and, on MIGraphX, compiling) accelerator sessions for models we then throw away.
     """
     import onnxruntime
+
+    import_insightface_lightly()
     from insightface.model_zoo.model_zoo import ModelRouter
 
     probe_options = onnxruntime.SessionOptions()

@@ -10,7 +10,10 @@ One call of `scan_library` is one scan (one sensor tick) in one transaction:
   link is followed only when its target lies inside the root.
 - A file no video points at is 'waiting' in `library_files` until its size and mtime held still over two scans
   (a file being copied keeps waiting), then probed and hashed: 'registered' with a new `videos` row, or 'error'
-  with the reason, not retried until its size or mtime changes. A new file whose content hash equals that of a
+  with the reason, not retried until its size or mtime changes. With `settled_after` (the sensor passes
+  FACE_ASSETS_SETTLE_SECONDS), a file whose mtime is at least that old at the scan counts as stable at once: no
+  write touched it for that long, the same evidence the two scans give (a finished file moved in is registered by
+  the first scan instead of waiting an interval for the second). A new file whose content hash equals that of a
   video whose file is gone is that video moved: same id, new path, no wait.
 - Videos whose file is found become available and verified; videos under a present root whose file is not
   found become unavailable (their partitions and faces stay).
@@ -160,13 +163,15 @@ def scan_library(
     hash_fn: Callable[[PathLike], str] = content_hash,
     probe_budget_seconds: float | None = None,
     reverify_after: timedelta = timedelta(hours=1),
+    settled_after: float | None = None,
 ) -> ScanResult:
     """One scan of the library roots; see the module docstring.
 
     `extra_roots` defaults to FACE_ASSETS_LIBRARY. `probe_budget_seconds` bounds the time spent probing and
     hashing stable new files (a sensor tick has a deadline): the rest stay 'waiting', unchanged, for a later
     scan (`deferred`). A present video's `last_verified_at` is rewritten when older than `reverify_after`
-    (or when it was not available). Runs in a transaction of its own (a savepoint when `conn` is
+    (or when it was not available). `settled_after` (seconds; None or 0: off): a new or changed file whose mtime
+    is at least that much older than the scan's time counts as stable without a second scan. Runs in a transaction of its own (a savepoint when `conn` is
     already in one) and holds an advisory lock, so concurrent scans queue instead of registering a file twice.
     Raises LibraryNotReady when the tables do not exist yet.
     """
@@ -197,7 +202,10 @@ def scan_library(
         root_prefixes = [_prefix(r.path) for r in roots]
         unknown_prefixes = [_prefix(d.path) for d in result.unreadable_dirs]
         deadline = None if probe_budget_seconds is None else time.monotonic() + probe_budget_seconds
-        _handle_unknown_files(conn, now, result, root_prefixes, unknown_prefixes, probe_fn, hash_fn, deadline)
+        settled_before = now.timestamp() - settled_after if settled_after else None
+        _handle_unknown_files(
+            conn, now, result, root_prefixes, unknown_prefixes, probe_fn, hash_fn, deadline, settled_before
+        )
 
         other_paths = [s.path for s in result.skipped if os.path.lexists(s.path)]
         bounds = {"root_prefixes": root_prefixes, "unknown_prefixes": unknown_prefixes}
@@ -454,7 +462,15 @@ def _add_file(path: str, st: os.stat_result, root: _Root, real: str, via_link: b
 
 
 def _handle_unknown_files(
-    conn, now, result: ScanResult, root_prefixes, unknown_prefixes, probe_fn, hash_fn, deadline: float | None
+    conn,
+    now,
+    result: ScanResult,
+    root_prefixes,
+    unknown_prefixes,
+    probe_fn,
+    hash_fn,
+    deadline: float | None,
+    settled_before: float | None = None,
 ):
     rows = conn.execute(read_sql("library/unknown_files.sql")).fetchall()
     todo = []
@@ -463,7 +479,9 @@ def _handle_unknown_files(
         if status == "error" and unchanged:
             result.known_errors.append(path)
         else:
-            todo.append((path, size, mtime, directory_id, status == "waiting" and unchanged))
+            # Stable: unchanged since the last scan saw it waiting, or untouched for `settled_after` already.
+            settled = settled_before is not None and mtime <= settled_before
+            todo.append((path, size, mtime, directory_id, (status == "waiting" and unchanged) or settled))
     if not todo:
         return
 

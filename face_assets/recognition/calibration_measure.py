@@ -193,8 +193,10 @@ def engine_fingerprint(engine) -> str:
     info = engine.model_info()
     model_dir = Path(info["model_dir"])
     files = [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in sorted(model_dir.glob("*.onnx"))]
+    second_pass = getattr(engine, "second_pass_attempts", None)  # photos without a face are tried again (FaceEngine)
     key = json.dumps(
         [files, info["det_size"], info["det_threshold"], info["detector"], info["recognizer"], info["providers"][0]]
+        + ([second_pass] if second_pass else [])
     )
     return hashlib.sha1(key.encode()).hexdigest()[:12]
 
@@ -228,7 +230,10 @@ def embed_photos(
 
     Each photo's result is cached as `<cache>/<sha1 of path, size, mtime>.npy` (an empty array: no face), so a
     rerun, or a run that was stopped half way, only embeds what is new. Photos go to `engine.detect` `batch` at a
-    time: its frame_workers spread them over the cores. An unreadable photo counts as no face.
+    time: its frame_workers spread them over the cores; a photo in which it finds no face gets the engine's second
+    pass (`FaceEngine.detect_pictures`: a border, other detector input sizes, the mirror image) before it counts as no
+    face (stats: `second_pass` photos tried again, `second_pass_found` of them with a face). An unreadable photo
+    counts as no face.
     """
     import cv2  # here, not at the top: every `face-assets` command imports this module, few read photos
 
@@ -246,16 +251,20 @@ def embed_photos(
             results[k] = np.load(f)
         else:
             todo.append(k)
+    detect = getattr(engine, "detect_pictures", None) or engine.detect
+    passes_before = getattr(engine, "second_passes", 0)
+    second_found = 0
     start = time.monotonic()
     for b in range(0, len(todo), batch):
         chunk = todo[b : b + batch]
         images = [cv2.imread(str(paths[k])) for k in chunk]
         readable = [k for k, im in zip(chunk, images) if im is not None]
-        found = engine.detect([im for im in images if im is not None])
+        found = detect([im for im in images if im is not None])
         by_index = dict(zip(readable, zip(found, [im.shape for im in images if im is not None])))
         for k in chunk:
             emb = _central_face(*by_index[k]) if k in by_index else None
             results[k] = emb if emb is not None else np.zeros(0, np.float32)
+            second_found += emb is not None and k in by_index and bool(getattr(by_index[k][0][0], "second_pass", False))
             np.save(cache / f"{keys[k]}.npy", results[k])
         if progress:
             progress(min(b + batch, len(todo)), len(todo))
@@ -272,6 +281,8 @@ def embed_photos(
         "from_cache": len(paths) - len(todo),
         "seconds": round(seconds, 1),
         "photos_per_second": round(len(todo) / seconds, 2) if todo and seconds > 0 else None,
+        "second_pass": getattr(engine, "second_passes", 0) - passes_before,
+        "second_pass_found": second_found,
     }
     return emb, has_face, stats
 

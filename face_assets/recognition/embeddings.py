@@ -3,12 +3,13 @@
 Sources (`collect_sources`):
 - `profile_picture`: `creators.profile_picture_path` (the migration already mapped it to this machine);
 - `manual`: every image under `$FACE_ASSETS_HOME/reference/<creator id>/` (sub-folders included).
+A creator who was forgotten (face_assets.review.forget) has no source: their pictures are never embedded again.
 
 `sync_creator_embeddings` brings `creator_face_embeddings` in step with the sources:
 - the best face of a picture (largest box area x detection score) becomes its row, quality_score = detection score;
   its embedding is the mean of the picture's and its mirror image's (`picture_embeddings`), and a picture without a
-  face at the detector's default size is tried again with a border and at other sizes (FaceEngine.detect_pictures)
-  before "no face" is recorded;
+  face at the detector's default size gets the second pass (FaceEngine.detect_pictures: a border, smaller and larger
+  detector inputs, the mirror image) before "no face" is recorded;
 - `source_fingerprint` is `model|size|mtime_ns|sha256`. A picture whose size and mtime are unchanged is skipped
   without reading it; one whose content hash is unchanged (a touched file) gets its fingerprint updated without
   running the model; anything else goes through `FaceEngine.detect`, `batch_size` images per call. The model name is
@@ -138,14 +139,14 @@ def collect_sources(conn: psycopg.Connection, root: Path | None = None) -> tuple
             ]
             by_folder[int(folder.name)] = images
     if by_folder:
-        known = {
-            row[0] for row in conn.execute(read_sql("recognition/existing_creators.sql"), {"ids": list(by_folder)})
-        }
+        known = dict(conn.execute(read_sql("recognition/existing_creators.sql"), {"ids": list(by_folder)}).fetchall())
         for creator_id, images in by_folder.items():
-            if creator_id in known:
-                sources.extend(images)
-            else:
+            if creator_id not in known:
                 issues.append(Issue(None, str(root / str(creator_id)), f"no creator with id {creator_id}"))
+            elif known[creator_id]:  # forgotten (face_assets.review.forget): never learned again
+                issues.append(Issue(None, str(root / str(creator_id)), f"creator {creator_id} was forgotten: not read"))
+            else:
+                sources.extend(images)
     return sources, issues
 
 
@@ -264,8 +265,8 @@ def picture_embeddings(engine, images: Sequence[np.ndarray]) -> list[tuple[float
 
     The embedding is the mean of the picture's and its horizontal mirror's (renormalised): a reference should not
     depend on which way the head turns in one photo, and the mirrored face is the same person seen from the other
-    side (the usual test-time flip of face recognition). `engine.detect_pictures` (FaceEngine) retries pictures
-    without a face at other detector settings; an engine without it is asked with `detect`.
+    side (the usual test-time flip of face recognition). `engine.detect_pictures` (FaceEngine) gives pictures
+    without a face the second pass (FaceEngine.second_pass); an engine without it is asked with `detect`.
     """
     import cv2
 
@@ -399,6 +400,10 @@ def sync_creator_embeddings(
     stale = [row.id for row in stored.values() if row.id not in keep]
 
     with conn.transaction():
+        if embedded:  # the first embeddings of a database record its model; another model's are refused
+            from face_assets.recognition.model_record import ModelIdentity, claim_model
+
+            claim_model(conn, ModelIdentity.of_engine(engine))
         conn.execute(read_sql("recognition/lock.sql"), {"name": "face_assets.creator_embeddings"})
         if embedded:
             conn.execute(read_sql("recognition/stage_embeddings.sql"))

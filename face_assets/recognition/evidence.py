@@ -9,11 +9,18 @@ the one shipped in face_assets/recognition/calibrations/<model>.json). For a mod
 turns its MODEL_DEFAULTS into one (see there). The margin to the runner-up creator (the best other allowed creator,
 similarity r) enters as
 
-    face LLR = L(s) - ln(1 + exp(L(r)))
+    face LLR = L(s) - ln(1 + exp(L(r)) / N)
 
-that is LR_c / (1 + LR_r): the face is c, against "it is the runner-up or a stranger". Whatever the share of those
-two alternatives, their likelihood is at most LR_r + 1 times a stranger's, so this is a lower bound of the face's
-likelihood ratio: a face nearly as like another creator counts for little, one far from every other creator for L(s).
+with N the gallery's creators (as in the target below): the face is c, against "it is another creator or a
+stranger". Under the prior the target stands on (about one creator per video in N, so any one creator is a priori
+N times less likely than "someone else"), the alternative's likelihood is at most 1 + LR_r / N times a stranger's
+(the runner-up standing for the other creators; its share is its prior), so this is a lower bound of the face's
+likelihood ratio: a face about as like another creator as like c counts for about ln N less, and a face clearly
+another creator's (LR_r far above N) for little, one far from every other creator for L(s). The runner-up at
+chance level is no evidence against c: in a gallery of N, the best of N - 1 strangers to the face reaches LR ~ N
+(issue 20: with ln(1 + LR_r), 603 creators and 1-2 faces per person and video, lfw_dev's chance runner-ups cost a
+true face ~6-7, and creator recall fell to 0.86; benchmarks/ row recognition.scale). The false-tag bound below does
+not depend on the margin (Markov's inequality holds for L(s) alone, the margin only takes evidence off).
 
 Over frames (`fuse`)
 --------------------
@@ -161,8 +168,9 @@ def describe_model(model: Likelihood) -> str:
 # --- the arithmetic ------------------------------------------------------------------------------
 
 
-def face_llr(model: Likelihood, similarity, runner_up=None) -> np.ndarray:
-    """Per face: L(s) - ln(1 + exp(L(r))); a runner-up of NaN/None (no other allowed creator) takes nothing off."""
+def face_llr(model: Likelihood, similarity, runner_up=None, n_creators: int = 1) -> np.ndarray:
+    """Per face: L(s) - ln(1 + exp(L(r)) / N), N = `n_creators` (the gallery, see the module docstring; 1: the
+    runner-up weighs as much as a stranger); a runner-up of NaN/None (no other allowed creator) takes nothing off."""
     s = np.asarray(similarity, dtype=np.float64)
     llr = np.asarray(model.log_likelihood_ratio(s), dtype=np.float64)
     if runner_up is None:
@@ -170,7 +178,9 @@ def face_llr(model: Likelihood, similarity, runner_up=None) -> np.ndarray:
     r = np.asarray(runner_up, dtype=np.float64)
     known = np.isfinite(r)
     if known.any():
-        penalty = np.logaddexp(0.0, np.asarray(model.log_likelihood_ratio(np.where(known, r, 0.0)), dtype=np.float64))
+        prior = math.log(max(int(n_creators), 1))
+        runner_llr = np.asarray(model.log_likelihood_ratio(np.where(known, r, 0.0)), dtype=np.float64)
+        penalty = np.logaddexp(0.0, runner_llr - prior)
         llr = llr - np.where(known, penalty, 0.0)
     return llr
 
@@ -289,8 +299,8 @@ def _face_rows_to_pairs(rows, model: Likelihood, config: RecognitionConfig, n_cr
         sims = np.array([r[4] for r in machine], dtype=np.float64)
         anchors = np.array([r[4] if r[5] is None else r[5] for r in machine], dtype=np.float64)
         runner = np.array([np.nan if r[7] is None else r[7] for r in machine], dtype=np.float64)
-        llr = face_llr(model, sims, runner)
-        anchor_llr = face_llr(model, anchors, runner)
+        llr = face_llr(model, sims, runner, n_creators)
+        anchor_llr = face_llr(model, anchors, runner, n_creators)
         for r, a, b, s_anchor in zip(machine, llr, anchor_llr, anchors):
             pair = pairs.setdefault((r[0], r[1]), PairEvidence(r[0], r[1]))
             pair.faces.append(

@@ -33,6 +33,7 @@ import psycopg
 from face_assets.db.sql_files import read_sql
 from face_assets.recognition.clustering import ensure_schema, lock_clusters, update_cluster_stats
 from face_assets.recognition.config import RecognitionConfig
+from face_assets.recognition.timeline import refresh_appearances
 
 NEAR_FACES = 100  # undecided faces looked at around each decided face (HNSW k nearest)
 MAX_FACE_LINES = 30  # face changes printed one by one; the rest are counted
@@ -277,6 +278,7 @@ class _Tracker:
             if others:
                 rematched += match_detections(self.conn, self.config, detection_ids=others).faces
             outcome.rematched_faces = rematched
+        refresh_appearances(self.conn, self.video_ids)  # who each track is may have changed
         self._report(outcome)
         return outcome
 
@@ -363,6 +365,9 @@ def _make_manual(
     conn: psycopg.Connection, pairs: Sequence[tuple[int, int]], outcome: Outcome
 ) -> list[tuple[int, int, int]]:
     """Faces become 'manual' decisions for creators ((face, creator) pairs) with embeddings and tags."""
+    from face_assets.review.forget import refuse_forgotten  # here: forget builds on this module
+
+    refuse_forgotten(conn, {p[1] for p in pairs})  # a forgotten creator gets no face again
     params = {"ids": [p[0] for p in pairs], "creator_ids": [p[1] for p in pairs]}
     decided = conn.execute(read_sql("review/decide_manual.sql"), params).fetchall()
     if conn.execute("SELECT to_regclass('face_match_rejections')").fetchone()[0] is not None:
@@ -659,6 +664,7 @@ def remove_from_cluster(conn: psycopg.Connection, cluster_id: int, detection_ids
         raise ReviewError(f"not in cluster {cluster_id}: face " + ", ".join(map(str, foreign)))
     removed = conn.execute(read_sql("review/exclude_faces.sql"), {"ids": ids, "cluster_id": cluster_id}).fetchall()
     update_cluster_stats(conn, [cluster_id], [cluster_id])
+    refresh_appearances(conn, {faces[i][1] for i in ids})  # those faces' tracks are nobody known now
     size = conn.execute("SELECT size, n_videos FROM face_clusters WHERE id = %s", (cluster_id,)).fetchone()
     return Outcome(
         decisions=[

@@ -26,6 +26,7 @@ import psycopg
 
 from face_assets.db.sql_files import read_sql
 from face_assets.recognition.config import RecognitionConfig
+from face_assets.recognition.timeline import appearances_of_faces
 from face_assets.review.decisions import Outcome, ReviewError, ReviewNotFound
 
 CREATORS_SHOWN = 5
@@ -43,7 +44,8 @@ class RecognizedFace:
     bbox: list[float]  # x, y, width, height in pixels of the (upright) photo
     detection_score: float
     creators: list[dict] = field(default_factory=list)  # best first: creator_id, creator, similarity, is_match
-    videos: list[dict] = field(default_factory=list)  # video_id, video, similarity, faces, best_detection_id
+    videos: list[dict] = field(default_factory=list)  # video_id, video, similarity, faces, best_detection_id,
+    # appearances (who the nearest face's track is and when they are on screen there, or None)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,9 +72,28 @@ def recognize(
     scope: str | None = None,
     videos: int = 20,
 ) -> list[RecognizedFace]:
-    """Every face of the photo with its best creators and the videos of the nearest stored faces."""
+    """Every face of the photo with its best creators and the videos of the nearest stored faces. A photo in which
+    the detector finds no face at first gets the engine's second pass (FaceEngine.detect_pictures)."""
+    return recognize_faces(conn, detect_photo(engine, image_bgr), config=config, scope=scope, videos=videos)
+
+
+def detect_photo(engine, image_bgr: np.ndarray) -> list:
+    """The faces of one photo: `engine.detect_pictures` (the second pass for a photo without a face at first) where
+    the engine has it, else `engine.detect`."""
+    detect = getattr(engine, "detect_pictures", None) or engine.detect
+    return detect([image_bgr])[0]
+
+
+def recognize_faces(
+    conn: psycopg.Connection,
+    faces: list,
+    *,
+    config: RecognitionConfig | None = None,
+    scope: str | None = None,
+    videos: int = 20,
+) -> list[RecognizedFace]:
+    """`recognize` for faces already found (the web app runs the model in its bounded inference pool, then this)."""
     config = config or RecognitionConfig.load(conn)
-    faces = engine.detect([image_bgr])[0]
     video_ids = scope_video_ids(conn, scope)
     out: list[RecognizedFace] = []
     with conn.transaction():
@@ -119,6 +140,11 @@ def recognize(
                         entry["similarity"], entry["best_detection_id"] = round(float(similarity), 4), fid
                 result.videos = sorted(by_video.values(), key=lambda v: -v["similarity"])[:videos]
             out.append(result)
+    # When the person of each video's nearest face is on screen there (face_appearances; [] before it is computed).
+    found = appearances_of_faces(conn, [v["best_detection_id"] for f in out for v in f.videos])
+    for f in out:
+        for v in f.videos:
+            v["appearances"] = found.get(v["best_detection_id"])
     return out
 
 
@@ -129,6 +155,9 @@ def _creator_name(conn: psycopg.Connection, creator_id: int) -> str:
     row = conn.execute("SELECT name FROM creators WHERE id = %s", (creator_id,)).fetchone()
     if row is None:
         raise ReviewNotFound(f"no creator with id {creator_id}")
+    from face_assets.review.forget import refuse_forgotten
+
+    refuse_forgotten(conn, [creator_id])  # a forgotten creator is not trained, nor given reference photos
     return row[0]
 
 
@@ -174,7 +203,7 @@ def add_reference(
     from face_assets.recognition.embeddings import reference_root
 
     name = _creator_name(conn, creator_id)
-    if not engine.detect([image_bgr])[0]:
+    if not detect_photo(engine, image_bgr):  # as the reference's embedding will find it
         raise NoFace("no face found in the photo; nothing was saved")
     folder = (root or reference_root()) / str(creator_id)
     folder.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 
 Routes validate input (pydantic / FastAPI) and call the plain logic; errors are mapped by face_assets.web.app:
 unknown id 404, a decision on a face someone else decided meanwhile 409 with the current state, a decision that
-cannot be made as asked 400, an invalid setting 422 (nothing written), PostgreSQL unreachable 503.
+cannot be made as asked 400, an invalid setting 422 (nothing written), PostgreSQL unreachable 503. Forgetting a
+person (DELETE .../creator/{id}/faces, DELETE .../cluster/{id}) cannot be undone: the pages ask first.
 
 Optimistic concurrency: a decision names the state the person saw (`expected_status`, `expected_creator_id`);
 without them it holds only for a face nobody decided on yet. Either way, a second decision on the same face gets 409.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from face_assets.review import config_store
@@ -25,6 +26,7 @@ router = APIRouter(prefix="/api/face-recognition", tags=["face recognition"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+PathId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an id in the path: anything else is a 422, never a database error
 
 
 # --- models ------------------------------------------------------------------------------------------------------------
@@ -225,6 +227,22 @@ def video_faces(request: Request, video_id: int) -> dict:
     return {"video_id": video_id, "items": [_with_urls(f.as_json()) for f in faces]}
 
 
+@router.get("/video/{video_id}/appearances", summary="Who is on screen in a video, and when (face_appearances)")
+def video_appearances(request: Request, video_id: int) -> dict:
+    from face_assets.review.timeline import video_timeline
+
+    with db(request) as conn:
+        if not review_queries.video_exists(conn, video_id):
+            raise HTTPException(404, f"no video with id {video_id}")
+        found = video_timeline(conn, video_id)
+    for item in found["items"]:
+        if item["frame_index"] is not None:
+            item["frame_url"] = f"/images/frame/{video_id}/{item['frame_index']}.jpg"
+    for person in found["people"]:
+        del person["appearances"]  # the same rows as `items`, for the page
+    return found
+
+
 @router.get("/video/{video_id}", summary="A video: scan status or error, frames, faces, tags")
 def video(request: Request, video_id: int) -> dict:
     with db(request) as conn:
@@ -322,18 +340,40 @@ def remove_reference(request: Request, creator_id: int, embedding_id: int) -> di
         return _outcome(remove(conn, creator_id, embedding_id))
 
 
+@router.delete(
+    "/creator/{creator_id}/faces",
+    summary="Forget a creator's faces for good: every face, reference, crop and frame of theirs, the tags face "
+    "recognition or a review gave them (legacy tags stay); they are never learned or proposed again",
+)
+def forget_creator(request: Request, creator_id: PathId) -> dict:
+    from face_assets.review.forget import forget_creator as forget
+
+    with db(request, vectors=True) as conn:
+        return forget(conn, creator_id).as_json()
+
+
 @router.post("/recognize", summary="Who is in this photo, and in which videos (optional scope: a path prefix)")
-def recognize(
+async def recognize(
     request: Request, photo: UploadFile = File(...), scope: Annotated[str | None, Form(max_length=4096)] = None
 ) -> dict:
-    from face_assets.review.recognize import recognize as find
+    from starlette.concurrency import run_in_threadpool
+
+    from face_assets.review.recognize import recognize_faces
+    from face_assets.web.inference import limiter
     from face_assets.web.uploads import decode_photo, read_limited
 
-    content = read_limited(photo.file)
-    image = decode_photo(content)
     web = state(request)
-    with db(request, vectors=True) as conn:
-        faces = find(conn, web.engine(), image, scope=scope)
+
+    def detect():  # decoding and the model wait for a slot of the bounded inference pool, off the event loop
+        image = decode_photo(read_limited(photo.file))
+        return image, web.engine().detect_pictures([image])[0]  # no face at first: the second pass
+
+    def lookup(found):
+        with db(request, vectors=True) as conn:
+            return recognize_faces(conn, found, scope=scope)
+
+    image, found = await limiter(request).run(detect)
+    faces = await run_in_threadpool(lookup, found)
     for f in faces:
         for v in f.videos:
             v["crop_url"] = f"/images/detection/{v['best_detection_id']}.jpg"
@@ -375,6 +415,17 @@ def cluster(
     for f in found["faces"]:
         _with_urls(f)
     return found
+
+
+@router.delete(
+    "/cluster/{cluster_id}",
+    summary="Forget a cluster of unknown faces for good: its faces, their crops and frames, the cluster; never again",
+)
+def forget_cluster(request: Request, cluster_id: PathId) -> dict:
+    from face_assets.review.forget import forget_cluster as forget
+
+    with db(request, vectors=True) as conn:
+        return forget(conn, cluster_id).as_json()
 
 
 @router.post("/cluster/{cluster_id}/name", summary="Name a cluster: a new creator, or an existing one")

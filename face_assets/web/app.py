@@ -18,7 +18,9 @@ import hashlib
 import hmac
 import html
 import logging
+import time
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -32,7 +34,9 @@ from fastapi.staticfiles import StaticFiles
 from face_assets import settings
 from face_assets.review import decisions as review
 from face_assets.review.queries import BadCursor
-from face_assets.web.deps import DatabaseUnavailable, WebState
+from face_assets.web.deps import DatabaseUnavailable, ModelUnavailable, WebState
+from face_assets.web.inference import InferenceBusy, InferenceLimiter
+from face_assets.web.probes import PROBE_PATHS  # open without the token: a kubelet cannot send it
 from face_assets.web.uploads import UploadError
 
 log = logging.getLogger("face_assets.web")
@@ -67,11 +71,21 @@ def create_app(
 
         database_url = embedded_postgres.app_database_url()
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.inference.shutdown()
+
     app = FastAPI(
         title="face_assets review",
-        description="Review face matches and clusters of unknown faces; the face recognition API.",
+        description="Review face matches and clusters of unknown faces; the face recognition API; the legacy "
+        "app's face service (/health, /detect, /extract-embedding).",
         version="1",
+        lifespan=lifespan,
     )
+    app.state.started = time.monotonic()
+    # Model calls of every route share one bounded pool (FACE_ASSETS_INFERENCE_WORKERS, FACE_ASSETS_INFERENCE_QUEUE).
+    app.state.inference = InferenceLimiter.from_settings()
     app.state.web = WebState(
         database_url=database_url,
         host=host,
@@ -84,8 +98,10 @@ def create_app(
     _install_errors(app)
     _install_login(app)
 
-    from face_assets.web import api, images, pages
+    from face_assets.web import api, face_service, images, pages, probes
 
+    app.include_router(probes.router)
+    app.include_router(face_service.router)
     app.include_router(api.router)
     app.include_router(images.router)
     app.include_router(pages.router)
@@ -132,8 +148,11 @@ def _authenticated(request: Request, token: str) -> bool:
     return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(token).encode())
 
 
+FACE_SERVICE_PATHS = ("/health", "/detect", "/extract-embedding")  # the legacy app's face service: JSON, never a login
+
+
 def _is_api(path: str) -> bool:
-    return path.startswith(("/api/", "/images/")) or path in ("/docs", "/openapi.json", "/redoc")
+    return path.startswith(("/api/", "/images/")) or path in ("/docs", "/openapi.json", "/redoc", *FACE_SERVICE_PATHS)
 
 
 def _install_safety(app: FastAPI) -> None:
@@ -154,7 +173,8 @@ def _install_safety(app: FastAPI) -> None:
                     {"detail": "cross-origin write refused: the request does not come from this app's own pages"},
                     status_code=403,
                 )
-        if web.token and not path.startswith(OPEN_PATHS) and not _authenticated(request, web.token):
+        open_path = path.startswith(OPEN_PATHS) or path in PROBE_PATHS
+        if web.token and not open_path and not _authenticated(request, web.token):
             if _is_api(path) or request.method != "GET":
                 return JSONResponse(
                     {"detail": "the token is required (Authorization: Bearer <token>, or log in)"},
@@ -189,6 +209,16 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(UploadError)
     async def bad_upload(request: Request, exc: UploadError):
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(InferenceBusy)
+    async def busy(request: Request, exc: InferenceBusy):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ModelUnavailable)
+    async def model_unavailable(request: Request, exc: ModelUnavailable):
+        # Another model than the database's, or one that does not load: the reason, in one line (never a 500).
+        log.warning("the face model is not usable: %s", exc)
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(DatabaseUnavailable)
     async def db_unavailable(request: Request, exc: DatabaseUnavailable):

@@ -23,6 +23,7 @@ from face_assets import settings
 from face_assets.review import page_queries as pq
 from face_assets.review import queries as rq
 from face_assets.review import stats as review_stats
+from face_assets.review.timeline import creator_timeline, video_timeline
 from face_assets.web.deps import db
 
 HERE = Path(__file__).resolve().parent
@@ -230,22 +231,34 @@ def cluster(request: Request, cluster_id: int, after: str | None = Query(None, m
 @router.get("/creators/{creator_id}", response_class=HTMLResponse)
 def creator(request: Request, creator_id: int) -> HTMLResponse:
     from face_assets.recognition.config import RecognitionConfig
+    from face_assets.review.forget import forgotten_at
 
     with connection(request) as conn:
         config = RecognitionConfig.load(conn)
         detail = rq.creator_detail(conn, creator_id, config)
+        appearances = creator_timeline(conn, creator_id) if detail is not None else []
+        forgotten = forgotten_at(conn, creator_id) if detail is not None else None
     if detail is None:
         raise _not_found(f"creator {creator_id}")
-    return render(request, "creator.html", "creator", creator=detail, config=config)
+    return render(
+        request,
+        "creator.html",
+        "creator",
+        creator=detail,
+        config=config,
+        appearances=appearances,
+        forgotten_at=forgotten,
+    )
 
 
 @router.get("/videos/{video_id}", response_class=HTMLResponse)
 def video(request: Request, video_id: int) -> HTMLResponse:
     with connection(request) as conn:
         detail = rq.video_detail(conn, video_id)
+        timeline = video_timeline(conn, video_id) if detail is not None else None
     if detail is None:
         raise _not_found(f"video {video_id}")
-    return render(request, "video.html", "video", video=detail, frames=frame_boxes(detail))
+    return render(request, "video.html", "video", video=detail, frames=frame_boxes(detail), timeline=timeline)
 
 
 @router.get("/search", response_class=HTMLResponse)

@@ -23,6 +23,8 @@ SIGNATURES: tuple[tuple[str, bytes, int], ...] = (
     ("PNG", b"\x89PNG\r\n\x1a\n", 0),
     ("WEBP", b"WEBP", 8),  # RIFF....WEBP
     ("BMP", b"BM", 0),
+    ("TIFF", b"II*\x00", 0),  # little-endian
+    ("TIFF", b"MM\x00*", 0),  # big-endian
 )
 
 
@@ -54,13 +56,19 @@ def image_format(content: bytes) -> str:
     for name, magic, offset in SIGNATURES:
         if content[offset : offset + len(magic)] == magic and (name != "WEBP" or content[:4] == b"RIFF"):
             return name
-    raise UploadError(400, "not a JPEG, PNG, WebP or BMP image (by its first bytes)")
+    raise UploadError(400, "not a JPEG, PNG, WebP, BMP or TIFF image (by its first bytes)")
 
 
 def decode_photo(content: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """A BGR uint8 image of an uploaded photo, upright (EXIF orientation) and at most MAX_SIDE px on its longer side.
 
     Checks, before decoding: signature, pixel count from the header. UploadError (400/413) says what is wrong."""
+    return decode_photo_sized(content, max_pixels)[0]
+
+
+def decode_photo_sized(content: bytes, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, tuple[int, int]]:
+    """`decode_photo`, and the upright photo's (width, height) before any scaling down: the size as sent, in which
+    the face service gives its boxes."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     expected = image_format(content)
@@ -83,13 +91,14 @@ def decode_photo(content: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             image.load()
             upright = ImageOps.exif_transpose(image)
             rgb = upright.convert("RGB")
+            size = rgb.size
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UploadError(
             400, f"the {expected} image is damaged and cannot be decoded ({exc.__class__.__name__})"
         ) from None
     if max(rgb.size) > MAX_SIDE:
         rgb.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+    return np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1]), size
 
 
 def encode_jpeg(image_bgr: np.ndarray, quality: int = 92) -> bytes:

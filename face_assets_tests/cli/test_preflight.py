@@ -155,7 +155,7 @@ def test_what_is_checked_follows_the_selection(good, monkeypatch):
     assert preflight.problems(needs) == []  # neither the legacy file nor the model is needed for it
     assert preflight.needs_for_selection("group:legacy_migration")[0] == Needs(legacy=True)
     assert preflight.needs_for_selection("sampled_frames")[0] == Needs(library=True)
-    assert preflight.needs_for_selection("face_detections")[0] == Needs(library=True, model=True)
+    assert preflight.needs_for_selection("face_detections")[0] == Needs(library=True, model=True, same_model=True)
     assert preflight.needs_for_selection(None)[0] == Needs.everything()
     needs, problems = preflight.needs_for_selection("no such ::: selection")
     assert len(problems) == 1 and problems[0].startswith("--select 'no such ::: selection' is not a valid")

@@ -452,8 +452,10 @@ def password_role(server_url: str, role: str, database: str, extensions: tuple[s
     return url.render_as_string(hide_password=False)
 
 
-def start_servers() -> Servers:
-    """Embedded databases, the setup assets, then the webserver and the daemon; see the module docstring."""
+def start_servers(extra_env: dict[str, str] | None = None) -> Servers:
+    """Embedded databases, the setup assets, then the webserver and the daemon; see the module docstring.
+
+    `extra_env` overrides the servers' variables (the benchmarks set their own automation cron)."""
     if not LEGACY_DB.exists():
         raise ServersError(f"fixture data not found at {FIXTURES}")
     base = Path(tempfile.mkdtemp(prefix="face_assets_e2e_", dir="/tmp"))
@@ -497,6 +499,7 @@ def start_servers() -> Servers:
         FACE_ASSETS_SENSOR_INTERVAL=str(SENSOR_INTERVAL_SECONDS),
         FACE_ASSETS_AUTOMATION_CRON=AUTOMATION_CRON,  # clusters and stats refresh within a minute
     )
+    env.update(extra_env or {})
     env.update(prepared_environment(env, base / "logs" / "prepare.log"))
 
     servers = Servers(base=base, env=env, port=free_port(), app_home=base / "app-home", timings=timings, secret=SECRET)

@@ -123,3 +123,55 @@ def test_the_readme_explains_the_setup():
         "ReadWriteMany",
     ):
         assert needed in text, needed
+
+
+def test_the_review_app_runs_beside_the_release_with_probes_that_fit_the_app(values):
+    from face_assets.cli.processes import STOP_SECONDS
+    from face_assets.web.app import create_app
+    from face_assets.web.probes import PROBE_PATHS, READY_CONNECT_TIMEOUT_S
+
+    text = (DEPLOY / "review-app.yaml").read_text()
+    docs = {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
+    deployment, service = docs["Deployment"], docs["Service"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (code_location,) = values["dagster-user-deployments"]["deployments"]
+    image = code_location["image"]
+    assert container["image"] == f"{image['repository']}:{image['tag']}", "not the code location's image"
+
+    # `face-assets serve` on the pod's address: only with the token, which comes from a Secret.
+    args = container["args"]
+    assert args[:2] == ["face-assets", "serve"] and args[args.index("--host") + 1] == "0.0.0.0"
+    port = int(args[args.index("--port") + 1])
+    (named,) = container["ports"]
+    assert named["containerPort"] == port
+    env = {e["name"]: e for e in container["env"]}
+    assert env["FACE_ASSETS_WEB_TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
+    assert {s["secretRef"]["name"] for s in container["envFrom"]} & {s["name"] for s in code_location["envSecrets"]}
+    assert not re.search(r"(?i)(password|token)\s*:\s*\S", text), "a secret written into the manifest"
+    # The same FACE_ASSETS_HOME claim as the code location (crops and frames the pages show).
+    home = env["FACE_ASSETS_HOME"]["value"]
+    assert home == code_location["env"]["FACE_ASSETS_HOME"]
+    (mount,) = container["volumeMounts"]
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+    code_claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in code_location["volumes"]}
+    assert mount["mountPath"] == home and claims[mount["name"]] == code_claims["face-assets-home"]
+
+    # Probes: paths the app serves without the token; readiness follows the database, liveness does not.
+    ready, live = container["readinessProbe"], container["livenessProbe"]
+    assert ready["httpGet"]["path"] == "/ready" and live["httpGet"]["path"] == "/live"
+    assert container["startupProbe"]["httpGet"]["path"] == "/live"
+    assert {ready["httpGet"]["path"], live["httpGet"]["path"]} == set(PROBE_PATHS)
+    for probe in (ready, live, container["startupProbe"]):
+        assert probe["httpGet"]["port"] in (named["name"], port)
+    assert ready["timeoutSeconds"] > READY_CONNECT_TIMEOUT_S
+    routes = set(create_app(database_url="postgresql://unused/x").openapi()["paths"])
+    assert set(PROBE_PATHS) <= routes
+    # SIGTERM, then SIGKILL after the grace period: `face-assets serve` is gone before.
+    assert pod["terminationGracePeriodSeconds"] > STOP_SECONDS
+
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"][0]["targetPort"] in (named["name"], port)

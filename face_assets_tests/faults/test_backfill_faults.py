@@ -1,12 +1,12 @@
-"""Faults during backfills on the real servers: the database going away, a step process killed, backfills racing.
+"""Faults during backfills on the real servers: a step process killed, backfills racing (the database going away,
+for every kind of step: test_database_outage.py, which shares these helpers).
 
-The application database is its own embedded server here (servers.py), so it can be stopped while Dagster's storage,
-the daemon and the run queue stay up, as with a database server that restarts. Every test starts from the two
-videos the library sensor processed, and ends with the same rows: no duplicate, no lost face, no lost tag.
+Every test starts from the two videos the library sensor processed, and ends with the same rows: no duplicate, no
+lost face, no lost tag.
 
-The PostgreSQL and overlap tests run their backfills with the in-process executor (runConfigData, as the
-Launchpad's config editor would send): the faults are in the database, and a process per step would only add
-minutes. The kill test keeps the default multiprocess executor: it needs a step process to kill.
+The overlap test runs its backfills with the in-process executor (runConfigData, as the Launchpad's config editor
+would send): the faults are in the database, and a process per step would only add minutes. The kill test keeps the
+default multiprocess executor: it needs a step process to kill.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import psycopg
@@ -32,8 +31,6 @@ from face_assets_tests.e2e.servers import wait_for
 pytestmark = pytest.mark.e2e
 
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
-OUTAGE_SECONDS = 5  # after the first retry; all in all well within the retry policy's 2 + 4 + 8 + 16 s
-DATABASE_ASSETS = ("sampled_frames", "face_detections", "face_matches")
 
 
 def _video_assets(servers) -> list[str]:
@@ -75,65 +72,9 @@ def _assert_same_rows(servers, ids, before, tags_before, what: str) -> None:
     assert not missing, f"{what}: rows point at files that do not exist: {missing[:5]}"
 
 
-def _retry_policies() -> dict[str, object]:
-    from face_assets.definitions import defs
-
-    graph = defs.resolve_asset_graph()
-    policies = {}
-    for key in graph.get_all_asset_keys():
-        name = key.to_user_string()
-        if name in DATABASE_ASSETS:
-            policies[name] = graph.assets_def_for_key(key).op.retry_policy
-    return policies
-
-
 def _retries(servers, run_id: str) -> int:
     """How many times a step of the run was put up for retry."""
     return sum(e["__typename"] == "ExecutionStepUpForRetryEvent" for e in api.run_messages(servers, run_id))
-
-
-def test_postgres_stopped_mid_backfill_steps_retry_and_the_backfill_completes(servers):
-    missing = [name for name, policy in _retry_policies().items() if policy is None]
-    assert not missing, (
-        f"no RetryPolicy on {missing}: a database restart fails the backfill (put "
-        "retry_policy=face_assets.db.retries.DATABASE_RETRY on them)"
-    )
-    videos = ensure_videos_processed(servers)
-    ids = sorted(videos.values())
-    before, tags_before = snapshot(servers, ids), tag_rows(servers, ids)
-    partitions = [str(i) for i in ids]
-
-    backfill_id = _launch(servers, partitions, IN_PROCESS, "faults: database restart")
-
-    def run_started():
-        runs = api.backfill(servers, backfill_id)["runs"]
-        return runs[0]["id"] if runs and runs[0]["status"] == "STARTED" else None
-
-    # The backfill's run has started (its worker is up, Dagster's storage is fine): the database goes away, and
-    # comes back once a step has failed on it and was put up for retry.
-    run_id = wait_for(run_started, RUN_TIMEOUT_SECONDS, "the backfill's run started", interval=0.5)
-    servers.stop_app_database()
-    try:
-        with pytest.raises(psycopg.OperationalError):
-            psycopg.connect(servers.app_url, connect_timeout=3).close()
-        retried = wait_for(
-            lambda: _retries(servers, run_id),
-            60,
-            "a step failing on the stopped database and put up for retry",
-            interval=0.5,
-            on_timeout=lambda: api.failure_messages(servers, run_id),
-        )
-        time.sleep(OUTAGE_SECONDS)
-    finally:
-        servers.start_app_database()
-
-    done = api.wait_backfill(servers, backfill_id, RUN_TIMEOUT_SECONDS)
-    assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
-    assert all(r["status"] == "SUCCESS" for r in done["runs"]), [
-        api.failure_messages(servers, r["id"]) for r in done["runs"]
-    ]
-    assert retried and _retries(servers, run_id) >= retried
-    _assert_same_rows(servers, ids, before, tags_before, "after the database restart")
 
 
 def _step_pid(servers, run_id: str, step_key: str):

@@ -176,6 +176,39 @@ def test_copy_while_writing_waits_until_stable(tmp_only_db, tmp_path):
     ) == [(True, False)]
 
 
+def test_settled_after_takes_an_old_enough_file_at_first_sight(tmp_only_db, tmp_path):
+    root = tmp_path / "library"
+    root.mkdir()
+    scan = Scanner(tmp_only_db, [root])
+    first_scan = (T0 + timedelta(minutes=1)).timestamp()  # the Scanner's clock at its next scan
+    finished, young, future = root / "finished.mp4", root / "young.mp4", root / "future.mp4"
+    for name, target in (("slideshow_08.mp4", finished), ("slideshow_07.mp4", young), ("slideshow_01.mp4", future)):
+        shutil.copyfile(VIDEOS / name, target)
+    os.utime(finished, (first_scan - 30, first_scan - 30))  # untouched for exactly settled_after
+    os.utime(young, (first_scan - 29, first_scan - 29))  # touched within it: maybe still being written
+    os.utime(future, (first_scan + 600, first_scan + 600))  # a clock ahead of ours (network disk): no evidence
+
+    result = scan(settled_after=30)
+    assert len(result.new_video_ids) == 1 and result.errors == []
+    assert scan.video(result.new_video_ids[0])[0] == str(finished)
+    assert sorted(result.waiting) == [str(future), str(young)]
+
+    with young.open("ab") as fh:  # then finished by a copy that keeps times (`cp -p` sets the old time last)
+        fh.write(b"\0")
+    os.utime(young, (first_scan - 3600, first_scan - 3600))
+    os.utime(future, (first_scan + 601, first_scan + 601))  # still changing
+    result = scan(settled_after=30)
+    assert len(result.new_video_ids) == 1 and result.waiting == [str(future)]  # young: changed, but done long ago
+    result = scan(settled_after=30)  # future: held still over two scans
+    assert len(result.new_video_ids) == 1 and result.waiting == []
+
+    other = root / "other.mp4"  # without settled_after: the two-scan rule, however old the file
+    shutil.copyfile(VIDEOS / "slideshow_02.mp4", other)
+    os.utime(other, (first_scan - 3600, first_scan - 3600))
+    assert scan().waiting == [str(other)]
+    assert len(scan().new_video_ids) == 1
+
+
 def test_probing_time_budget_defers_stable_files(tmp_only_db, tmp_path):
     root = tmp_path / "library"
     root.mkdir()

@@ -11,14 +11,14 @@ from typing import Any
 import cv2
 import numpy as np
 import psycopg
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Failure, MaterializeResult, MetadataValue, asset
 
 from face_assets import settings
 from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.db.schema_upgrade import describe, upgrade
 from face_assets.db.sql_files import read_sql
 from face_assets.defs.automation import refresh_after_new_matches
-from face_assets.defs.faces.resources import FaceEngineResource
+from face_assets.defs.faces.resources import FaceEngineResource, same_model_or_fail
 from face_assets.defs.library.assets import (
     GROUP,
     MAX_PARTITIONS_PER_RUN,
@@ -40,6 +40,9 @@ from face_assets.recognition.clustering import cluster_faces
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.embeddings import Issue, reference_root, sync_creator_embeddings
 from face_assets.recognition.matching import match_detections
+from face_assets.recognition.model_record import ModelIdentity, ModelMismatch, claim_model
+from face_assets.recognition.timeline import refresh_cluster_appearances
+from face_assets.review.forget import drop_forgotten_faces
 from face_assets.video.frames import draw_boxes, save_jpeg
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +97,7 @@ def creator_embeddings(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngineResource
 ) -> MaterializeResult:
     with database.connect() as conn:
+        same_model_or_fail(conn, face_engine)  # another model than the database's: one line, before any picture
         summary = sync_creator_embeddings(conn, face_engine, log=context.log.info)
         totals = dict(
             conn.execute(
@@ -217,9 +221,13 @@ def _write_detections(
     faces: list[KeptFace],
     crop_paths: list[Path],
     scan: dict[str, Any],
+    model: ModelIdentity | None = None,
 ) -> tuple[int, int, int]:
-    """Replace the video's detections (carrying review decisions over) and record the scan, in one transaction."""
+    """Replace the video's detections (carrying review decisions over) and record the scan, in one transaction;
+    `model`: the pack the embeddings came from, recorded as the database's first (or ModelMismatch)."""
     with conn.transaction():
+        if model is not None:
+            claim_model(conn, model)  # first: a switch of model waits for this write, and the next write sees it
         conn.execute(read_sql("detections/create_new_faces.sql"))
         with conn.cursor() as cur, cur.copy(read_sql("detections/copy_new_faces.sql")) as copy:
             copy.set_types(
@@ -230,9 +238,14 @@ def _write_detections(
                 copy.write_row(
                     (ord_, face.frame_index, face.frame_timestamp, x, y, w, h, face.score, face.embedding, str(crop))
                 )
+        # Faces where a forgotten person was (face_assets.review.forget) are never stored again, nor their crops.
+        forgotten = drop_forgotten_faces(conn, video_id)
+        for path in forgotten:
+            Path(path).unlink(missing_ok=True)
         inserted, carried, dropped = conn.execute(
             read_sql("detections/replace_detections.sql"), {"video_id": video_id}
         ).fetchone()
+        scan = {**scan, "faces": scan["faces"] - len(forgotten)}
         conn.execute(read_sql("detections/record_processed.sql"), {"video_id": video_id, **scan})
     return int(inserted), int(carried), int(dropped)
 
@@ -257,6 +270,8 @@ def face_detections(
     context: AssetExecutionContext, database: PostgresResource, face_engine: FaceEngineResource
 ) -> MaterializeResult:
     outcomes = PartitionOutcomes(context)
+    with database.connect() as conn:
+        model_identity = same_model_or_fail(conn, face_engine)  # another model than the database's: one line
     face_engine.load()  # an unusable model fails the step at once, not video by video
     provider = face_engine.active_providers[0]
     model = face_engine.model_name
@@ -287,8 +302,15 @@ def face_detections(
 
         engine_seconds = 0.0
         engine_frames = 0
+        # The engine works ahead: while this loop stores one video's faces, the next videos' frames are detected
+        # (FaceEngine.detect_stream); only videos that can be processed are given to it.
+        stream = face_engine.detect_stream(
+            prefetched(list(ids), load),
+            images=lambda item: item[1] if item[2] is None and ids[item[0]] in known_videos else None,
+        )
+        last = time.perf_counter()
         try:
-            for key, images, error in prefetched(list(ids), load):
+            for (key, images, error), detected in stream:
                 video_id = ids[key]
                 rows = frame_rows[video_id]
                 if video_id not in known_videos:
@@ -310,11 +332,11 @@ def face_detections(
                     continue
                 assert images is not None
 
-                # The engine call is outside the per-video error handling on purpose: an inference error is a
-                # problem of the engine (driver, memory), not of this video, so it stops the step.
-                start = time.perf_counter()
-                detected = face_engine.detect(images)
-                elapsed = time.perf_counter() - start
+                # The engine's results come outside the per-video error handling on purpose: an inference error is
+                # a problem of the engine (driver, memory), not of this video, so it stops the step. `elapsed`: the
+                # step's time per video (engine and storing overlap), since the previous video's faces came.
+                now = time.perf_counter()
+                elapsed, last = now - last, now
                 engine_seconds += elapsed
                 engine_frames += len(images)
 
@@ -345,7 +367,13 @@ def face_detections(
                         "provider": provider,
                         "seconds_per_frame": elapsed / len(images),
                     }
-                    _inserted, carried, dropped = _write_detections(conn, video_id, faces, crop_paths, scan)
+                    _inserted, carried, dropped = _write_detections(
+                        conn, video_id, faces, crop_paths, scan, model_identity
+                    )
+                except ModelMismatch as exc:  # the database switched models during the run: stop, record nothing
+                    for path in crop_paths:
+                        path.unlink(missing_ok=True)
+                    raise Failure(description=str(exc), allow_retries=False) from None
                 except Exception as exc:
                     for path in crop_paths:
                         path.unlink(missing_ok=True)
@@ -409,7 +437,7 @@ def face_detections(
     retry_policy=DATABASE_RETRY,
     partitions_def=video_partitions,
     group_name="face_recognition",
-    deps=[AssetKey("face_detections"), AssetKey("creator_embeddings")],
+    deps=[AssetKey("face_detections"), AssetKey("timeline_frames"), AssetKey("creator_embeddings")],
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     kinds={"numpy", "postgres"},
     description=(
@@ -503,6 +531,7 @@ def face_clusters(context: AssetExecutionContext, database: PostgresResource) ->
         result = cluster_faces(conn, connect=database.connect, log=context.log.info)
         # "Is this cluster creator X?" and "are these two clusters one person?": review items, never decisions.
         proposals = propose(conn)
+        refresh_cluster_appearances(conn)  # the timelines name unknown people by their clusters
         top = conn.execute(
             read_sql("clusters/list_clusters.sql"), {"statuses": ["open"], "limit": TOP_CLUSTERS}
         ).fetchall()

@@ -1,9 +1,11 @@
 """Non-blocking checks where face data can go wrong unseen. Each reads only the rows of the run's videos (or, for
 clusters, the open clusters), so a 50-video run checks 50 videos, not the library. They warn; they do not stop the
-job (the blocking checks are the migration's)."""
+job (the blocking checks are the migration's). A database outage does not fail them either: they retry as the asset
+steps do, and on the last attempt report "could not run: database unavailable" (face_assets.db.retries)."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
+from face_assets.db.retries import DATABASE_RETRY, report_if_database_unavailable
 from face_assets.db.sql_files import read_sql
 from face_assets.defs.faces.assets import face_clusters, face_detections, face_matches
 from face_assets.defs.library.assets import parse_video_id
@@ -37,8 +39,10 @@ def _result(bad: list, what: str) -> AssetCheckResult:
     asset=face_detections,
     partitions_def=video_partitions,
     blocking=False,
+    retry_policy=DATABASE_RETRY,
     description="Every face of the run's videos has a 512-d unit-norm embedding.",
 )
+@report_if_database_unavailable()
 def embeddings_unit_512(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
         bad, first_id, wrong_dims, not_unit = conn.execute(
@@ -57,8 +61,10 @@ def embeddings_unit_512(context: AssetCheckExecutionContext, database: PostgresR
     asset=face_detections,
     partitions_def=video_partitions,
     blocking=False,
+    retry_policy=DATABASE_RETRY,
     description="Every video of the run with frames or faces has its video_face_scans row.",
 )
+@report_if_database_unavailable()
 def processed_videos_have_scans(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
         bad = [
@@ -71,8 +77,10 @@ def processed_videos_have_scans(context: AssetCheckExecutionContext, database: P
     asset=face_matches,
     partitions_def=video_partitions,
     blocking=False,
+    retry_policy=DATABASE_RETRY,
     description="Every auto-tag of the run's videos has matched faces of that creator behind it.",
 )
+@report_if_database_unavailable()
 def auto_tags_have_evidence(context: AssetCheckExecutionContext, database: PostgresResource) -> AssetCheckResult:
     with database.connect() as conn:
         bad = conn.execute(
@@ -84,8 +92,10 @@ def auto_tags_have_evidence(context: AssetCheckExecutionContext, database: Postg
 @asset_check(
     asset=face_clusters,
     blocking=False,
+    retry_policy=DATABASE_RETRY,
     description="No face a person gave a creator sits in an open cluster of unknown faces.",
 )
+@report_if_database_unavailable()
 def no_decided_face_in_open_cluster(
     context: AssetCheckExecutionContext, database: PostgresResource
 ) -> AssetCheckResult:

@@ -1,8 +1,9 @@
 """The face model (InsightFace on ONNX Runtime: ROCm/MIGraphX, CUDA or CPU), configured from the environment."""
 
-from dagster import ConfigurableResource, Definitions, definitions
+from dagster import ConfigurableResource, Definitions, Failure, definitions
 
 from face_assets.engine.face_engine import FaceEngine
+from face_assets.recognition.model_record import ModelIdentity, ModelMismatch, check_model
 
 
 class FaceEngineResource(FaceEngine, ConfigurableResource):
@@ -12,3 +13,15 @@ class FaceEngineResource(FaceEngine, ConfigurableResource):
 @definitions
 def resources() -> Definitions:
     return Definitions(resources={"face_engine": FaceEngineResource()})
+
+
+def same_model_or_fail(conn, face_engine: FaceEngine) -> ModelIdentity:
+    """The engine's model pack, when the database's embeddings come from it (or there are none yet); otherwise a
+    Failure, not retried, whose description is the one line saying what to do (face_assets.recognition.model_record).
+    Nothing is loaded: it is asked before the model runs."""
+    model = ModelIdentity.of_engine(face_engine)
+    try:
+        check_model(conn, model)
+    except ModelMismatch as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+    return model

@@ -30,7 +30,7 @@ from dagster import (
 )
 
 from face_assets import settings
-from face_assets.db.retries import DATABASE_RETRY, transient_only
+from face_assets.db.retries import DATABASE_RETRY, skip_while_database_unavailable, transient_only
 from face_assets.defs.resources import PostgresResource
 from face_assets.recognition.config import RecognitionConfig
 from face_assets.recognition.matching import embedding_snapshot, rematch_changed, stored_snapshot
@@ -94,6 +94,7 @@ def rematch_job():
     default_status=DefaultScheduleStatus.RUNNING,
     description="Nightly: re-match pending/unmatched faces when creator embeddings were added or changed.",
 )
+@skip_while_database_unavailable()  # an outage skips the tick, saying so (the next night catches up)
 def rematch_schedule(context: ScheduleEvaluationContext, database: PostgresResource):
     with database.connect() as conn:
         if not _face_tables_exist(conn):

@@ -18,9 +18,11 @@ from dagster import (
     sensor,
 )
 
+from face_assets.db.retries import skip_while_database_unavailable
 from face_assets.defs.faces.resources import FaceEngineResource
 from face_assets.defs.resources import PostgresResource
 from face_assets.recognition.embeddings import picture_changes
+from face_assets.recognition.model_record import ModelIdentity, ModelMismatch, check_model
 
 CREATOR_EMBEDDINGS = AssetKey("creator_embeddings")
 MAX_CHANGES_IN_TAGS = 5
@@ -33,6 +35,7 @@ MAX_CHANGES_IN_TAGS = 5
     default_status=DefaultSensorStatus.RUNNING,
     description="Materializes creator_embeddings when a creator's profile picture or reference images change.",
 )
+@skip_while_database_unavailable()  # an outage skips the tick, saying so; the cursor stays
 def creator_pictures_sensor(
     context: SensorEvaluationContext, database: PostgresResource, face_engine: FaceEngineResource
 ):
@@ -42,6 +45,10 @@ def creator_pictures_sensor(
         ).fetchone()[0]
         if not ready:
             return SkipReason("the face tables do not exist yet (materialize face_schema)")
+        try:
+            check_model(conn, ModelIdentity.of_engine(face_engine))  # its runs would embed with another model
+        except ModelMismatch as exc:
+            return SkipReason(str(exc))
         changes = picture_changes(conn, face_engine.model_name)  # face_engine only names the model: nothing loads
     if not changes:
         context.update_cursor(None)

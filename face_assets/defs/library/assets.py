@@ -36,6 +36,7 @@ from face_assets.db.sql_files import read_sql
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.defs.resources import PostgresResource
 from face_assets.recognition.config import RecognitionConfig
+from face_assets.review.forget import redact_forgotten
 from face_assets.video.frames import SampledFrame, read_frames, sample_timestamps, save_jpeg
 from face_assets.video.probe import VideoError, probe
 
@@ -237,6 +238,7 @@ def _decode(video_id: int, path: str | None, duration: float | None, n: int) -> 
 
 def _store_frames(conn: psycopg.Connection, video: _VideoFrames) -> list[Path]:
     """Save the JPEGs, then replace the video's `video_frames` rows in one transaction; the paths written."""
+    redact_forgotten(conn, video.video_id, video.frames)  # a forgotten person's faces painted out (review.forget)
     folder = frames_dir(video.video_id)
     paths = [save_jpeg(f.image, folder / f"{f.frame_index}.jpg", quality=FRAME_JPEG_QUALITY) for f in video.frames]
     with conn.transaction():

@@ -1,12 +1,13 @@
-"""`process_videos`: everything that happens to a video (frames, faces, matches), what the library sensor launches."""
+"""`process_videos`: everything that happens to a video (frames, faces, adaptive frames, matches), what the library
+sensor launches."""
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from face_assets.defs.library.sensors import VIDEO_JOB_NAME
 
-VIDEO_ASSETS = AssetSelection.assets("sampled_frames", "face_detections", "face_matches")
+VIDEO_ASSETS = AssetSelection.assets("sampled_frames", "face_detections", "timeline_frames", "face_matches")
 
-# In process: the three steps run one after the other anyway (each needs the previous one), so separate step
+# In process: the four steps run one after the other anyway (each needs the previous one), so separate step
 # processes only cost a Python start, the imports and a model load each, per run. One process per run keeps the
 # model loaded across the run's steps; the library sensor sends many new videos per run (partition ranges).
 # Backfills from the UI keep the default multiprocess executor (their own asset jobs).

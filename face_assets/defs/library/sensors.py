@@ -27,6 +27,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from face_assets import settings
+from face_assets.db.retries import skip_while_database_unavailable
 from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.defs.resources import PostgresResource
@@ -38,6 +39,7 @@ from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is r
     scan_and_register,
     scan_library,
 )
+from face_assets.recognition.model_record import ModelIdentity, ModelMismatch, check_model
 
 VIDEO_JOB_NAME = "process_videos"
 LIBRARY_SENSOR_NAME = "library_sensor"
@@ -112,15 +114,26 @@ def build_library_sensor(
         default_status=default_status,
         description=(
             "Scans the library roots (active watched_directories + FACE_ASSETS_LIBRARY): registers new video "
-            "files once stable over two ticks, marks vanished/returned/moved ones, adds the `videos` partitions "
+            "files once stable over two ticks (at once when untouched for FACE_ASSETS_SETTLE_SECONDS), marks "
+            "vanished/returned/moved ones, adds the `videos` partitions "
             "and requests runs for the new videos (up to 50 a run, a partition range). Bad files are recorded in library_files (status 'error')."
         ),
     )
+    @skip_while_database_unavailable()  # an outage skips the tick, saying so; the cursor stays
     def _library_sensor(context: SensorEvaluationContext, database: PostgresResource) -> SensorResult:
         state = _read_cursor(context.cursor)
         try:
             with database.connect() as conn:
-                result = scan_library(conn, probe_budget_seconds=SENSOR_PROBE_BUDGET_SECONDS)
+                # Runs of another model than the database's would all fail: none is requested, and the tick says why.
+                check_model(conn, ModelIdentity.of())
+                result = scan_library(
+                    conn,
+                    probe_budget_seconds=SENSOR_PROBE_BUDGET_SECONDS,
+                    settled_after=settings.settle_seconds(),  # finished files need no second scan
+                )
+        except ModelMismatch as exc:
+            context.log.warning(str(exc))
+            return SensorResult(skip_reason=str(exc), cursor=context.cursor)
         except LibraryNotReady as exc:
             context.log.info(str(exc))
             return SensorResult(skip_reason=str(exc), cursor=context.cursor)

@@ -347,6 +347,7 @@ function setupCluster() {
   const summary = document.getElementById("cluster-summary");
   if (!summary) return;
   const clusterId = summary.dataset.cluster;
+  setupForgetPerson(`person ${clusterId}`, () => { window.location.href = "/people"; });
 
   document.querySelectorAll("[data-name-cluster]").forEach((form) => {
     form.addEventListener("submit", async (event) => {
@@ -400,6 +401,33 @@ function setupCluster() {
   }));
 }
 
+// --- forgetting a person (the creator's and the cluster's page): a button, then a confirmation ------------------------------
+
+// The button opens the panel that says what goes; only its "Yes" deletes (DELETE on the API), "Cancel" closes it.
+function setupForgetPerson(label, after) {
+  const open = document.querySelector("[data-forget-person]");
+  const panel = document.getElementById("forget-panel");
+  if (!open || !panel) return;
+  const confirm = panel.querySelector("[data-forget-confirm]");
+  const cancel = panel.querySelector("[data-forget-cancel]");
+  const show = (visible) => {
+    panel.hidden = !visible;
+    open.setAttribute("aria-expanded", String(visible));
+    (visible ? cancel : open).focus();
+  };
+  open.addEventListener("click", () => show(panel.hidden));
+  cancel.addEventListener("click", () => show(false));
+  panel.addEventListener("keydown", (event) => { if (event.key === "Escape") show(false); });
+  confirm.addEventListener("click", async () => {
+    const outcome = await busy(confirm, () => api("DELETE", open.dataset.forgetPerson));
+    if (!outcome) return;
+    panel.hidden = true;
+    open.remove();
+    showOutcome(`Forgot ${label}`, outcome, null);
+    if (after) setTimeout(after, 2000);
+  });
+}
+
 // --- /creators/{id} ----------------------------------------------------------------------------------------------------------
 
 function setupCreator() {
@@ -408,7 +436,9 @@ function setupCreator() {
   const creatorId = heading.dataset.creator;
   const name = heading.textContent;
 
+  setupForgetPerson(name, () => window.location.reload());  // the page then says they were forgotten
   const train = document.querySelector("[data-train]");
+  if (!train) return;  // forgotten: nothing to train or upload
   train.addEventListener("click", async () => {
     const outcome = await busy(train, () => api("POST", `/creator/${creatorId}/train`));
     if (outcome) showOutcome(`Re-embedded ${name}'s pictures`, outcome, null);

@@ -4,6 +4,7 @@ import inspect
 import json
 import os
 import shutil
+import time
 
 import psycopg
 import pytest
@@ -89,7 +90,8 @@ class Ticker:
             return conn.execute(query, params).fetchall()
 
 
-def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth):
+def test_sensor_ticks_on_the_fixture_library(clean_instance, migrated_db, truth, monkeypatch):
+    monkeypatch.setenv("FACE_ASSETS_SETTLE_SECONDS", "0")  # the two-scan rule only (the fixture files are old)
     tick = Ticker(clean_instance, migrated_db)
     legacy_ids = {str(i) for i in truth["legacy_video_ids"].values()}
     new_paths = [str(LIBRARY / rel) for rel in truth["new_files_not_in_legacy_db"]]
@@ -217,6 +219,58 @@ def test_sensor_on_a_changing_library(clean_instance, tmp_only_db, tmp_path, mon
         (video_id, "renamed.mp4", True)
     ]
     assert len(tick.run_keys) == len(set(tick.run_keys))
+
+
+def test_finished_files_are_registered_by_the_first_tick(clean_instance, tmp_only_db, tmp_path, monkeypatch):
+    """A file untouched for FACE_ASSETS_SETTLE_SECONDS (default: the sensor interval) needs no second scan; a file
+    written more recently waits for it, as before; each file gets exactly one run."""
+    root = tmp_path / "library"
+    root.mkdir()
+    monkeypatch.setenv("FACE_ASSETS_LIBRARY", str(root))
+    monkeypatch.delenv("FACE_ASSETS_SETTLE_SECONDS", raising=False)
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "30")
+    finished, recent = root / "finished.mp4", root / "recent.mp4"
+    shutil.copyfile(VIDEOS / "slideshow_07.mp4", finished)
+    shutil.copyfile(VIDEOS / "slideshow_08.mp4", recent)
+    now = time.time()
+    os.utime(finished, (now - 40, now - 40))  # a finished download, moved in with its time
+    os.utime(recent, (now - 5, now - 5))  # written 5 s ago: maybe still being written
+    tick = Ticker(clean_instance, tmp_only_db)
+
+    first = tick()
+    ids = dict(tick.query("SELECT file_path, id FROM videos WHERE file_path = ANY(%s)", ([str(finished), str(recent)],)))
+    assert list(ids) == [str(finished)]
+    assert [r.partition_key for r in first.run_requests] == [str(ids[str(finished)])]
+    assert json.loads(first.cursor)["waiting_files"] == 1
+    assert tick.query("SELECT status FROM library_files WHERE path = %s", (str(recent),)) == [("waiting",)]
+
+    second = tick()  # held still since the first scan: registered now
+    (recent_id,) = [i for (i,) in tick.query("SELECT id FROM videos WHERE file_path = %s", (str(recent),))]
+    assert [r.partition_key for r in second.run_requests] == [str(recent_id)]
+    assert tick().run_requests == [] and len(tick.run_keys) == len(set(tick.run_keys)) == 2
+
+    monkeypatch.setenv("FACE_ASSETS_SETTLE_SECONDS", "0")  # off: even a finished file waits for a second scan
+    late = root / "late.mp4"
+    shutil.copyfile(VIDEOS / "slideshow_01.mp4", late)
+    os.utime(late, (now - 3600, now - 3600))
+    assert tick().run_requests == []
+    assert len(tick().run_requests) == 1
+
+
+def test_settle_seconds_setting(monkeypatch):
+    from face_assets import settings
+
+    monkeypatch.delenv("FACE_ASSETS_SETTLE_SECONDS", raising=False)
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "12")
+    assert settings.settle_seconds() == 12.0  # the same evidence as two scans an interval apart
+    monkeypatch.setenv("FACE_ASSETS_SETTLE_SECONDS", "2.5")
+    assert settings.settle_seconds() == 2.5
+    monkeypatch.setenv("FACE_ASSETS_SETTLE_SECONDS", "0")
+    assert settings.settle_seconds() == 0.0
+    for bad in ("-1", "soon"):
+        monkeypatch.setenv("FACE_ASSETS_SETTLE_SECONDS", bad)
+        with pytest.raises(ValueError, match="FACE_ASSETS_SETTLE_SECONDS"):
+            settings.settle_seconds()
 
 
 def test_scan_and_register_in_one_go(clean_instance, tmp_only_db, tmp_path):
