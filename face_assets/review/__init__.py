@@ -7,6 +7,7 @@
   config_store.py  the recognition settings a person may change, stored in face_recognition_config
   recognize.py     a photo: who is it, and adding it as a creator's reference
   stats.py         face recognition in numbers (the face_recognition_stats asset, the home page, the summary)
+  forget.py        forgetting a person for good (a creator's faces, a cluster), and the tombstones that keep them out
 
 May import the domain packages (face_assets.recognition, .video, .library, .engine), face_assets.db and
 face_assets.settings; never an entry point (face_assets.cli, .web, .defs, .definitions).

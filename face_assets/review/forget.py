@@ -296,8 +296,7 @@ def forget_creator(
     tags stay. `home`: FACE_ASSETS_HOME (default: the setting). `dry_run`: say what would go, change nothing.
     Commits. ReviewNotFound for an unknown creator."""
     ensure_schema(conn)
-    row = conn.execute("SELECT id, name, profile_picture_path FROM creators WHERE id = %s", (int(creator_id),))
-    found = row.fetchone()
+    found = conn.execute(read_sql("forget/creator.sql"), {"creator_id": int(creator_id)}).fetchone()
     if found is None:
         raise ReviewNotFound(f"no creator with id {creator_id}")
     config = config or RecognitionConfig.load(conn)

@@ -300,3 +300,60 @@ def test_nothing_brings_them_back(library, engine, forgotten):
             ).fetchone()[0]
             == 0
         )
+
+
+def test_detections_and_frames_honour_the_places_of_forgotten_faces(migrated_db, tmp_path, monkeypatch):
+    """Without the pipeline (seed.py's faces): once a cluster is forgotten, writing its video's faces again drops the
+    one found where a forgotten face was (and its crop), and sampling its frames again paints that place out."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from face_assets.defs.faces.assets import KeptFace, _write_detections
+    from face_assets.review.forget import REDACT_GREY, forget_cluster, redact_forgotten
+    from face_assets_tests.web.seed import seed, unit
+
+    monkeypatch.setenv("FACE_ASSETS_HOME", str(tmp_path))
+    data = seed(migrated_db)
+    cluster = data.clusters[0]
+    with connect(migrated_db) as conn:
+        video, frame_index, timestamp, *box = conn.execute(
+            "SELECT video_id, frame_index, frame_timestamp, bbox_x, bbox_y, bbox_width, bbox_height"
+            " FROM video_face_detections WHERE cluster_id = %s ORDER BY id LIMIT 1",
+            (cluster,),
+        ).fetchone()
+        assert conn.execute(
+            "SELECT count(DISTINCT video_id) = 1 AND bool_and(cluster_id = %s) FROM video_face_detections"
+            " WHERE video_id = %s",
+            (cluster, video),
+        ).fetchone()[0], "the cluster's video holds only its faces"
+        forget_cluster(conn, cluster, home=tmp_path)
+
+        rng = np.random.default_rng(3)
+        again, elsewhere = tmp_path / "again.jpg", tmp_path / "elsewhere.jpg"
+        for path in (again, elsewhere):
+            path.write_bytes(b"crop")
+        x, y, w, h = box
+        faces = [
+            KeptFace(frame_index, timestamp, (x + 2, y + 1, w, h), (x + 2, y + 1, x + w, y + h), 0.9, unit(rng)),
+            KeptFace(frame_index, timestamp, (300.0, 300.0, 80.0, 80.0), (300.0, 300.0, 380.0, 380.0), 0.9, unit(rng)),
+        ]
+        scan = {
+            "frames": 1,
+            "faces": 2,
+            "model": "buffalo_sc",
+            "provider": "CPUExecutionProvider",
+            "seconds_per_frame": 0.1,
+        }
+        inserted, _carried, _dropped = _write_detections(conn, video, faces, [again, elsewhere], scan)
+        assert inserted == 1 and not again.exists() and elsewhere.exists()
+        assert conn.execute(
+            "SELECT bbox_x, faces FROM video_face_detections JOIN video_face_scans USING (video_id) WHERE video_id = %s",
+            (video,),
+        ).fetchall() == [(300.0, 1)]
+
+        frame = SimpleNamespace(timestamp_seconds=timestamp + 0.01, image=np.full((400, 400, 3), 255, np.uint8))
+        later = SimpleNamespace(timestamp_seconds=timestamp + 1.0, image=np.full((400, 400, 3), 255, np.uint8))
+        assert redact_forgotten(conn, video, [frame, later]) == 1
+        assert (frame.image[int(y + h / 2), int(x + w / 2)] == REDACT_GREY).all()
+        assert (frame.image[390, 390] == 255).all() and (later.image == 255).all()
