@@ -307,8 +307,7 @@ PHASES = {
     "sensor_tick": "the sensor: from the drop to its next tick, plus the registering tick(s) (scan, probe, hash, "
     "partitions, run requests)",
     "run_queue": "run created -> launched by the run queue (QueuedRunCoordinator: RUN_STARTING), summed over runs",
-    "launch": "RUN_STARTING -> the run worker process up (spawned by the code server: Python, dagster, the "
-    "instance)",
+    "launch": "RUN_STARTING -> the run worker process up (spawned by the code server: Python, dagster, the instance)",
     "code_location": "process up -> RUN_START (importing face_assets.definitions, building the job and the plan)",
     "model_load": "face_detections' start -> 'Loaded face models' (ONNX sessions)",
     "pool_wait": "a step waiting after the one before it (the `gpu` pool slot, step launch), summed over runs",
@@ -413,8 +412,8 @@ def check_exactly_once(servers, names: list[str], video_ids: dict[str, int], run
 
 def video_selection() -> str:
     """The process_videos job's assets as a selection string for `face-assets run --select`."""
-    from face_assets.defs.library.jobs import VIDEO_ASSETS
     from face_assets.definitions import defs
+    from face_assets.defs.library.jobs import VIDEO_ASSETS
 
     keys = VIDEO_ASSETS.resolve(defs.resolve_asset_graph())
     return " or ".join(f"key:{k.to_user_string()}" for k in sorted(keys, key=lambda k: k.to_user_string()))
@@ -508,7 +507,7 @@ def result_for(name, files, ours_s, base_s, infos, base_runs, selection, quick) 
     ours_m, base_m = median(ours_s), median(base_s)
     ratio = base_m / ours_m
     target = TARGETS[name] if name in TARGETS else TARGETS[STAGE]
-    keys = [k for k in {k: None for i in infos for k in i}]
+    keys = list({k: None for i in infos for k in i})
     phases = {k: median([i[k] for i in infos if k in i]) for k in keys}
     dominant = sorted(((phases.get(k) or 0, k) for k in PHASES), reverse=True)[:3]
     notes = (
@@ -581,7 +580,5 @@ def details_markdown(result: dict) -> str:
     for key, what in {**PHASES, **extra}.items():
         if key not in med:
             continue
-        lines.append(
-            f"| {key} | {what} | {med[key]} | " + " | ".join(str(r.get(key, "")) for r in per_rep) + " |"
-        )
+        lines.append(f"| {key} | {what} | {med[key]} | " + " | ".join(str(r.get(key, "")) for r in per_rep) + " |")
     return "\n".join(lines) + "\n"

@@ -205,10 +205,10 @@ def test_reject_is_never_proposed_again_and_revokes_a_confirmation(db, ids, rng,
         powell, chavez = random_unit(rng), random_unit(rng)
         add_embedding(conn, ids["powell"], powell)
         add_embedding(conn, ids["chavez"], chavez)
-        # Powell at 0.38 with Chavez close behind (0.32): two frames of ~3.5 nats each, short of ln(2 / 0.01) = 5.3;
-        # Chavez alone at 0.32 (~4.6) is short of it too.
-        wrong = add_face(conn, v1, 1, vector_with(rng, (powell, 0.38), (chavez, 0.32)))
-        second = add_face(conn, v1, 2, vector_with(rng, (powell, 0.38), (chavez, 0.32)))
+        # Powell at 0.36 with Chavez close behind (0.32): two frames of ~3.3 nats each fuse to ~4.4, short of
+        # ln(2 / 0.01) = 5.3; Chavez alone at 0.32 (~4.7 in one frame) is short of it too.
+        wrong = add_face(conn, v1, 1, vector_with(rng, (powell, 0.36), (chavez, 0.32)))
+        second = add_face(conn, v1, 2, vector_with(rng, (powell, 0.36), (chavez, 0.32)))
         conn.commit()
     rematch(db)
     with connect(db) as conn:

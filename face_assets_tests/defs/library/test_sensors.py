@@ -238,7 +238,9 @@ def test_finished_files_are_registered_by_the_first_tick(clean_instance, tmp_onl
     tick = Ticker(clean_instance, tmp_only_db)
 
     first = tick()
-    ids = dict(tick.query("SELECT file_path, id FROM videos WHERE file_path = ANY(%s)", ([str(finished), str(recent)],)))
+    ids = dict(
+        tick.query("SELECT file_path, id FROM videos WHERE file_path = ANY(%s)", ([str(finished), str(recent)],))
+    )
     assert list(ids) == [str(finished)]
     assert [r.partition_key for r in first.run_requests] == [str(ids[str(finished)])]
     assert json.loads(first.cursor)["waiting_files"] == 1
