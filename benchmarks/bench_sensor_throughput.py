@@ -29,6 +29,7 @@ of `face-assets run`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -304,9 +305,10 @@ def relative_moments(run: dict[str, Any], dropped_at: float) -> dict[str, Any]:
 # The phases of the breakdown, in the order of the issue: name -> what it covers.
 PHASES = {
     "stability": "waiting for the files to count as stable (a second scan), from the first tick that saw them",
-    "sensor_tick": "the sensor: from the drop to its next tick, plus the registering tick(s) (scan, probe, hash, "
-    "partitions, run requests)",
-    "run_queue": "run created -> launched by the run queue (QueuedRunCoordinator: RUN_STARTING), summed over runs",
+    "sensor_tick": "the sensor: from the drop to its next tick, plus the registering tick up to the first run's "
+    "creation (scan, probe, hash, partitions, run requests)",
+    "run_submit": "run created by the sensor daemon -> RUN_ENQUEUED (its submission), summed over runs",
+    "run_queue": "RUN_ENQUEUED -> launched by the run queue (QueuedRunCoordinator: RUN_STARTING), summed over runs",
     "launch": "RUN_STARTING -> the run worker process up (spawned by the code server: Python, dagster, the instance)",
     "code_location": "process up -> RUN_START (importing face_assets.definitions, building the job and the plan)",
     "model_load": "face_detections' start -> 'Loaded face models' (ONNX sessions)",
@@ -327,34 +329,20 @@ def breakdown(ticks: list[Any], runs: list[dict[str, Any]], dropped_at: float, l
         out["ticks_after_drop"] = len(ticks)
         out["registering_ticks"] = len(registering)
         out["stability"] = max(0.0, registering[0].timestamp - first.timestamp)
-        reg_end = registering[-1].end_timestamp or registering[-1].timestamp
-        out["sensor_tick"] = max(0.0, first.timestamp - dropped_at) + (reg_end - registering[0].timestamp)
+        created = min((r["moments"]["created"] for r in runs), default=registering[0].timestamp)
+        out["sensor_tick"] = max(0.0, first.timestamp - dropped_at) + (created - registering[0].timestamp)
         out["first_registering_tick_s"] = (registering[0].end_timestamp or 0) - registering[0].timestamp
-    sums = dict.fromkeys(
-        ("run_queue", "launch", "code_location", "model_load", "pool_wait", "processing", "writing", "checks"), 0.0
-    )
+    sums = dict.fromkeys(("run_submit", "run_queue", "launch", "code_location"), 0.0)
     for run in runs:
         m = run["moments"]
-        launched = m.get("dequeued") or m.get("starting") or m["created"]
+        enqueued = m.get("enqueued") or m["created"]
+        launched = m.get("dequeued") or m.get("starting") or enqueued
         process = m.get("process") or m.get("run_start") or launched
-        sums["run_queue"] += launched - m["created"]
+        sums["run_submit"] += enqueued - m["created"]
+        sums["run_queue"] += launched - enqueued
         sums["launch"] += process - launched
         sums["code_location"] += (m.get("run_start") or process) - process
-        previous = m.get("run_start")
-        for _key, step in sorted(run["steps"].items(), key=lambda kv: kv[1]["start"]):
-            if previous is not None:
-                sums["pool_wait"] += max(0.0, step["start"] - previous)
-            previous = step["end"]
-            if "materializes" not in step:  # an asset check's step
-                sums["checks"] += step["end"] - step["start"]
-                continue
-            work_start = step.get("model_loaded", step["start"])
-            sums["model_load"] += work_start - step["start"]
-            last_log = min(max(step.get("last_log", work_start), work_start), step["end"])
-            sums["processing"] += last_log - work_start
-            sums["writing"] += step["end"] - last_log
-        if previous is not None and m.get("end"):
-            sums["writing"] += max(0.0, m["end"] - previous)
+    sums.update(step_phases(runs))
     out.update({k: round(v, 2) for k, v in sums.items()})
     if runs:
         starts = [r["moments"].get("run_start") or r["moments"]["created"] for r in runs]
@@ -369,6 +357,31 @@ def breakdown(ticks: list[Any], runs: list[dict[str, Any]], dropped_at: float, l
             out[key] = round(out[key], 2)
     out["wall"] = round(last_end - dropped_at, 2)
     return out
+
+
+def step_phases(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """From RUN_START to the run's end, summed over the runs: model load, pool waits, processing, writing, checks
+    (PHASES), and `step_<key>`: each step's seconds (start to end)."""
+    sums = dict.fromkeys(("model_load", "pool_wait", "processing", "writing", "checks"), 0.0)
+    for run in runs:
+        m = run["moments"]
+        previous = m.get("run_start")
+        for key, step in sorted(run["steps"].items(), key=lambda kv: kv[1]["start"]):
+            if previous is not None:
+                sums["pool_wait"] += max(0.0, step["start"] - previous)
+            previous = step["end"]
+            sums[f"step_{key}"] = sums.get(f"step_{key}", 0.0) + step["end"] - step["start"]
+            if "materializes" not in step:  # an asset check's step
+                sums["checks"] += step["end"] - step["start"]
+                continue
+            work_start = step.get("model_loaded", step["start"])
+            sums["model_load"] += work_start - step["start"]
+            last_log = min(max(step.get("last_log", work_start), work_start), step["end"])
+            sums["processing"] += last_log - work_start
+            sums["writing"] += step["end"] - last_log
+        if previous is not None and m.get("end"):
+            sums["writing"] += max(0.0, m["end"] - previous)
+    return {k: round(v, 2) for k, v in sums.items()}
 
 
 def check_exactly_once(servers, names: list[str], video_ids: dict[str, int], runs: list[dict[str, Any]]) -> None:
@@ -448,13 +461,23 @@ def baseline(files: list[Path], base: Path, selection: str) -> tuple[Seconds, di
             conn.execute("UPDATE watched_directories SET is_active = false")  # only the dropped files, as in ours
         load = load_average()
         paths, _ = drop(files, library)
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         result = subprocess.run(
             [*cli, "run", "--select", selection, "--scan"], cwd=REPO, env=env, capture_output=True, text=True
         )
         seconds = time.perf_counter() - started
+        ended_at = time.time()
         if result.returncode != 0:
             raise RuntimeError(f"face-assets run failed:\n{(result.stdout + result.stderr)[-3000:]}")
+        timeline = subprocess.run(
+            [sys.executable, "-m", "benchmarks.bench_sensor_throughput", "--timeline"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        info = baseline_breakdown(json.loads(timeline.stdout.strip().splitlines()[-1]), started_at, ended_at)
         names = [str(p) for p in paths]
         with psycopg.connect(url, autocommit=True) as conn:
             videos, processed = conn.execute(
@@ -464,9 +487,46 @@ def baseline(files: list[Path], base: Path, selection: str) -> tuple[Seconds, di
             ).fetchone()
         if videos != len(names) or processed != len(names):
             raise RuntimeError(f"baseline: {videos} videos, {processed} processed scans for {len(names)} files")
-        return Seconds(seconds, load), {"runs": result.stdout.count("partitions)")}
+        return Seconds(seconds, load), info
     finally:
         subprocess.run([*cli, "db", "stop"], cwd=REPO, env=env, capture_output=True)
+
+
+def baseline_breakdown(runs: list[dict[str, Any]], started_at: float, ended_at: float) -> dict[str, Any]:
+    """Where `face-assets run`'s time goes: before its first run (Python, imports, definitions, the library scan),
+    its runs' steps (step_phases), between runs (each in-process run's set-up), after the last one."""
+    runs = [r for r in runs if r["moments"].get("end") and r["moments"]["created"] >= started_at - 1]
+    if not runs:
+        return {"runs": 0}
+    runs.sort(key=lambda r: r["moments"]["created"])
+    spans = sum(r["moments"]["end"] - r["moments"]["created"] for r in runs)
+    out: dict[str, Any] = {
+        "before_first_run": round(runs[0]["moments"]["created"] - started_at, 2),
+        "between_runs": round(runs[-1]["moments"]["end"] - runs[0]["moments"]["created"] - spans, 2),
+        "after_last_run": round(ended_at - runs[-1]["moments"]["end"], 2),
+        "runs_own": round(
+            sum((r["moments"].get("run_start") or r["moments"]["created"]) - r["moments"]["created"] for r in runs), 2
+        ),
+        **step_phases(runs),
+        "runs": len(runs),
+        "wall": round(ended_at - started_at, 2),
+    }
+    return out
+
+
+def print_instance_timeline() -> None:
+    """`python -m benchmarks.bench_sensor_throughput --timeline` in a baseline's environment: its runs' moments as
+    JSON (the same reading as the daemon's runs get)."""
+    from dagster import DagsterInstance
+
+    from face_assets.db import instance as prepared
+
+    prepared.prepare()
+    with DagsterInstance.get() as instance:
+        runs = [run_timeline(instance, r) for r in instance.get_run_records()]
+    for run in runs:
+        run.pop("materialized")
+    print(json.dumps(runs))
 
 
 # --- the stage ---------------------------------------------------------------------------------------------------
@@ -483,7 +543,7 @@ def run(quick: bool = False) -> list[StageResult]:
         ours_s: list[Seconds] = []
         base_s: list[Seconds] = []
         infos: list[dict[str, Any]] = []
-        base_runs = 0
+        base_infos: list[dict[str, Any]] = []
         for i in range(reps):  # interleaved; fresh servers and a fresh baseline instance every repetition
             say(f"[{name}] ours #{i + 1}: the daemon's library sensor on {files} new files")
             seconds, info = ours(inputs)
@@ -497,18 +557,22 @@ def run(quick: bool = False) -> list[StageResult]:
                 Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user under root
                 seconds, base_info = baseline(inputs, Path(tmp) / "baseline", selection)
             base_s.append(seconds)
-            base_runs = base_info["runs"]
+            base_infos.append(base_info)
             say(f"  baseline  #{i + 1}: {seconds:.1f} s (load {seconds.load_average})")
-        results.append(result_for(name, files, ours_s, base_s, infos, base_runs, selection, quick))
+        results.append(result_for(name, files, ours_s, base_s, infos, base_infos, selection, quick))
     return results
 
 
-def result_for(name, files, ours_s, base_s, infos, base_runs, selection, quick) -> StageResult:
+def medians(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = list({k: None for i in infos for k in i if not isinstance(i[k], (list, dict))})
+    return {k: median([i[k] for i in infos if k in i]) for k in keys}
+
+
+def result_for(name, files, ours_s, base_s, infos, base_infos, selection, quick) -> StageResult:
     ours_m, base_m = median(ours_s), median(base_s)
     ratio = base_m / ours_m
     target = TARGETS[name] if name in TARGETS else TARGETS[STAGE]
-    keys = list({k: None for i in infos for k in i})
-    phases = {k: median([i[k] for i in infos if k in i]) for k in keys}
+    phases, base_phases = medians(infos), medians(base_infos)
     dominant = sorted(((phases.get(k) or 0, k) for k in PHASES), reverse=True)[:3]
     notes = (
         f"{files} clips of {CLIP_SECONDS:g} s dropped at once, finished files (renamed in with their modification "
@@ -518,7 +582,9 @@ def result_for(name, files, ours_s, base_s, infos, base_runs, selection, quick) 
         f"Where the daemon's time goes (median of {len(infos)} repetitions, seconds; phases overlap when runs run "
         f"side by side, mean {phases.get('mean_runs_in_progress')} in progress): "
         + ", ".join(f"{k} {phases[k]}" for k in PHASES if phases.get(k) is not None)
-        + f"; largest: {', '.join(k for _, k in dominant)}. Baseline: {base_runs} in-process runs."
+        + f"; largest: {', '.join(k for _, k in dominant)}. Baseline: {base_phases.get('runs')} in-process runs; "
+        f"before its first run (Python, imports, scan) {base_phases.get('before_first_run')} s, its steps' "
+        f"processing {base_phases.get('processing')} s and writing {base_phases.get('writing')} s."
     )
     repetitions_note = ""
     if len(ours_s) < MIN_REPETITIONS:
@@ -544,6 +610,8 @@ def result_for(name, files, ours_s, base_s, infos, base_runs, selection, quick) 
             "baseline_videos_per_hour": round(files * 3600 / base_m),
             "breakdown_median_s": phases,
             "breakdown_per_repetition_s": infos,
+            "baseline_breakdown_median_s": base_phases,
+            "baseline_breakdown_per_repetition_s": base_infos,
         },
         ours_samples_s=ours_s,
         baseline_samples_s=base_s,
@@ -556,6 +624,7 @@ def details_markdown(result: dict) -> str:
     m = result.get("metrics") or {}
     per_rep = m.get("breakdown_per_repetition_s") or []
     med = m.get("breakdown_median_s") or {}
+    base = m.get("baseline_breakdown_median_s") or {}
     if not per_rep:
         return ""
     lines = [
@@ -564,21 +633,35 @@ def details_markdown(result: dict) -> str:
         "",
         "Where the daemon's wall time goes, from the last file in place to the last run finished (Dagster's sensor "
         "ticks, run records and run events; seconds). With several runs side by side the run phases are sums over "
-        "the runs and overlap.",
+        "the runs and overlap. The last column reads `face-assets run`'s own runs the same way (its process start, "
+        "imports and library scan are `before_first_run`).",
         "",
-        "| phase | what | median | " + " | ".join(f"rep {i + 1}" for i in range(len(per_rep))) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in per_rep) + " |",
+        "| phase | what | daemon, median | "
+        + " | ".join(f"daemon rep {i + 1}" for i in range(len(per_rep)))
+        + " | face-assets run, median |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in per_rep) + " | --- |",
     ]
     extra = {
         "drop_to_first_run_created": "from the drop to the first run's creation",
         "drop_to_first_run_start": "from the drop to the first run's RUN_START",
         "runs_span": "first RUN_START -> last run's end",
         "mean_runs_in_progress": "runs in progress on average over that span",
-        "runs": "sensor runs",
-        "wall": "the repetition's figure: drop -> last run's end",
+        "before_first_run": "face-assets run: process start, imports, definitions, library scan",
+        "between_runs": "face-assets run: between its in-process runs",
+        "runs": "runs",
+        "wall": "the repetition's figure: drop -> last run's end (face-assets run: its process, start to exit)",
     }
-    for key, what in {**PHASES, **extra}.items():
-        if key not in med:
+    steps = {k: "seconds in this step, summed over the runs" for k in {**med, **base} if k.startswith("step_")}
+    for key, what in {**PHASES, **steps, **extra}.items():
+        if key not in med and key not in base:
             continue
-        lines.append(f"| {key} | {what} | {med[key]} | " + " | ".join(str(r.get(key, "")) for r in per_rep) + " |")
+        lines.append(
+            f"| {key} | {what} | {med.get(key, '')} | "
+            + " | ".join(str(r.get(key, "")) for r in per_rep)
+            + f" | {base.get(key, '')} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--timeline"]:
+    print_instance_timeline()

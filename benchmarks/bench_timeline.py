@@ -42,6 +42,7 @@ The people are lfw_dev's, on which buffalo_sc's thresholds were calibrated: an o
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -76,10 +77,11 @@ TARGET_IOU = 0.9
 TARGET_FRAME_SHARE = 0.2  # adaptive frames <= 1/5 of the uniform baseline's
 TARGET_FOUND = 0.95
 SCREEN_MARGIN = 1.1  # a shown photo's face: shorter side >= 1.1 x min_face_size (see `_screen`)
+REPETITIONS_NOTE = "each video is one sample (wall seconds per hour of video); the quick size has one video per row"
 VIDEO_VERSION = 1  # bump when the way videos are made changes (cached files are named by their plan)
 
 FULL = {
-    "iou_minutes": [1, 2, 5, 10, 20, 30],
+    "iou_minutes": [1, 2, 3, 5, 5, 10, 10, 15, 20, 30],
     "short_videos": 20,
     "short_minutes": 20,
     "short_share": 0.05,
@@ -324,6 +326,8 @@ class Observer:
         self.decoded = 0  # frames decoded (seeks)
         self.detected = 0  # of those, frames the model ran on
         self.known: set[int] = set()
+        self.returned: list = []  # every sample returned so far (what sample_adaptively holds)
+        self.calls: list[tuple[list, list[float]]] = []  # (the samples held before the call, the times asked)
 
     def __call__(self, times: Sequence[float]) -> list:
         from face_assets.defs.faces.assets import clip_box, keep_face
@@ -333,6 +337,7 @@ class Observer:
 
         out = []
         times = list(times)
+        self.calls.append((list(self.returned), times))  # for `diagnose`, after the timings
         for start in range(0, len(times), self.CHUNK):
             try:
                 frames = read_frames(self.path, times[start : start + self.CHUNK])
@@ -349,20 +354,25 @@ class Observer:
                     if keep_face(face, self.config)
                 ]
                 out.append(Sample(frame.timestamp_seconds, kept))
+        self.returned += out
         return out
 
 
-def track_labels(samples, tracks, creators, names: dict[int, str], threshold: float) -> list[str | None]:
+def track_labels(
+    samples, tracks, creators, names: dict[int, str], threshold: float
+) -> tuple[list[str | None], list[float | None]]:
     """Who each track is, as sql/timeline/refresh_appearances.sql names it from the faces face_matches proposes:
-    the creator with most faces at >= match_threshold (their nearest creator), then the best similarity."""
+    the creator with most faces at >= match_threshold (their nearest creator), then the best similarity; and that
+    best similarity."""
     from face_assets.recognition.matching import nearest_creators
 
     where = [(si, fi) for si, s in enumerate(samples) for fi in range(len(s.faces))]
     if not where:
-        return [None] * len(tracks)
+        return [None] * len(tracks), [None] * len(tracks)
     ids, sims = nearest_creators(np.stack([samples[si].faces[fi].embedding for si, fi in where]), creators)
     best = {w: (int(i), float(s)) for w, i, s in zip(where, ids, sims)}
     labels: list[str | None] = []
+    bests: list[float | None] = []
     for track in tracks:
         claims: dict[int, list[float]] = {}
         for member in track.members:
@@ -371,31 +381,48 @@ def track_labels(samples, tracks, creators, names: dict[int, str], threshold: fl
                 claims.setdefault(cid, []).append(sim)
         if not claims:
             labels.append(None)
+            bests.append(None)
             continue
         cid = max(claims, key=lambda c: (len(claims[c]), max(claims[c]), -c))
         labels.append(names[cid])
-    return labels
+        bests.append(max(claims[cid]))
+    return labels, bests
 
 
-def timeline_of(samples, duration: float, creators, names, config, resolution: float) -> dict[str, list]:
+@dataclass
+class Found:
+    spans: dict[str, list]  # {creator: [(start, end), ...]}: the timeline
+    named: dict[str, dict[str, Any]]  # {creator: {"faces", "tracks", "best"}}: the tracks named for them
+
+
+def timeline_of(samples, duration: float, creators, names, config, resolution: float) -> Found:
     from face_assets.video.timeline import build_tracks, intervals
 
     tracks = build_tracks(samples, duration)
-    labels = track_labels(samples, tracks, creators, names, config.match_threshold)
-    return intervals(tracks, labels, merge_gap=resolution)
+    labels, bests = track_labels(samples, tracks, creators, names, config.match_threshold)
+    named: dict[str, dict[str, Any]] = {}
+    for track, label, best in zip(tracks, labels, bests):
+        if label is not None:
+            entry = named.setdefault(label, {"faces": 0, "tracks": 0, "best": 0.0})
+            entry["faces"] += track.faces
+            entry["tracks"] += 1
+            entry["best"] = round(max(entry["best"], float(best or 0.0)), 3)
+    return Found(intervals(tracks, labels, merge_gap=resolution), named)
 
 
 @dataclass
 class Run:
     """One way over one video."""
 
-    found: dict[str, list]
+    found: Found
     decoded: int
     detected: int
     wall_s: float
     cpu_s: float
     load: float | None
     extra: dict[str, Any]
+    observer: Observer | None = None
+    samples: list | None = None
 
 
 def _cpu_timed(fn):
@@ -416,7 +443,7 @@ def run_adaptive(engine, config, judge, creators, names, path: Path, duration: f
         return samples, timeline_of(samples, duration, creators, names, config, resolution)
 
     s1, c1, (first, first_found) = _cpu_timed(first_pass)
-    first_run = Run(first_found, observe.decoded, observe.detected, float(s1), c1, s1.load_average, {})
+    first_run = Run(first_found, observe.decoded, observe.detected, float(s1), c1, s1.load_average, {}, None, first)
 
     def adapt():
         result = sample_adaptively(first, duration, observe, resolution=resolution, doubtful=judge)
@@ -431,7 +458,10 @@ def run_adaptive(engine, config, judge, creators, names, path: Path, duration: f
         "failed": result.failed,
         "samples": len(result.samples),
     }
-    both = Run(found, observe.decoded, observe.detected, float(s1) + float(s2), c1 + c2, s1.load_average, extra)
+    both = Run(
+        found, observe.decoded, observe.detected, float(s1) + float(s2), c1 + c2, s1.load_average, extra, observe
+    )
+    both.samples = result.samples
     return first_run, both
 
 
@@ -442,13 +472,87 @@ def run_uniform(engine, config, creators, names, path: Path, duration: float, re
 
     def uniform():
         samples = observe(uniform_times(duration, resolution))
-        return timeline_of(samples, duration, creators, names, config, resolution)
+        return samples, timeline_of(samples, duration, creators, names, config, resolution)
 
-    seconds, cpu, found = _cpu_timed(uniform)
-    return Run(found, observe.decoded, observe.detected, float(seconds), cpu, seconds.load_average, {})
+    seconds, cpu, (samples, found) = _cpu_timed(uniform)
+    return Run(found, observe.decoded, observe.detected, float(seconds), cpu, seconds.load_average, {}, None, samples)
+
+
+def tagged_creators(samples, creators, names: dict[int, str], judge) -> set[str]:
+    """The creators the product's auto-tag rule would tag the video with, from these samples' faces (after the
+    timings; face_assets.recognition.evidence, as face_matches applies it): per creator, the faces whose nearest
+    creator it is at >= match_threshold, each face's LLR with its runner-up's margin (face_llr), fused over frames
+    (fuse, less ln(faces in the frame)), against the target for this gallery (judge.target). No learned references
+    here, so the anchored evidence is the fused one."""
+    from face_assets.recognition.evidence import face_llr, fuse
+    from face_assets.recognition.matching import creator_similarities
+
+    where = [(si, fi) for si, s in enumerate(samples) for fi in range(len(s.faces))]
+    if not where or len(creators.creator_ids) < 2:
+        return set()
+    sims = creator_similarities(np.stack([samples[si].faces[fi].embedding for si, fi in where]), creators)
+    order = np.argsort(-sims, axis=1)
+    best, second = order[:, 0], order[:, 1]
+    rows = np.arange(len(where))
+    best_sim, runner = sims[rows, best], sims[rows, second]
+    n = len(creators.creator_ids)
+    llr = face_llr(judge.model, best_sim, runner, n_creators=n)
+    tagged = set()
+    for k in np.unique(best):
+        mine = np.flatnonzero((best == k) & (best_sim >= judge.config.match_threshold))
+        if mine.size == 0:
+            continue
+        frames = [where[i][0] for i in mine]
+        crowd = [len(samples[f].faces) for f in frames]
+        if fuse(frames, llr[mine], judge.config.evidence_frame_correlation, crowd) >= judge.target:
+            tagged.add(names[int(creators.creator_ids[k])])
+    return tagged
 
 
 # --- scoring -------------------------------------------------------------------------------------------------
+
+
+def diagnose(plan: Plan, run: Run, duration: float, resolution: float, probe_step: float) -> dict[str, Any]:
+    """Where adaptive sampling spent its frames, from the observer's record (after the timings): each round's
+    bisection midpoints, recomputed from the samples held before it (face_assets.video.timeline.next_times), split
+    into those whose gap holds a recorded boundary and those inside one stretch (one person's appearance, or
+    nobody), where two samples of one person did not link; and how often neighbouring final samples of one
+    appearance do not link, at most NEAR_SECONDS apart and further."""
+    import bisect as bisect_module
+
+    from face_assets.video.timeline import NEAR_SECONDS, next_times, same_people
+
+    bounds = sorted(({s.start for s in plan.segments} | {s.end for s in plan.segments}) - {0.0, duration})
+
+    def piece(t: float) -> int:
+        return bisect_module.bisect_right(bounds, t)
+
+    cuts = {"at_boundaries": 0, "within_stretches": 0}
+    assert run.observer is not None and run.samples is not None
+    for held, asked in run.observer.calls[1:]:
+        held = sorted(held, key=lambda x: x.t)
+        times = [x.t for x in held]
+        _, midpoints = next_times(held, duration, resolution, probe_step)
+        for m in midpoints:
+            if not any(abs(a - m) < 1e-9 for a in asked):
+                continue  # too close to a frame tried before: not asked
+            i = bisect_module.bisect_left(times, m)
+            lo = times[i - 1] if i > 0 else 0.0
+            hi = times[i] if i < len(times) else duration
+            cuts["at_boundaries" if piece(lo) != piece(hi) else "within_stretches"] += 1
+    links = {"near": [0, 0], "far": [0, 0]}  # [pairs, not linked]
+    samples = run.samples
+    on_screen = {piece((seg.start + seg.end) / 2) for seg in plan.segments if seg.person is not None}
+    for a, b in itertools.pairwise(samples):
+        if not a.faces or not b.faces or piece(a.t) != piece(b.t) or piece(a.t) not in on_screen:
+            continue
+        key = "near" if b.t - a.t <= NEAR_SECONDS else "far"
+        links[key][0] += 1
+        links[key][1] += 0 if same_people(a, b) else 1
+    return {
+        "bisections": cuts,
+        "appearance_neighbours": {k: {"pairs": v[0], "not_linked": v[1]} for k, v in links.items()},
+    }
 
 
 def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -484,6 +588,13 @@ def score(found: dict[str, list], truth: dict[str, list], creators: set[str], pr
         "appearances": appearances,
         "errors": errors,
     }
+
+
+def _who(plan: Plan, spans: list) -> list[str]:
+    """Who is on screen, in truth, during `spans` (for a creator found where they are not)."""
+    return sorted(
+        {seg.person or "nobody" for seg in plan.segments for sp in spans if _overlap(sp, (seg.start, seg.end))}
+    )
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -536,7 +647,17 @@ def run(quick: bool = False) -> list[StageResult]:
         out = {"plan": plan, "duration": duration, "first": first, "ours": ours, "uniform": uniform, "truth": truth}
         for key in ("first", "ours", "uniform"):
             if out[key] is not None:
-                out[f"{key}_score"] = score(out[key].found, truth, set(creators), probe_step)
+                out[f"{key}_score"] = score(out[key].found.spans, truth, set(creators), probe_step)
+                out[f"{key}_score"]["false_named"] = {
+                    p: {**out[key].found.named.get(p, {}), "on_screen_then": _who(plan, out[key].found.spans[p])}
+                    for p in out[f"{key}_score"]["false"]
+                }
+        out["diagnosis"] = diagnose(plan, ours, duration, resolution, probe_step)
+        for key in ("ours", "uniform"):
+            if out[key] is not None:
+                tagged = tagged_creators(out[key].samples, gallery, names, judge)
+                spans = {p: v for p, v in out[key].found.spans.items() if p in tagged}
+                out[f"{key}_score"]["tagged"] = score(spans, truth, set(creators), probe_step)["iou"]
         u = f", uniform {uniform.decoded} frames {uniform.wall_s:.1f} s" if uniform else ""
         say(
             f"[timeline] {plan.name}: adaptive {ours.decoded} frames {ours.wall_s:.1f} s "
@@ -571,9 +692,13 @@ def _cost(runs: list[dict], key: str) -> dict[str, Any]:
 
 def _ious(runs: list[dict], key: str) -> tuple[list[float], dict[str, Any]]:
     values, false, missed, appearances, errors = [], 0, {"short": 0, "long": 0}, {"short": 0, "long": 0}, []
+    true_values, false_named, tagged_values = [], [], []
     for r in runs:
         s = r[f"{key}_score"]
         values += list(s["iou"].values())
+        tagged_values += list(s.get("tagged", {}).values())
+        true_values += [v for p, v in s["iou"].items() if p not in s["false"]]
+        false_named += [{"video": r["plan"].name, "creator": p, **d} for p, d in s["false_named"].items()]
         false += len(s["false"])
         errors += s["errors"]
         for kind in missed:
@@ -584,6 +709,10 @@ def _ious(runs: list[dict], key: str) -> tuple[list[float], dict[str, Any]]:
         "iou_min": _r(min(values) if values else None),
         "pairs": len(values),
         "false_pairs": false,
+        "iou_mean_on_screen": _r(float(np.mean(true_values)) if true_values else None),  # false pairs left out
+        # the timeline of the (video, creator) pairs the auto-tag rule tags only (proposals for review left out)
+        "iou_mean_tagged_only": _r(float(np.mean(tagged_values)) if tagged_values else None),
+        "false_named": false_named,
         "appearances": appearances,
         "missed": missed,
         "boundary_error_s": {
@@ -592,6 +721,19 @@ def _ious(runs: list[dict], key: str) -> tuple[list[float], dict[str, Any]]:
             "max": _r(max(errors) if errors else None, 3),
         },
     }
+
+
+def _diagnosis(runs: list[dict]) -> dict[str, Any]:
+    cuts = {"at_boundaries": 0, "within_stretches": 0}
+    links = {"near": {"pairs": 0, "not_linked": 0}, "far": {"pairs": 0, "not_linked": 0}}
+    for r in runs:
+        d = r["diagnosis"]
+        for k in cuts:
+            cuts[k] += d["bisections"][k]
+        for k in links:
+            for j in links[k]:
+                links[k][j] += d["appearance_neighbours"][k][j]
+    return {"bisections": cuts, "appearance_neighbours": links}
 
 
 def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_step: float) -> StageResult:
@@ -616,10 +758,17 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
             },
             "missed": {"ours": r["ours_score"]["missed"], "uniform": r["uniform_score"]["missed"]},
             "false": {"ours": r["ours_score"]["false"], "uniform": r["uniform_score"]["false"]},
+            "frame_share": _r(r["ours"].decoded / max(r["uniform"].decoded, 1), 3),
             **r["ours"].extra,
+            **r["diagnosis"],
         }
         for r in runs
     ]
+    diagnosis = _diagnosis(runs)
+    within = diagnosis["bisections"]["within_stretches"]
+    diagnosis["frame_share_without_within_stretch_bisections"] = (
+        _r((ours_cost["frames"] - within) / base_cost["frames"], 4) if base_cost["frames"] else None
+    )
     minutes = sum(r["duration"] for r in runs) / 60
     lengths = [s.end - s.start for r in runs for s in r["plan"].segments if s.person is not None]
     return StageResult(
@@ -647,7 +796,9 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
             f"(share {_r(share, 3)}; goal <= {TARGET_FRAME_SHARE}). CPU s per hour of video: first pass alone "
             f"{first_cost['cpu_s_per_video_hour']}, adaptive {ours_cost['cpu_s_per_video_hour']}, uniform "
             f"{base_cost['cpu_s_per_video_hour']}. Appearances missed (ours): {ours_fig['missed']} of "
-            f"{ours_fig['appearances']} (short: under the probe step {probe_step:g} s). Samples: one per video, wall "
+            f"{ours_fig['appearances']} (short: under the probe step {probe_step:g} s). Bisections (ours): "
+            f"{diagnosis['bisections']['at_boundaries']} with a recorded boundary in their gap, {within} inside one "
+            f"stretch (two samples of one person that did not link). Samples: one per video, wall "
             f"seconds per hour of video (ratio = uniform / adaptive). Shared, loaded machine: see load averages."
         ),
         metrics={
@@ -661,11 +812,13 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
                 k: sum(r["ours"].extra[k] for r in runs) for k in ("rounds", "probes", "bisections", "doubts")
             },
             "probe_step_s": probe_step,
+            "diagnosis": diagnosis,
             "videos": videos,
         },
         ours_samples_s=ours_s,
         baseline_samples_s=base_s,
         quick=quick,
+        repetitions_note=REPETITIONS_NOTE,
     )
 
 
@@ -674,7 +827,7 @@ def short_row(runs: list[dict], cfg: dict, quick: bool, resolution: float) -> St
 
     def found(r: dict, key: str) -> tuple[bool, float]:
         person, start, end = r["plan"].short
-        spans = r[key].found.get(person, [])
+        spans = r[key].found.spans.get(person, [])
         hit = any(_overlap(s, (start, end)) > 0 for s in spans)
         near = [s for s in spans if _overlap(s, (start, end)) > 0]
         return hit, interval_iou(near, [(start, end)])
@@ -721,15 +874,23 @@ def short_row(runs: list[dict], cfg: dict, quick: bool, resolution: float) -> St
                 "ours_mean": _r(float(np.mean([v for _, v in ours])) if ours else None),
                 "ours_min": _r(min(v for _, v in ours) if ours else None),
             },
-            "all_creators": {"iou_mean": ours_fig["iou_mean"], "false_pairs": ours_fig["false_pairs"]},
+            "all_creators": {
+                "iou_mean": ours_fig["iou_mean"],
+                "iou_mean_on_screen": ours_fig["iou_mean_on_screen"],
+                "false_pairs": ours_fig["false_pairs"],
+                "false_named": ours_fig["false_named"],
+            },
             "ours": ours_cost,
             "first_pass": first_cost,
             "missed": missed,
             "resolution_s": resolution,
+            "frames_per_video": [r["ours"].decoded for r in runs],
+            "diagnosis": _diagnosis(runs),
         },
         ours_samples_s=ours_s,
         baseline_samples_s=base_s,
         quick=quick,
+        repetitions_note=REPETITIONS_NOTE,
     )
 
 
@@ -743,6 +904,8 @@ def details_markdown(r: dict) -> str:
         o, b, f = m.get("ours", {}), m.get("baseline", {}), m.get("first_pass", {})
         for label, key in (
             ("mean IoU per (video, creator)", "iou_mean"),
+            ("... over the pairs on screen only", "iou_mean_on_screen"),
+            ("... over the auto-tagged pairs only", "iou_mean_tagged_only"),
             ("lowest IoU", "iou_min"),
             ("frames decoded", "frames"),
             ("frames per hour of video", "frames_per_video_hour"),
@@ -759,6 +922,16 @@ def details_markdown(r: dict) -> str:
                     v = " / ".join(str(x) for x in v.values())
                 cells.append(str(v))
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        d = m.get("diagnosis") or {}
+        lines += [
+            "",
+            f"- Frames decoded: {o.get('frames')} adaptive vs {b.get('frames')} uniform (share {m.get('frame_share')}, "
+            f"goal <= {TARGET_FRAME_SHARE}); adaptive spent {json.dumps(m.get('adaptive'))} (first pass: 5 per video).",
+            f"- Bisections: {json.dumps(d.get('bisections'))} (within a stretch: two samples of one person that did "
+            f"not link); share without those {d.get('frame_share_without_within_stretch_bisections')}. Neighbouring "
+            f"final samples of one appearance that do not link: {json.dumps(d.get('appearance_neighbours'))}.",
+            f"- Creators found where they are not (ours): {json.dumps(o.get('false_named'))}.",
+        ]
         lines += ["", "| video | minutes | frames first / ours / uniform | IoU ours | IoU uniform |"]
         lines.append("| --- | --- | --- | --- | --- |")
         for v in m.get("videos", []):

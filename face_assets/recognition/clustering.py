@@ -12,15 +12,24 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    lists are kept (table face_neighbours, with the settings they were computed with): a re-run queries only new,
    changed or removed faces and the lists that held them, and nothing at all when nothing changed (see the notes
    above `neighbour_lists`; "nothing changed" is one SQL statement, sql/clusters/unchanged.sql: the candidates
-   compared with the stored lists' faces and clusters, the settings, the links and the change log, no row per face
-   fetched); another similarity, k, ef_search or model makes a full run. Two ways, chosen by the candidates' share of all
-   faces (`cluster_own_index_below`, see `find_neighbours`): the index of all faces filtered to the candidates
-   (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when candidates are few among many
-   known faces, a temporary table of the candidates with its own HNSW index;
+   compared with the stored lists' faces and clusters, the settings, the links, the tracks and the change log, no
+   row per face fetched); another similarity, k, ef_search or model makes a full run. Two ways, chosen by the
+   candidates' share of all faces (`cluster_own_index_below`, see `find_neighbours`): the index of all faces
+   filtered to the candidates (`hnsw.iterative_scan = relaxed_order`; batches in parallel connections), or, when
+   candidates are few among many known faces, a temporary table of the candidates with its own HNSW index;
 2. core faces have >= `cluster_min_faces` neighbours; clusters are the connected components of core faces
    (numpy arrays, scipy's connected components), a border face joins the cluster of its most similar core
-   neighbour, faces a person linked (`review cluster merge`, table face_cluster_links) stay together; everything
-   else stays unclustered (NULL);
+   neighbour, faces a person linked (`review cluster merge`, table face_cluster_links) stay together, and so do the
+   faces of one track (video_face_tracks: one person over consecutive sampled frames, profile views included, which
+   may be no neighbour of the frontal ones; sql/clusters/track_groups.sql; two faces of one frame are never linked
+   through a track); everything else stays unclustered (NULL). A track is must-link, but no evidence of a recurring
+   person (it is one stretch of one video, and clusters are meant to be recurring unknown faces): all its faces join
+   the cluster one of them reaches by the density rule, and a track makes no cluster by itself, however long (its
+   consecutive faces are usually neighbours, which the usual rule counts as it counts any). Faces a person linked
+   do make one (a person's word). Immich and PhotoPrism cluster photos (no tracks) by density alone; the track is
+   a video's own "same person" evidence, as good as a person's link for keeping faces together, not for saying
+   someone recurs. Tracks change no neighbour list: new tracks (store_tracks) make the next run cluster the kept
+   lists again, without a query;
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
    'dissolved' with size 0. Ids are never reused.
@@ -58,6 +67,7 @@ Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; ab
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import time
 from collections import Counter
@@ -185,8 +195,13 @@ def _positions(face_ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
 def _link_pairs(face_ids: np.ndarray, links: Mapping[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(first face of its group, face) as indexes into `face_ids`, for each link group with two or more of them."""
     linked = np.array(list(links.items()), dtype=np.int64).reshape(-1, 2)
-    index, found = _positions(face_ids, linked[:, 0])
-    index, group = index[found], linked[found, 1]
+    return _group_pairs(face_ids, linked[:, 0], linked[:, 1])
+
+
+def _group_pairs(face_ids: np.ndarray, faces: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_link_pairs on arrays: `faces[i]` is in group `groups[i]`; faces not in `face_ids` are left out."""
+    index, found = _positions(face_ids, faces)
+    index, group = index[found], groups[found]
     order = np.lexsort((index, group))
     index, group = index[order], group[order]
     starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]][: group.size])
@@ -200,6 +215,7 @@ def density_clusters(
     edges: Iterable[tuple[int, int, float]],
     min_faces: int,
     links: Mapping[int, int] | None = None,
+    tracks: Mapping[int, int] | None = None,
 ) -> list[list[int]]:
     """Clusters (sorted lists of face ids, sorted by their smallest id) from the neighbour edges.
 
@@ -207,12 +223,15 @@ def density_clusters(
     threshold. A face with >= `min_faces` distinct neighbours is a core face; core faces that are neighbours (in either
     direction) are in one cluster; a border face (not core, with a core neighbour in either direction) joins its most
     similar core neighbour's cluster (ties: the smaller id). `links`: face id -> link group; faces of one group are
-    kept together. Clusters have at least two faces; other faces are unclustered.
+    kept together. `tracks`: face id -> track; faces of one track are kept together too, but a track makes no
+    cluster: its faces are clustered when one of them is (core, border or linked), else none of them is. Clusters
+    have at least two faces; other faces are unclustered.
 
     Array work (numpy; scipy's connected components): every re-run clusters all the kept lists again, ~700,000 edges
     at 100,000 faces, so this is on the path of a re-run that queried only 1% of them.
     """
     flat = np.fromiter(itertools.chain.from_iterable(edges), dtype=np.float64)
+    tracked = np.array(list((tracks or {}).items()), dtype=np.int64).reshape(-1, 2)
     return _density_clusters(
         np.fromiter(ids, dtype=np.int64),
         flat[0::3].astype(np.int64),
@@ -220,6 +239,7 @@ def density_clusters(
         flat[2::3],
         min_faces,
         links,
+        (tracked[:, 0], tracked[:, 1]),
     )
 
 
@@ -230,8 +250,10 @@ def _density_clusters(
     sim: np.ndarray,
     min_faces: int,
     links: Mapping[int, int] | None,
+    tracks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[list[int]]:
-    """density_clusters on arrays: the faces, and the edges as three arrays (face, neighbour, similarity)."""
+    """density_clusters on arrays: the faces, the edges as three arrays (face, neighbour, similarity), and the tracks
+    as two (face, track key)."""
     face_ids = np.unique(ids)  # sorted: index order is id order
     n = face_ids.size
     if n == 0:
@@ -266,10 +288,19 @@ def _density_clusters(
         src.append(head)
         dst.append(face)
         members[face] = True
+    # Tracks are must-link like links, but make no members: a track's faces are the only edges that reach a face
+    # that is not a member, so a component is a cluster iff it holds a member (see the module docstring).
+    tracked = tracks is not None and tracks[0].size > 0
+    if tracked:
+        head, face = _group_pairs(face_ids, *tracks)
+        src.append(head)
+        dst.append(face)
 
     src_all, dst_all = np.concatenate(src), np.concatenate(dst)
     graph = coo_matrix((np.ones(src_all.size, dtype=np.int8), (src_all, dst_all)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
+    components, label = connected_components(graph, directed=False)
+    if tracked:
+        members = np.bincount(label[members], minlength=components)[label] > 0
     member_index = np.flatnonzero(members)
     order = np.argsort(label[member_index], kind="stable")  # ids stay ascending within a component
     grouped, labels = face_ids[member_index[order]], label[member_index[order]]
@@ -572,6 +603,20 @@ def _params(config: ClusteringConfig) -> dict:
     }
 
 
+def _track_groups(
+    conn: psycopg.Connection, candidates: Sequence[int], frame_of: Mapping[int, tuple[int, int]]
+) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """The candidates' track groups (sql/clusters/track_groups.sql) as arrays (face, track key: video id << 32 |
+    track), and their digest as unchanged.sql computes it (the next run compares it with the tracks then)."""
+    rows = conn.execute(
+        with_fragments("clusters/track_links.sql", track_groups="clusters/track_groups.sql"),
+        {"ids": list(candidates), "frames": [frame_of[f][1] for f in candidates]},
+    ).fetchall()
+    digest = hashlib.md5(",".join(f"{f}:{v}:{t}" for f, v, t in rows).encode()).hexdigest()
+    grouped = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return (grouped[:, 0], (grouped[:, 1] << 32) | grouped[:, 2]), digest
+
+
 def _save_lists(
     conn: psycopg.Connection, lists: Mapping[int, NeighbourList], cluster_of: Mapping[int, int], faces: Iterable[int]
 ) -> None:
@@ -623,13 +668,15 @@ def cluster_faces(
     if not full:
         # Nothing changed: decided in one statement (sql/clusters/unchanged.sql), no row per face fetched.
         t = time.perf_counter()
-        unchanged = with_fragments("clusters/unchanged.sql", candidates="clusters/candidates.sql")
+        unchanged = with_fragments(
+            "clusters/unchanged.sql", candidates="clusters/candidates.sql", track_groups="clusters/track_groups.sql"
+        )
         check = conn.execute(unchanged, {**gates, "params": Jsonb(params)}).fetchone()
         if check is not None and check[0]:
             _, edges, unknown, gated, sizes = check
             # What a full run would find: the same lists, so the same clusters, each keeping its id.
             result.mode = "unchanged"
-            result.method = "unchanged: no face, setting or link changed since the last run"
+            result.method = "unchanged: no face, setting, link or track changed since the last run"
             result.unknown_faces = int(unknown)
             result.gated = {gate: int(n) for gate, n in gated.items()}
             result.candidates = result.unknown_faces - sum(result.gated.values())
@@ -657,6 +704,7 @@ def cluster_faces(
     old_cluster_of = {face_id: old for face_id, _, _, old, gate in rows if gate is None and old is not None}
     result.candidates = len(candidates)
     links = dict(conn.execute(read_sql("clusters/links.sql")).fetchall())
+    tracks, tracks_digest = _track_groups(conn, candidates, frame_of)
     links_digest, stored_params = conn.execute(read_sql("clusters/state_check.sql")).fetchone()
     result.seconds["candidates"] = time.perf_counter() - started
 
@@ -745,7 +793,7 @@ def cluster_faces(
 
     t = time.perf_counter()
     clusters = _density_clusters(
-        np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim, config.min_faces, links
+        np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim, config.min_faces, links, tracks
     )
     carried = carry_over_ids(clusters, old_cluster_of)
     result.seconds["clustering"] = time.perf_counter() - t
@@ -819,7 +867,8 @@ def cluster_faces(
             conn.execute(read_sql("clusters/drop_lists.sql"), {"ids": gone + rewrite})
     _save_lists(conn, lists, cluster_of, rewrite)
     conn.execute(
-        read_sql("clusters/save_state.sql"), {"params": Jsonb({**params, "edges": result.edges}), "links": links_digest}
+        read_sql("clusters/save_state.sql"),
+        {"params": Jsonb({**params, "edges": result.edges, "tracks": tracks_digest}), "links": links_digest},
     )
     result.seconds["write_lists"] = time.perf_counter() - lists_started
     result.lists_written = len(rewrite)

@@ -358,7 +358,7 @@ async def recognize(
 ) -> dict:
     from starlette.concurrency import run_in_threadpool
 
-    from face_assets.review.recognize import recognize_faces
+    from face_assets.review.recognize import detect_photo, recognize_faces
     from face_assets.web.inference import limiter
     from face_assets.web.uploads import decode_photo, read_limited
 
@@ -366,7 +366,7 @@ async def recognize(
 
     def detect():  # decoding and the model wait for a slot of the bounded inference pool, off the event loop
         image = decode_photo(read_limited(photo.file))
-        return image, web.engine().detect_pictures([image])[0]  # no face at first: the second pass
+        return image, detect_photo(web.engine(), image)  # no face at first: the second pass
 
     def lookup(found):
         with db(request, vectors=True) as conn:

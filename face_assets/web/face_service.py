@@ -9,8 +9,15 @@ app's FACE_SERVICE_URL may name this app.
 - Faces come from the app's FaceEngine, run in the bounded inference pool (face_assets.web.inference): busy beyond
   its queue, 503 with Retry-After at once. Boxes are in pixels of the photo as sent (upright, EXIF applied, before
   the decode scales a large photo down); embeddings are L2-normalised.
-- `age` and `gender` are always null: the engine loads only the pack's detector and recognizer, as the legacy
-  service did (FaceAnalysis with allowed_modules detection, recognition); `landmark_2d_106` (optional) is left out.
+- `age` (years, an int) and `gender` ("M" / "F") come from the pack's genderage model when it has one (buffalo_l,
+  antelopev2: genderage.onnx), loaded beside the engine on the first request and run in the same inference slot as
+  the detection (face_assets.engine.attributes: InsightFace's own crop and reading of it, on the CPU); the pipeline
+  never loads it. A pack without one (the fixture pack buffalo_sc) gives null for both, as the legacy contract
+  allows. `landmark_2d_106` (optional) is left out.
+- `GET /health` answers 200 in every state, the state in the body's `status` (healthy, degraded, unhealthy, with
+  `model_error`): the legacy client reads the body of a 2xx only (any other status is "unhealthy" without a
+  reason). A probe that needs a status code uses `GET /ready` (face_assets.web.probes: 503 while PostgreSQL does
+  not answer); a model that cannot load shows in /health's body and as 503 on the model calls.
 - Nothing is written; the app's loopback / token rules apply to these paths as to every other.
 """
 
@@ -84,18 +91,37 @@ def detect_photo(web: WebState, content: bytes) -> Found:
     """Decode (the uploads' checks, so a bad photo never reaches the model) and detect; on an inference thread."""
     image, (width, height) = decode_photo_sized(content)
     scale = width / image.shape[1]  # > 1 when the decode scaled a large photo down
+    engine = web.engine()
+    genderage = _genderage(engine)
     faces = []
-    for face in web.engine().detect([image])[0]:
+    for face in engine.detect([image])[0]:
+        guess = genderage.predict(image, face.bbox) if genderage is not None else None
         faces.append(
             {
                 "bbox": [round(float(v) * scale, 2) for v in face.bbox],
                 "det_score": round(float(face.det_score), 6),
                 "embedding": np.asarray(face.embedding, dtype=np.float32).tolist(),
-                "age": None,
-                "gender": None,
+                "age": guess.age if guess else None,
+                "gender": guess.gender if guess else None,
             }
         )
     return Found(faces, width, height)
+
+
+def _genderage(engine: Any) -> Any:
+    """The pack's age/gender model (face_assets.engine.attributes.GenderAgeModel), or None when the pack has none;
+    loaded on first use from the folder the engine resolved. On an inference thread (its first load included)."""
+    model_info = getattr(engine, "model_info", None)
+    if model_info is None:
+        return None  # an engine without a pack folder (a test double)
+    from face_assets.engine.attributes import genderage_model  # imported late: it brings Dagster's logger
+
+    info = model_info()
+    return genderage_model(
+        info["model_dir"],
+        skip=(info.get("detector", ""), info.get("recognizer", "")),
+        intra_op_threads=int(info.get("intra_op_threads") or 0),
+    )
 
 
 def _area(face: dict[str, Any]) -> float:
@@ -248,7 +274,9 @@ def _database_answers(web: WebState) -> bool:
         return False
 
 
-@router.get("/health", summary="healthy (model and database), degraded (no database), unhealthy (no model)")
+@router.get(
+    "/health", summary="200: healthy (model and database), degraded (no database), unhealthy (no model) in `status`"
+)
 async def health(request: Request) -> JSONResponse:
     from importlib import metadata
 
@@ -266,5 +294,6 @@ async def health(request: Request) -> JSONResponse:
     }
     if model_error:
         body["model_error"] = model_error
-    # Unhealthy is a 503 for probes (Docker, Kubernetes); the legacy client reads any non-2xx as unhealthy anyway.
-    return JSONResponse(body, status_code=503 if status == "unhealthy" else 200)
+    # 200 whatever the state: the legacy client reads the body of a 2xx only, and drops the reason (model_error) of
+    # any other answer. A probe that needs a status code uses GET /ready (face_assets.web.probes).
+    return JSONResponse(body)

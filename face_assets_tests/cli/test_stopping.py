@@ -249,7 +249,8 @@ def test_dev_stops_within_10_s_and_no_run_stays_started(home, state, how, monkey
             blocker.execute("LOCK TABLE creator_face_embeddings, face_recognition_config IN ACCESS EXCLUSIVE MODE")
             run_id = api.launch_run(ui, "rematch_job")
             wait_for(
-                lambda: _waiting_on_a_lock(home["url"], "face_assets%"),
+                # Started, and waiting: a sensor tick may wait on the same lock while the run is still queued.
+                lambda: _run_status(home, run_id) == "STARTED" and _waiting_on_a_lock(home["url"], "face_assets%"),
                 START_TIMEOUT_SECONDS,
                 "the rematch run waiting in the database",
                 interval=0.5,

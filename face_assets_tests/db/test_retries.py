@@ -148,17 +148,18 @@ def test_every_sensor_and_schedule_that_needs_the_database_skips_while_it_is_awa
     for sensor_def in defs.get_repository_def().sensor_defs:
         if "database" not in sensor_def.required_resource_keys:
             continue
-        context = build_sensor_context(instance=dagster_instance, cursor='{"scans": 7}', resources=resources)
-        result = sensor_def(context)
+        # Contexts closed as the daemon closes them: an open one leaves Dagster's current state storage behind.
+        with build_sensor_context(instance=dagster_instance, cursor='{"scans": 7}', resources=resources) as context:
+            result = sensor_def(context)
+            assert context.cursor == '{"scans": 7}', f"{sensor_def.name} changed its cursor on an outage"
         assert isinstance(result, SkipReason), (sensor_def.name, result)
         assert result.skip_message.startswith("database unavailable: OperationalError"), result.skip_message
-        assert context.cursor == '{"scans": 7}', f"{sensor_def.name} changed its cursor on an outage"
         evaluated.append(sensor_def.name)
     for schedule_def in defs.get_repository_def().schedule_defs:
         if "database" not in schedule_def.required_resource_keys:
             continue
-        context = build_schedule_context(instance=dagster_instance, resources=resources)
-        result = schedule_def(context)
+        with build_schedule_context(instance=dagster_instance, resources=resources) as context:
+            result = schedule_def(context)
         assert isinstance(result, SkipReason), (schedule_def.name, result)
         assert result.skip_message.startswith("database unavailable: OperationalError"), result.skip_message
         evaluated.append(schedule_def.name)

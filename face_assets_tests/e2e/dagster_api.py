@@ -173,6 +173,18 @@ def video_assets(servers: Servers) -> list[dict]:
     ]
 
 
+# Video assets that run only during a change of model (`face-assets reembed`; outside one they fail, saying so):
+# not part of processing a video.
+NOT_PROCESSING_GROUPS = frozenset({"model_change"})
+
+
+def processing_asset_keys(servers: Servers) -> list[str]:
+    """The names of the video assets that processing a video materializes (what a backfill of the videos selects)."""
+    return sorted(
+        node["assetKey"]["path"][-1] for node in video_assets(servers) if node["groupName"] not in NOT_PROCESSING_GROUPS
+    )
+
+
 def video_partition_keys(servers: Servers) -> list[str]:
     nodes = video_assets(servers)
     if not nodes:

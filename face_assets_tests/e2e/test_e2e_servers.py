@@ -137,15 +137,11 @@ def test_clusters_and_stats_refresh_by_themselves_after_the_sensor_runs(servers)
     assert tags.get("dagster/from_automation_condition") == "true", tags  # launched by the automation sensor
 
 
-def _video_asset_keys(servers) -> list[str]:
-    return sorted(node["assetKey"]["path"][-1] for node in api.video_assets(servers))
-
-
 def test_a_backfill_launched_like_the_ui_completes_and_a_second_one_changes_nothing(servers):
     videos = ensure_videos_processed(servers)
     ids = sorted(videos.values())
     keys = api.video_partition_keys(servers)
-    assets = _video_asset_keys(servers)
+    assets = api.processing_asset_keys(servers)
     assert {"sampled_frames", "face_detections"} <= set(assets)
     before = snapshot(servers, ids)
 
@@ -212,7 +208,7 @@ def test_the_ui_shows_the_asset_graph_and_the_partitions_in_a_real_browser(serve
     group_assets = sorted(
         n["assetKey"]["path"][-1] for n in api.asset_nodes(servers) if n["groupName"] == "face_recognition"
     )
-    video_assets = _video_asset_keys(servers)
+    video_assets = api.processing_asset_keys(servers)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=BROWSER_FLAGS)
         # 1920x1080: the graph of the group fits at a zoom where Dagster draws the nodes in full.

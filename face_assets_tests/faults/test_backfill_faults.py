@@ -33,16 +33,12 @@ pytestmark = pytest.mark.e2e
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 
 
-def _video_assets(servers) -> list[str]:
-    return sorted(node["assetKey"]["path"][-1] for node in api.video_assets(servers))
-
-
 def _launch(servers, partitions, run_config=None, title="") -> str:
     """A backfill of the video assets over `partitions` (the UI's mutation; optional run config)."""
     from face_assets_tests.e2e.dagster_api import LAUNCH_PARTITION_BACKFILL, _check
 
     params = {
-        "assetSelection": [{"path": [k]} for k in _video_assets(servers)],
+        "assetSelection": [{"path": [k]} for k in api.processing_asset_keys(servers)],
         "partitionNames": partitions,
         "fromFailure": False,
         "tags": [],

@@ -72,11 +72,22 @@ class Outage:
             self.servers.start_app_database()
 
 
-def _check_outcomes(servers, run_id: str) -> list[tuple[str, str]]:
+def _check_outcomes(servers, run_id: str) -> tuple[set[str], list[tuple[str, bool, bool]]]:
+    """The checks the run planned, and each evaluation: (check name, passed, whether it said it could not run)."""
     with psycopg.connect(servers.dagster_url, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT check_name, execution_status FROM asset_check_executions WHERE run_id = %s", (run_id,)
+        rows = conn.execute(
+            "SELECT dagster_event_type, event FROM event_logs WHERE run_id = %s"
+            " AND dagster_event_type IN ('ASSET_CHECK_EVALUATION_PLANNED', 'ASSET_CHECK_EVALUATION')",
+            (run_id,),
         ).fetchall()
+    planned, evaluations = set(), []
+    for kind, event in rows:
+        data = json.loads(event)["dagster_event"]["event_specific_data"]
+        if kind == "ASSET_CHECK_EVALUATION_PLANNED":
+            planned.add(data["check_name"])
+        else:
+            evaluations.append((data["check_name"], data["passed"], "could_not_run" in json.dumps(data)))
+    return planned, evaluations
 
 
 def _assert_succeeded_after_retries(servers, run_id: str, what: str) -> None:
@@ -113,13 +124,15 @@ def test_asset_steps_retry_through_an_outage_and_the_backfill_completes(servers)
         )
 
     done = api.wait_backfill(servers, backfill_id, RUN_TIMEOUT_SECONDS)
-    assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
     assert all(r["status"] == "SUCCESS" for r in done["runs"]), [
         api.failure_messages(servers, r["id"]) for r in done["runs"]
     ]
+    assert done["status"] in ("COMPLETED_SUCCESS", "COMPLETED"), done
     assert _retries(servers, run_id) >= 1
-    outcomes = [o for r in done["runs"] for o in _check_outcomes(servers, r["id"])]
-    assert outcomes and all(status == "SUCCEEDED" for _, status in outcomes), outcomes
+    for run in done["runs"]:  # each check ran, and passed, once the server was back
+        planned, evaluations = _check_outcomes(servers, run["id"])
+        assert planned and planned == {name for name, _, _ in evaluations}, (planned, evaluations)
+        assert all(passed and not could_not_run for _, passed, could_not_run in evaluations), evaluations
     _assert_same_rows(servers, ids, before, tags_before, "after the outage")
 
 
@@ -153,7 +166,7 @@ def test_a_check_that_starts_during_an_outage_retries_and_passes(servers):
             on_timeout=lambda: api.failure_messages(servers, run_id),
         )
     _assert_succeeded_after_retries(servers, run_id, "the check's run")
-    assert _check_outcomes(servers, run_id) == [(CHECK[1], "SUCCEEDED")]  # it ran, once the server was back
+    assert _check_outcomes(servers, run_id) == ({CHECK[1]}, [(CHECK[1], True, False)])  # ran once it was back
 
 
 # --- a sensor tick --------------------------------------------------------------------------------------------

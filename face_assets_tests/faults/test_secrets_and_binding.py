@@ -226,10 +226,22 @@ def test_face_assets_dev_passes_the_loopback_address(monkeypatch, tmp_path):
             pass
 
     monkeypatch.setattr(subprocess, "Popen", Started)
+    # Stopping (tested in cli/test_stopping.py) signals the children's process groups, which these have not, sets
+    # this process's signal handlers and ends it with os._exit: none of that in the test's process.
+    monkeypatch.setattr("face_assets.cli.processes.stop_groups", lambda children, **kw: "stopped")
+    monkeypatch.setattr("face_assets.cli.processes.ignore_stop_signals", lambda: None)
+    monkeypatch.setattr("signal.signal", lambda *a: None)
+
+    def exit_now(status):
+        raise SystemExit(status)
+
+    monkeypatch.setattr("face_assets.cli.processes.exit_now", exit_now)
     monkeypatch.setattr("face_assets.db.instance.prepare", lambda: tmp_path)
     monkeypatch.setattr("face_assets.cli.preflight.check_or_exit", lambda *a, **k: None)  # tested in test_preflight
-    cli.main(["dev"])
-    cli.main(["dev", "--host", "0.0.0.0", "--port", "3100", "--review-port", "3101"])
+    for argv in (["dev"], ["dev", "--host", "0.0.0.0", "--port", "3100", "--review-port", "3101"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(argv)
+        assert exited.value.code == 0  # what `dagster dev` exited with
     review, dagster, review2, dagster2 = calls
     assert dagster[1] == "dev" and dagster[dagster.index("-h") + 1] == "127.0.0.1"
     assert dagster[dagster.index("-p") + 1] == "3000"

@@ -99,6 +99,18 @@ def partition_order(videos: Iterable[PresentVideo]) -> list[PresentVideo]:
     return [v for v in videos if not v.discovered] + [v for v in videos if v.discovered]
 
 
+def full_batches_while_probing(videos: list[PresentVideo], result: ScanResult) -> list[PresentVideo]:
+    """`videos` without a last, partial batch of new ones while the scan left stable files to probe (`deferred`,
+    its time budget spent): those videos get their partition, and their run, with the next tick's, so a big drop
+    registered over several ticks still runs in full batches (each run costs a process, the code and the model).
+    Registered videos without a partition are new partitions again on the next tick (`new_partitions`)."""
+    if not result.deferred:
+        return videos
+    new = [v for v in videos if v.discovered]
+    held = {v.partition_key for v in new[len(new) - len(new) % VIDEOS_PER_RUN :]}
+    return [v for v in videos if v.partition_key not in held]
+
+
 def build_library_sensor(
     job_name: str = VIDEO_JOB_NAME,
     name: str = LIBRARY_SENSOR_NAME,
@@ -139,7 +151,7 @@ def build_library_sensor(
             return SensorResult(skip_reason=str(exc), cursor=context.cursor)
         log_scan(context.log, result)
 
-        added = partition_order(new_partitions(context.instance, result))
+        added = full_batches_while_probing(partition_order(new_partitions(context.instance, result)), result)
         runs = run_requests_for(added)
         summary = result.summary()
         cursor = json.dumps(

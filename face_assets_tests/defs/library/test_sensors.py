@@ -259,6 +259,38 @@ def test_finished_files_are_registered_by_the_first_tick(clean_instance, tmp_onl
     assert len(tick().run_requests) == 1
 
 
+def test_a_drop_registered_over_several_ticks_runs_in_full_batches(clean_instance, tmp_only_db, tmp_path, monkeypatch):
+    """When a tick's probing budget runs out, the new videos of a last partial batch wait for the next tick's: runs
+    stay full, and each video is in exactly one run."""
+    import face_assets.defs.library.sensors as sensors
+    import face_assets.library.scanner as scanner
+
+    root = tmp_path / "library"
+    root.mkdir()
+    monkeypatch.setenv("FACE_ASSETS_LIBRARY", str(root))
+    monkeypatch.delenv("FACE_ASSETS_SETTLE_SECONDS", raising=False)
+    old = time.time() - 3600  # finished files: registered by the first tick that probes them
+    names = ["slideshow_01.mp4", "slideshow_02.mp4", "slideshow_07.mp4", "slideshow_08.mp4", "driving_d0.mp4"]
+    for i, name in enumerate(names):
+        shutil.copyfile(VIDEOS / name, root / f"clip{i}.mp4")
+        os.utime(root / f"clip{i}.mp4", (old, old))
+    clock = iter(range(10_000))  # each look at the clock is one second later: a budget of 3.5 s probes 3 files
+    monkeypatch.setattr(scanner, "time", type("Clock", (), {"monotonic": staticmethod(lambda: next(clock))}))
+    monkeypatch.setattr(sensors, "SENSOR_PROBE_BUDGET_SECONDS", 3.5)
+    monkeypatch.setattr(sensors, "VIDEOS_PER_RUN", 2)
+    tick = Ticker(clean_instance, tmp_only_db)
+
+    first = tick()  # 3 registered, 2 deferred: one full run of 2, the third video waits for its partition
+    assert json.loads(first.cursor)["deferred_files"] == 2 and json.loads(first.cursor)["new_videos"] == 3
+    assert [len(tick.added(first))] == [int(r.tags["face_assets/videos"]) for r in first.run_requests] == [2]
+    second = tick()  # the last 2 registered, nothing deferred: the held video and these two, in runs of 2 and 1
+    assert json.loads(second.cursor)["deferred_files"] == 0
+    assert len(tick.added(second)) == 3 and len(second.run_requests) == 2
+    ids = [str(i) for (i,) in tick.query("SELECT id FROM videos WHERE file_path LIKE %s", (f"{root}/%",))]
+    assert sorted(tick.added(first) + tick.added(second)) == sorted(ids) and len(ids) == 5
+    assert tick().run_requests == [] and len(tick.run_keys) == len(set(tick.run_keys)) == 3
+
+
 def test_settle_seconds_setting(monkeypatch):
     from face_assets import settings
 
