@@ -102,16 +102,7 @@ def allow_model_download() -> bool:
 
 def sensor_interval_seconds() -> int:
     """FACE_ASSETS_SENSOR_INTERVAL [30]: seconds between two scans of the library (the sensor's minimum interval)."""
-    raw = os.environ.get("FACE_ASSETS_SENSOR_INTERVAL", "").strip()
-    if not raw:
-        return 30
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} is not a whole number of seconds") from None
-    if value < 1:
-        raise ValueError(f"FACE_ASSETS_SENSOR_INTERVAL={raw!r} must be at least 1 second")
-    return value
+    return _whole_number("FACE_ASSETS_SENSOR_INTERVAL", 30, 1, unit="seconds")
 
 
 def settle_seconds() -> float:
@@ -175,16 +166,7 @@ def backup_dir() -> Path:
 
 def backup_keep() -> int:
     """FACE_ASSETS_BACKUP_KEEP [14]: how many backups in FACE_ASSETS_BACKUP_DIR are kept (the newest)."""
-    raw = os.environ.get("FACE_ASSETS_BACKUP_KEEP", "").strip()
-    if not raw:
-        return 14
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"FACE_ASSETS_BACKUP_KEEP={raw!r} is not a whole number of backups") from None
-    if value < 1:
-        raise ValueError(f"FACE_ASSETS_BACKUP_KEEP={raw!r} must be at least 1 (the backup just written)")
-    return value
+    return _whole_number("FACE_ASSETS_BACKUP_KEEP", 14, 1, unit="backups", why="(the backup just written)")
 
 
 def backup_cron() -> str:
@@ -226,16 +208,18 @@ def dagster_ui_url() -> str:
     return (os.environ.get("FACE_ASSETS_DAGSTER_UI", "").strip() or "http://127.0.0.1:3000").rstrip("/")
 
 
-def _whole_number(name: str, default: int, minimum: int) -> int:
+def _whole_number(name: str, default: int, minimum: int, unit: str = "", why: str = "") -> int:
+    """The whole number in environment variable `name` (`default` when unset); a clear error below `minimum`."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+        raise ValueError(f"{name}={raw!r} is not a whole number{' of ' + unit if unit else ''}") from None
     if value < minimum:
-        raise ValueError(f"{name}={raw!r} must be at least {minimum}")
+        at_least = f"{minimum} {unit}" if unit else str(minimum)
+        raise ValueError(f"{name}={raw!r} must be at least {at_least}{' ' + why if why else ''}")
     return value
 
 

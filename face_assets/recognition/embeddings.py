@@ -423,15 +423,20 @@ def sync_creator_embeddings(
             )
         if stale:
             summary.deleted = conn.execute(read_sql("recognition/delete_embeddings.sql"), {"ids": stale}).rowcount
-        recorded = [i for i in summary.issues if i.creator_id is not None]
-        conn.execute(
-            read_sql("recognition/replace_issues.sql"),
-            {
-                "creator_ids": [i.creator_id for i in recorded],
-                "paths": [i.source_path for i in recorded],
-                "reasons": [i.reason for i in recorded],
-                "fingerprints": [i.fingerprint for i in recorded],
-            },
-        )
+        record_issues(conn, summary.issues)
     conn.commit()
     return summary
+
+
+def record_issues(conn: psycopg.Connection, issues: Sequence[Issue]) -> None:
+    """Replace the recorded picture problems by `issues` (those of a creator; sql/recognition/replace_issues.sql)."""
+    recorded = [i for i in issues if i.creator_id is not None]
+    conn.execute(
+        read_sql("recognition/replace_issues.sql"),
+        {
+            "creator_ids": [i.creator_id for i in recorded],
+            "paths": [i.source_path for i in recorded],
+            "reasons": [i.reason for i in recorded],
+            "fingerprints": [i.fingerprint for i in recorded],
+        },
+    )

@@ -45,6 +45,7 @@ from face_assets.recognition.embeddings import (
     decode_image,
     fingerprint,
     picture_embeddings,
+    record_issues,
     stat_part,
 )
 from face_assets.recognition.model_record import ModelIdentity, RecordedModel, recorded_model
@@ -162,14 +163,14 @@ class _Face:
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two x, y, w, h boxes (face_assets.video.timeline has its own: the domains stand
+    apart)."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     w = min(ax + aw, bx + bw) - max(ax, bx)
     h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter)
+    inter = max(w, 0.0) * max(h, 0.0)
+    return inter / (aw * ah + bw * bh - inter) if inter > 0 else 0.0
 
 
 def _clipped(bbox, width: int, height: int) -> tuple[float, float, float, float]:
@@ -523,16 +524,7 @@ def _switch_pictures(
         (c, p, why.get((c, p), "no longer a picture of the creator"))
         for c, p in conn.execute(read_sql("model/switch_stale_pictures.sql")).fetchall()
     ]
-    recorded = [i for i in issues if i.creator_id is not None]
-    conn.execute(
-        read_sql("recognition/replace_issues.sql"),
-        {
-            "creator_ids": [i.creator_id for i in recorded],
-            "paths": [i.source_path for i in recorded],
-            "reasons": [i.reason for i in recorded],
-            "fingerprints": [i.fingerprint for i in recorded],
-        },
-    )
+    record_issues(conn, issues)
     return len(pictures), removed
 
 
