@@ -80,13 +80,17 @@ def _check_outcomes(servers, run_id: str) -> tuple[set[str], list[tuple[str, boo
             " AND dagster_event_type IN ('ASSET_CHECK_EVALUATION_PLANNED', 'ASSET_CHECK_EVALUATION')",
             (run_id,),
         ).fetchall()
+    from dagster import EventLogEntry
+    from dagster._serdes import deserialize_value
+
     planned, evaluations = set(), []
     for kind, event in rows:
-        data = json.loads(event)["dagster_event"]["event_specific_data"]
+        data = deserialize_value(event, EventLogEntry).dagster_event.event_specific_data
         if kind == "ASSET_CHECK_EVALUATION_PLANNED":
-            planned.add(data["check_name"])
+            planned.add(data.check_name)
         else:
-            evaluations.append((data["check_name"], data["passed"], "could_not_run" in json.dumps(data)))
+            said = json.dumps({k: getattr(v, "value", str(v)) for k, v in (data.metadata or {}).items()})
+            evaluations.append((data.check_name, data.passed, "could_not_run" in said or "could not run" in said))
     return planned, evaluations
 
 
