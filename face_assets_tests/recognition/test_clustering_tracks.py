@@ -3,11 +3,13 @@ written by store_tracks) end in one cluster, or none of them does; a track makes
 make the next run cluster again, and a run with nothing changed stays a no-op. Real PostgreSQL + pgvector, synthetic
 unit vectors in video_face_detections rows of the migrated fixture database."""
 
+import dataclasses
+
 import numpy as np
 import psycopg
 import pytest
 
-from face_assets.recognition.clustering import ClusteringConfig, density_clusters
+from face_assets.recognition.clustering import density_clusters
 from face_assets.recognition.timeline import ensure_schema, store_tracks
 from face_assets_tests.recognition.test_clustering import (
     DIM,
@@ -18,19 +20,12 @@ from face_assets_tests.recognition.test_clustering import (
     run,
     unit_rows,
 )
+from face_assets_tests.recognition.test_incremental_clustering import CONFIG as INCREMENTAL
 from face_assets_tests.recognition.test_incremental_clustering import full_then_incremental
 
-# ef_search well above the faces here: the search is exact, so full and incremental runs must agree exactly.
-CONFIG = ClusteringConfig(
-    similarity=0.40,
-    min_faces=1,
-    neighbours=10,
-    min_face_size=64,
-    min_score=0.6,
-    min_relative_sharpness=0.25,
-    ef_search=200,
-    workers=1,
-)
+# The incremental tests' settings (ef_search well above the faces here: the search is exact, so full and incremental
+# runs must agree exactly), with one neighbour making a core face and room for a track's faces in the lists.
+CONFIG = dataclasses.replace(INCREMENTAL, min_faces=1, neighbours=10)
 
 
 # --- the rule on plain ids ---------------------------------------------------------------------------------------------
