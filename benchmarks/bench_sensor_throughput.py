@@ -8,7 +8,7 @@ the sensor's runs has finished (its end time in Dagster's run storage). It inclu
 tick, run queueing and launching, each run's process start, code location load and model load.
 BASELINE: `face-assets run --select <the process_videos job's assets> --scan` on a copy of the same N files, in a
 new process on its own instance and database, fresh for every repetition (migration and face schema done before,
-untimed): the library scan, then the video phases in runs of up to 50 partitions, in process.
+untimed): the library scan, then the video phases in runs of up to 50 partitions (its own batch size), in process.
 
 Rows: `sensor_throughput` (50 files) and `sensor_throughput.500` (a drop of 500), each with MIN_REPETITIONS
 repetitions of ours and of the baseline, interleaved. Both servers get the same PostgreSQL settings (no flush per
@@ -569,6 +569,8 @@ def medians(infos: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def result_for(name, files, ours_s, base_s, infos, base_infos, selection, quick) -> StageResult:
+    from face_assets import settings
+
     ours_m, base_m = median(ours_s), median(base_s)
     ratio = base_m / ours_m
     target = TARGETS[name] if name in TARGETS else TARGETS[STAGE]
@@ -577,7 +579,7 @@ def result_for(name, files, ours_s, base_s, infos, base_infos, selection, quick)
     notes = (
         f"{files} clips of {CLIP_SECONDS:g} s dropped at once, finished files (renamed in with their modification "
         f"time); daemon: library_sensor every {SENSOR_INTERVAL_SECONDS} s, {infos[0].get('runs')} run(s) of up to "
-        f"50 videos, a new daemon + webserver + databases per repetition; automation cron yearly during the "
+        f"{settings.sensor_run_videos()} videos, one at a time, a new daemon + webserver + databases per repetition; automation cron yearly during the "
         f"measurement (the baseline computes no clusters either). Every file processed exactly once (checked). "
         f"Where the daemon's time goes (median of {len(infos)} repetitions, seconds; phases overlap when runs run "
         f"side by side, mean {phases.get('mean_runs_in_progress')} in progress): "

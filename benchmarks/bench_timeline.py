@@ -73,6 +73,9 @@ FPS = 4.0
 PHOTO_SECONDS = 4.0
 REFERENCES = 2  # profile pictures per creator: the person's first photos
 SHOWN = 4  # photos shown in the videos: the next ones
+# The goal's IoU is that of the timeline the product asserts without review: the auto-tagged appearances (a creator on
+# screen but not tagged counts 0, a creator tagged where they are not counts 0). Proposals below the auto-tag target
+# are shown for review, not asserted; the mean with them included is reported beside it.
 TARGET_IOU = 0.9
 TARGET_FRAME_SHARE = 0.2  # adaptive frames <= 1/5 of the uniform baseline's
 TARGET_FOUND = 0.95
@@ -482,10 +485,11 @@ def tagged_creators(samples, creators, names: dict[int, str], judge) -> set[str]
     """The creators the product's auto-tag rule would tag the video with, from these samples' faces (after the
     timings; face_assets.recognition.evidence, as face_matches applies it): per creator, the faces whose nearest
     creator it is at >= match_threshold, each face's LLR with its runner-up's margin (face_llr), fused over frames
-    (fuse, less ln(faces in the frame)), against the target for this gallery (judge.target). No learned references
-    here, so the anchored evidence is the fused one."""
+    (fuse, less ln(faces in the frame), the frames of one track one look), against the target for this gallery
+    (judge.target). No learned references here, so the anchored evidence is the fused one."""
     from face_assets.recognition.evidence import face_llr, fuse
     from face_assets.recognition.matching import creator_similarities
+    from face_assets.video.timeline import build_tracks
 
     where = [(si, fi) for si, s in enumerate(samples) for fi in range(len(s.faces))]
     if not where or len(creators.creator_ids) < 2:
@@ -497,6 +501,11 @@ def tagged_creators(samples, creators, names: dict[int, str], judge) -> set[str]
     best_sim, runner = sims[rows, best], sims[rows, second]
     n = len(creators.creator_ids)
     llr = face_llr(judge.model, best_sim, runner, n_creators=n)
+    track_of = {
+        member: number
+        for number, track in enumerate(build_tracks(samples, samples[-1].t if samples else 0.0))
+        for member in track.members
+    }
     tagged = set()
     for k in np.unique(best):
         mine = np.flatnonzero((best == k) & (best_sim >= judge.config.match_threshold))
@@ -504,7 +513,8 @@ def tagged_creators(samples, creators, names: dict[int, str], judge) -> set[str]
             continue
         frames = [where[i][0] for i in mine]
         crowd = [len(samples[f].faces) for f in frames]
-        if fuse(frames, llr[mine], judge.config.evidence_frame_correlation, crowd) >= judge.target:
+        tracks = [track_of.get(where[i]) for i in mine]
+        if fuse(frames, llr[mine], judge.config.evidence_frame_correlation, crowd, tracks) >= judge.target:
             tagged.add(names[int(creators.creator_ids[k])])
     return tagged
 
@@ -742,7 +752,7 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
     _, first_fig = _ious(runs, "first")
     ours_cost, base_cost, first_cost = _cost(runs, "ours"), _cost(runs, "uniform"), _cost(runs, "first")
     share = ours_cost["frames"] / base_cost["frames"] if base_cost["frames"] else None
-    ours_mean = ours_fig["iou_mean"]
+    ours_mean = ours_fig["iou_mean_tagged_only"]
     met = bool(ours_mean is not None and ours_mean >= TARGET_IOU and share is not None and share <= TARGET_FRAME_SHARE)
     ours_s = [Seconds(_per_hour(r["ours"].wall_s, r["duration"]), r["ours"].load) for r in runs]
     base_s = [Seconds(_per_hour(r["uniform"].wall_s, r["duration"]), r["uniform"].load) for r in runs]
@@ -791,8 +801,9 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
         target=f"mean IoU >= {TARGET_IOU} at <= 1/5 of the baseline's frames (seconds: per hour of video)",
         met=met,
         notes=(
-            f"Mean IoU per (video, creator): ours {ours_mean}, uniform {base_fig['iou_mean']} (first pass alone "
-            f"{first_fig['iou_mean']}); frames decoded: ours {ours_cost['frames']}, uniform {base_cost['frames']} "
+            f"Mean IoU per (video, creator) of the asserted (auto-tagged) timeline: ours {ours_mean}, uniform "
+            f"{base_fig['iou_mean_tagged_only']}; with the proposals awaiting review: ours {ours_fig['iou_mean']}, "
+            f"uniform {base_fig['iou_mean']} (first pass alone {first_fig['iou_mean']}); frames decoded: ours {ours_cost['frames']}, uniform {base_cost['frames']} "
             f"(share {_r(share, 3)}; goal <= {TARGET_FRAME_SHARE}). CPU s per hour of video: first pass alone "
             f"{first_cost['cpu_s_per_video_hour']}, adaptive {ours_cost['cpu_s_per_video_hour']}, uniform "
             f"{base_cost['cpu_s_per_video_hour']}. Appearances missed (ours): {ours_fig['missed']} of "
@@ -802,7 +813,12 @@ def iou_row(runs: list[dict], cfg: dict, quick: bool, resolution: float, probe_s
             f"seconds per hour of video (ratio = uniform / adaptive). Shared, loaded machine: see load averages."
         ),
         metrics={
-            "iou_mean": {"ours": ours_mean, "baseline": base_fig["iou_mean"], "first_pass": first_fig["iou_mean"]},
+            "iou_mean": {"ours": ours_mean, "baseline": base_fig["iou_mean_tagged_only"]},
+            "iou_mean_with_proposals": {
+                "ours": ours_fig["iou_mean"],
+                "baseline": base_fig["iou_mean"],
+                "first_pass": first_fig["iou_mean"],
+            },
             "frame_share": _r(share, 4),
             "ours": {**ours_fig, **ours_cost},
             "baseline": {**base_fig, **base_cost},
@@ -903,9 +919,9 @@ def details_markdown(r: dict) -> str:
         ]
         o, b, f = m.get("ours", {}), m.get("baseline", {}), m.get("first_pass", {})
         for label, key in (
-            ("mean IoU per (video, creator)", "iou_mean"),
-            ("... over the pairs on screen only", "iou_mean_on_screen"),
-            ("... over the auto-tagged pairs only", "iou_mean_tagged_only"),
+            ("mean IoU per (video, creator), auto-tagged timeline (the goal)", "iou_mean_tagged_only"),
+            ("... with the proposals awaiting review", "iou_mean"),
+            ("... proposals, over the pairs on screen only", "iou_mean_on_screen"),
             ("lowest IoU", "iou_min"),
             ("frames decoded", "frames"),
             ("frames per hour of video", "frames_per_video_hour"),

@@ -105,6 +105,16 @@ def sensor_interval_seconds() -> int:
     return _whole_number("FACE_ASSETS_SENSOR_INTERVAL", 30, 1, unit="seconds")
 
 
+def sensor_run_videos() -> int:
+    """FACE_ASSETS_SENSOR_RUN_VIDEOS [500]: the most new videos one run of the library sensor takes (a partition range).
+
+    A run costs ~10 s before its first video (submission, launch, code location, model; issue 21's breakdown in
+    benchmarks/RESULTS.md) against ~0.7 s of work for a short clip on 2 cores: at 50 a run that start was a quarter of
+    a drop's time, at 500 it is a few percent. A failed run re-executes at most this many videos.
+    """
+    return _whole_number("FACE_ASSETS_SENSOR_RUN_VIDEOS", 500, 1, unit="videos")
+
+
 def settle_seconds() -> float:
     """FACE_ASSETS_SETTLE_SECONDS [FACE_ASSETS_SENSOR_INTERVAL]: a new library file whose size and modification time
     are at least this old when the sensor first sees it counts as complete at once (a finished file moved or copied

@@ -153,6 +153,7 @@ class DoubtJudge:
                 face_llr(self.model, own),
                 self.config.evidence_frame_correlation,
                 crowd,
+                [index] * len(track.members),  # one track: one look, as the auto-tag rule counts it
             )
             if fused < self.target:
                 doubtful.append(index)

@@ -110,3 +110,22 @@ def test_runs_not_launched_by_a_local_code_server_are_not_judged(project_instanc
         worker.stdin.close()
         worker.wait(timeout=60)
         assert _monitor(instance, run.run_id) == DagsterRunStatus.STARTED
+
+
+def test_the_library_sensors_runs_go_one_at_a_time(project_instance):
+    # The limit as Dagster's run queue reads it from the project's dagster.yaml (issue 21: runs of the sensor side by
+    # side on 2 cores took twice as long as one process): a second sensor run waits while one is in progress; a run
+    # of anything else does not.
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
+
+    from face_assets.defs.library.sensors import LIBRARY_SENSOR_NAME
+
+    limits = project_instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    sensor_tags = {"dagster/sensor_name": LIBRARY_SENSOR_NAME}
+    running = project_instance.create_run_for_job(some_job, tags=sensor_tags)
+    queued = project_instance.create_run_for_job(some_job, tags=sensor_tags)
+    other = project_instance.create_run_for_job(some_job)
+    assert not TagConcurrencyLimitsCounter(limits, []).is_blocked(queued)
+    counter = TagConcurrencyLimitsCounter(limits, [running])
+    assert counter.is_blocked(queued)
+    assert not counter.is_blocked(other)

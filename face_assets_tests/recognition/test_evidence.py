@@ -50,6 +50,31 @@ def test_correlated_frames_count_as_fewer_looks():
     assert fuse(list(range(10)), [4.0] * 10, 0.5) == pytest.approx(4.0 * 10 / 5.5)
 
 
+def test_frames_of_one_track_are_one_look():
+    # Nine frames of one track at LLR 5: one look (their mean), where nine frames of no track count n_eff(9) = 1.8.
+    assert fuse(range(9), [5.0] * 9, 0.5, tracks=[3] * 9) == pytest.approx(5.0)
+    assert fuse(range(9), [5.0] * 9, 0.5) == pytest.approx(5.0 * 9 / 5)
+    # A track's look is its frames' mean; two tracks are two looks; a face in no track is a look of its own.
+    assert fuse([0, 1, 2, 3], [6.0, 2.0, 5.0, 1.0], 0.5, tracks=[0, 0, 1, None]) == pytest.approx(
+        5.0 + 4.0 / 3 + 1.0 / 6
+    )
+    # The crowd is counted per frame before the mean.
+    assert fuse([0, 1], [6.0, 6.0], 0.5, [2, 1], [7, 7]) == pytest.approx(6.0 - math.log(2) / 2)
+
+    # A stranger's track repeating one resemblance in every frame: likelihood ratio a = T^(1/1.8) with probability
+    # 1/a, else nothing (expectation 1). Counted per frame, nine copies reach ln T at rate 1/a, far above the 1/T
+    # the target stands on; as one look (the mean: exp(mean) <= mean of exp) never.
+    rng = np.random.default_rng(3)
+    target = 50.0
+    a = target ** (1 / 1.8)
+    hits = rng.random(20_000) < 1.0 / a
+    tracks = [[math.log(a) if hit else -30.0] * 9 for hit in hits]
+    per_frame = np.mean([fuse(range(9), t, 0.5) >= math.log(target) - 1e-9 for t in tracks])
+    per_track = np.mean([fuse(range(9), t, 0.5, tracks=[0] * 9) >= math.log(target) - 1e-9 for t in tracks])
+    assert per_frame > 4.0 / target
+    assert per_track <= 1.0 / target
+
+
 def test_a_crowded_frame_keeps_the_false_tag_bound():
     # One face per frame: unchanged. m faces in a frame: its best face counts ln m less.
     assert fuse([0, 1], [9.0, 3.0], 0.5, [1, 1]) == fuse([0, 1], [9.0, 3.0], 0.5)

@@ -97,6 +97,29 @@ def test_a_profile_view_is_named_by_its_track_and_a_decision_changes_the_track(m
         assert [x.creator_id for x in video_appearances(conn, scene["video"])] == []
 
 
+def test_the_faces_of_one_track_are_one_look_in_the_evidence(migrated_db):
+    from face_assets.defs.faces.timeline import compute_appearances
+    from face_assets.recognition.config import RecognitionConfig
+    from face_assets.recognition.evidence import fuse, video_evidence
+
+    scene = _scene(migrated_db)
+    with connect(migrated_db) as conn:
+        config = RecognitionConfig.load(conn)
+        (before,) = video_evidence(conn, config, [scene["video"]])
+        assert before.frames == 4 and {f.track for f in before.faces} == {None}  # no tracks yet: four looks
+        llrs = [f.llr for f in before.faces]
+        frames = [f.frame_index for f in before.faces]
+        assert before.fused == pytest.approx(fuse(frames, llrs, config.evidence_frame_correlation))
+
+        compute_appearances(conn, [scene["video"]])
+        conn.commit()
+        (after,) = video_evidence(conn, config, [scene["video"]])
+        tracks = {f.track for f in after.faces}
+        assert len(tracks) == 1 and None not in tracks
+        assert after.fused == pytest.approx(float(np.mean(llrs)))  # one track: one look, its frames' mean
+        assert after.fused < before.fused
+
+
 def test_the_api_serves_a_videos_appearances(migrated_db):
     from face_assets.defs.faces.timeline import compute_appearances
     from face_assets.web.app import create_app

@@ -12,11 +12,14 @@ from benchmarks.timeline_videos import Segment, identity_of, write_video
 from face_assets.video.frames import read_frames, sample_timestamps
 from face_assets.video.timeline import (
     LINK_SIMILARITY,
+    SAME_PEOPLE_SIMILARITY,
     Face,
     Sample,
     build_tracks,
     intervals,
     link_pairs,
+    next_times,
+    same_people,
     sample_adaptively,
     uniform_times,
 )
@@ -162,3 +165,22 @@ def test_tracks_end_half_way_to_the_next_sample():
     ]
     (track,) = build_tracks(samples, 6.0)
     assert (track.first, track.last, track.start, track.end) == (2.0, 3.0, 1.0, 4.0)
+
+
+def test_one_person_in_two_samples_that_do_not_link_is_not_bisected():
+    # Two shots of one person 20 s apart whose faces are alike but below the linking similarity: two tracks, yet the
+    # same people for the sampler (no frame spent between them); a stranger in the second shot is a cut to bisect.
+    rng = np.random.default_rng(11)
+    person = unit(rng)
+    later = near(person, 0.38, rng)
+    assert SAME_PEOPLE_SIMILARITY <= 0.38 < LINK_SIMILARITY
+    a = Sample(10.0, [Face((100, 80, 90, 90), person)])
+    b = Sample(30.0, [Face((300, 40, 70, 70), later)])
+    assert link_pairs(a, b) == []
+    assert [len(t.members) for t in build_tracks([a, b], 40.0)] == [1, 1]
+    assert same_people(a, b)
+    probes, cuts = next_times([a, b], 40.0, RESOLUTION, 30.0)
+    assert 20.0 not in cuts and probes == []
+    stranger = Sample(30.0, [Face((300, 40, 70, 70), near(person, 0.1, rng))])
+    assert not same_people(a, stranger)
+    assert 20.0 in next_times([a, stranger], 40.0, RESOLUTION, 30.0)[1]

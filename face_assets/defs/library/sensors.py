@@ -5,8 +5,9 @@ The sensor targets the job `process_videos` (jobs.py beside this file) by name a
 
 The scanning itself is face_assets.library.scanner (plain Python + SQL, with `scan_and_register`, the one-shot
 version for `face-assets run`, re-exported here); this module adds the Dagster side:
-partitions not yet in the instance, runs for the videos the scanner registered (up to 50 a run), a JSON cursor with the last
-scan's counts, and the scan's findings in the tick's log (the UI shows it) and skip reason.
+partitions not yet in the instance, runs for the videos the scanner registered (up to FACE_ASSETS_SENSOR_RUN_VIDEOS a
+run), a JSON cursor with the last scan's counts, and the scan's findings in the tick's log (the UI shows it) and skip
+reason. dagster.yaml runs the sensor's runs one at a time (tag_concurrency_limits on dagster/sensor_name).
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the sensor's context annotation.
@@ -28,7 +29,6 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from face_assets import settings
 from face_assets.db.retries import skip_while_database_unavailable
-from face_assets.defs.library.assets import MAX_PARTITIONS_PER_RUN
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.defs.resources import PostgresResource
 from face_assets.library.scanner import (  # noqa: F401 - scan_and_register is re-exported for the CLI
@@ -46,8 +46,12 @@ LIBRARY_SENSOR_NAME = "library_sensor"
 # Probing and hashing new files stops after this long in one tick (Dagster gives a sensor tick 60 s by default);
 # the files left over are registered by the next ticks.
 SENSOR_PROBE_BUDGET_SECONDS = 30.0
-# New videos per run: the backfills' batch size (BackfillPolicy.multi_run in the video assets), one number for both.
-VIDEOS_PER_RUN = MAX_PARTITIONS_PER_RUN
+
+
+def videos_per_run() -> int:
+    """New videos per run (settings.sensor_run_videos: why 500). Backfills launched from the UI keep their own batch
+    size (MAX_PARTITIONS_PER_RUN in the video assets)."""
+    return settings.sensor_run_videos()
 
 
 def sensor_interval_seconds() -> int:
@@ -63,7 +67,7 @@ def new_partitions(instance: DagsterInstance, result: ScanResult) -> list[Presen
 def run_requests_for(videos: Iterable[PresentVideo]) -> list[RunRequest]:
     """Runs for the videos the scanner registered (legacy videos get a partition, not a run), many videos a run.
 
-    A drop of many files is processed like a backfill: up to VIDEOS_PER_RUN consecutive new partitions in one run
+    A drop of many files is processed like a backfill: up to `videos_per_run()` consecutive new partitions in one run
     (a partition range), so the run loads the code and the model once for all of them, instead of once per video.
     The partitions are added in this order in the same tick (`partition_order`), so each range holds exactly the
     batch's videos. A single new file is still a run of its own, at once.
@@ -73,9 +77,10 @@ def run_requests_for(videos: Iterable[PresentVideo]) -> list[RunRequest]:
     that failed after the scan committed leaves the partitions missing, so the next tick requests them again.
     """
     new = [v for v in videos if v.discovered]
+    size = videos_per_run()
     requests = []
-    for start in range(0, len(new), VIDEOS_PER_RUN):
-        batch = new[start : start + VIDEOS_PER_RUN]
+    for start in range(0, len(new), size):
+        batch = new[start : start + size]
         if len(batch) == 1:
             requests.append(RunRequest(partition_key=batch[0].partition_key, run_key=batch[0].run_key))
             continue
@@ -107,7 +112,7 @@ def full_batches_while_probing(videos: list[PresentVideo], result: ScanResult) -
     if not result.deferred:
         return videos
     new = [v for v in videos if v.discovered]
-    held = {v.partition_key for v in new[len(new) - len(new) % VIDEOS_PER_RUN :]}
+    held = {v.partition_key for v in new[len(new) - len(new) % videos_per_run() :]}
     return [v for v in videos if v.partition_key not in held]
 
 
@@ -128,7 +133,8 @@ def build_library_sensor(
             "Scans the library roots (active watched_directories + FACE_ASSETS_LIBRARY): registers new video "
             "files once stable over two ticks (at once when untouched for FACE_ASSETS_SETTLE_SECONDS), marks "
             "vanished/returned/moved ones, adds the `videos` partitions "
-            "and requests runs for the new videos (up to 50 a run, a partition range). Bad files are recorded in library_files (status 'error')."
+            "and requests runs for the new videos (up to FACE_ASSETS_SENSOR_RUN_VIDEOS a run, a partition range; "
+            "one run at a time). Bad files are recorded in library_files (status 'error')."
         ),
     )
     @skip_while_database_unavailable()  # an outage skips the tick, saying so; the cursor stays

@@ -23,7 +23,6 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from face_assets.defs.library.partitions import video_partitions
 from face_assets.defs.library.sensors import (
     VIDEO_JOB_NAME,
-    VIDEOS_PER_RUN,
     build_library_sensor,
     library_sensor,
     run_requests_for,
@@ -277,7 +276,7 @@ def test_a_drop_registered_over_several_ticks_runs_in_full_batches(clean_instanc
     clock = iter(range(10_000))  # each look at the clock is one second later: a budget of 3.5 s probes 3 files
     monkeypatch.setattr(scanner, "time", type("Clock", (), {"monotonic": staticmethod(lambda: next(clock))}))
     monkeypatch.setattr(sensors, "SENSOR_PROBE_BUDGET_SECONDS", 3.5)
-    monkeypatch.setattr(sensors, "VIDEOS_PER_RUN", 2)
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_RUN_VIDEOS", "2")
     tick = Ticker(clean_instance, tmp_only_db)
 
     first = tick()  # 3 registered, 2 deferred: one full run of 2, the third video waits for its partition
@@ -368,8 +367,10 @@ def test_sensor_definition_and_wiring(monkeypatch):
     assert defs.resolve_sensor_def("library_sensor").job_name == VIDEO_JOB_NAME
 
 
-def test_new_videos_are_batched_into_ranged_runs_of_at_most_videos_per_run():
+def test_new_videos_are_batched_into_ranged_runs_of_at_most_videos_per_run(monkeypatch):
     """A drop of many files becomes a few runs over consecutive partitions, like a backfill; legacy videos none."""
+    monkeypatch.delenv("FACE_ASSETS_SENSOR_RUN_VIDEOS", raising=False)
+    VIDEOS_PER_RUN = 500  # the default (settings.sensor_run_videos)
     videos = [PresentVideo(1000 + i, f"/lib/{i}.mp4", f"h{i}", True) for i in range(2 * VIDEOS_PER_RUN + 7)]
     legacy = [PresentVideo(5, "/lib/old.mp4", "old", False)]
     requests = run_requests_for(legacy + videos)
