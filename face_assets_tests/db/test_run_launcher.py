@@ -13,13 +13,10 @@ import logging
 import subprocess
 import sys
 
-import pytest
-from dagster import DagsterInstance, DagsterRunStatus, job, op
+from dagster import DagsterRunStatus, job, op
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
-from sqlalchemy.engine import make_url
 
-from face_assets.db import instance as instance_env
 from face_assets.db.run_launcher import LocalRunLauncher
 
 WORKER = """
@@ -43,18 +40,6 @@ def nothing() -> None:
 @job
 def some_job():
     nothing()
-
-
-@pytest.fixture
-def project_instance(fresh_db, tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(instance_env.REPO_DAGSTER_YAML.read_text())
-    url = make_url(fresh_db).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("FACE_ASSETS_DAGSTER_DATABASE_URL", url)
-    with DagsterInstance.get() as instance:
-        yield instance
 
 
 def _start_worker(instance, run_id: str) -> subprocess.Popen:

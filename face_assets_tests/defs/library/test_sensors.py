@@ -346,9 +346,9 @@ def test_sensor_definition_and_wiring(monkeypatch):
     assert library_sensor.default_status == DefaultSensorStatus.RUNNING
     assert library_sensor.required_resource_keys == {"database"}
     monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "7")
-    assert build_library_sensor().minimum_interval_seconds == 7
+    assert build_library_sensor().minimum_interval_seconds == 6  # see test_the_sensor_ticks_at_the_settings_period
     monkeypatch.delenv("FACE_ASSETS_SENSOR_INTERVAL")
-    assert build_library_sensor().minimum_interval_seconds == 30
+    assert build_library_sensor().minimum_interval_seconds == 29
     monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", "soon")
     with pytest.raises(ValueError, match="FACE_ASSETS_SENSOR_INTERVAL"):
         build_library_sensor()
@@ -386,3 +386,20 @@ def test_new_videos_are_batched_into_ranged_runs_of_at_most_videos_per_run(monke
     assert run_requests_for(changed)[0].run_key != requests[0].run_key  # new content: new work
     (single,) = run_requests_for(videos[:1])
     assert single.partition_key == "1000" and single.run_key == "video-1000-h0"
+
+
+@pytest.mark.parametrize("setting", [5, 10, 30])
+def test_the_sensor_ticks_at_the_settings_period(monkeypatch, setting):
+    # Dagster's daemon looks every MIN_INTERVAL_LOOP_TIME seconds (a look sleeps what is left of its period) and ticks
+    # a sensor whose last tick started at least its minimum interval ago; a tick starts a moment after its look. The
+    # next tick after one at 0 comes at the setting's period, not one look later.
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    monkeypatch.setenv("FACE_ASSETS_SENSOR_INTERVAL", str(setting))
+    minimum = build_library_sensor().minimum_interval_seconds
+    looks = [k * MIN_INTERVAL_LOOP_TIME for k in range(1, 20)]
+    tick_started = 0.01
+    next_tick = next(look for look in looks if look - tick_started >= minimum)
+    assert next_tick < setting + 1
+    exact = next(look for look in looks if look - tick_started >= setting)  # the setting as the minimum interval
+    assert exact > setting + MIN_INTERVAL_LOOP_TIME - 1  # skipped one look
