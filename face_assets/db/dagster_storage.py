@@ -24,40 +24,37 @@ from dagster_postgres.utils import create_pg_engine, get_token_provider_from_con
 POOL: dict[str, Any] = {"pool_size": 1, "max_overflow": 10, "pool_pre_ping": True, "pool_recycle": 3600}
 
 
-def _kept_connections(storage):
-    """`storage` (a dagster-postgres storage just made, on a NullPool engine) on an engine that keeps a connection."""
-    unpooled = storage._engine
-    storage._engine = create_pg_engine(
-        storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT", **POOL
-    )
-    unpooled.dispose()
-    return storage
+class _KeepsConnections:
+    """What the three storages add to dagster-postgres's: the engine swapped for one that keeps a connection."""
 
-
-def _from_config(cls, inst_data, config_value):
-    return _kept_connections(
-        cls(
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        storage = cls(
             inst_data=inst_data,
             postgres_url=pg_url_from_config(config_value),
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
-    )
+        unpooled = storage._engine
+        storage._engine = create_pg_engine(
+            storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT", **POOL
+        )
+        unpooled.dispose()
+        return storage
+
+    def optimize_for_webserver(self, statement_timeout: int, pool_recycle: int, max_overflow: int) -> None:
+        kept = self._engine
+        super().optimize_for_webserver(statement_timeout, pool_recycle, max_overflow)  # its own pool
+        kept.dispose()
 
 
-class KeptRunStorage(PostgresRunStorage):
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return _from_config(cls, inst_data, config_value)
+class KeptRunStorage(_KeepsConnections, PostgresRunStorage):
+    pass
 
 
-class KeptEventLogStorage(PostgresEventLogStorage):
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return _from_config(cls, inst_data, config_value)
+class KeptEventLogStorage(_KeepsConnections, PostgresEventLogStorage):
+    pass
 
 
-class KeptScheduleStorage(PostgresScheduleStorage):
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return _from_config(cls, inst_data, config_value)
+class KeptScheduleStorage(_KeepsConnections, PostgresScheduleStorage):
+    pass
