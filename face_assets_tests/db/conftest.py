@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, job, op
 from sqlalchemy.engine import make_url
 
 from face_assets.db import instance as instance_env
@@ -19,3 +19,14 @@ def project_instance(fresh_db, tmp_path, monkeypatch):
     monkeypatch.setenv("FACE_ASSETS_DAGSTER_DATABASE_URL", url)
     with DagsterInstance.get() as instance:
         yield instance
+
+
+@op
+def nothing() -> None:
+    pass
+
+
+@job
+def some_job():
+    """A job with one op that does nothing: runs to record in the instance."""
+    nothing()

@@ -6,23 +6,14 @@ opens them, and a lost connection is a real one ended by the server (pg_terminat
 from __future__ import annotations
 
 import psycopg
-from dagster import DagsterEvent, DagsterEventType, job, op
+from dagster import DagsterEvent, DagsterEventType
 from dagster._core.events import EngineEventData
 from sqlalchemy import event
 
 from face_assets.db.dagster_storage import KeptEventLogStorage, KeptRunStorage, KeptScheduleStorage
+from face_assets_tests.db.conftest import some_job
 
 EVENTS = 40
-
-
-@op
-def nothing() -> None:
-    pass
-
-
-@job
-def some_job():
-    nothing()
 
 
 def _log(instance, run_id: str, count: int) -> None:

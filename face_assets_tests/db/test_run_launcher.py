@@ -13,11 +13,12 @@ import logging
 import subprocess
 import sys
 
-from dagster import DagsterRunStatus, job, op
+from dagster import DagsterRunStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
 from face_assets.db.run_launcher import LocalRunLauncher
+from face_assets_tests.db.conftest import some_job
 
 WORKER = """
 import os, sys
@@ -30,16 +31,6 @@ instance.report_dagster_event(
 print("started", flush=True)
 sys.stdin.read()  # lives until the test closes its stdin
 """
-
-
-@op
-def nothing() -> None:
-    pass
-
-
-@job
-def some_job():
-    nothing()
 
 
 def _start_worker(instance, run_id: str) -> subprocess.Popen:
