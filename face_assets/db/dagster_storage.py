@@ -10,10 +10,17 @@ creating that run's 200 planned events 2.6 s against 0.55-0.87 s on a kept conne
 costs a reconnect, not an error; dagster-postgres's own retries still cover an outage. dagster.yaml names these
 classes (run_storage, event_log_storage, schedule_storage); the webserver tunes its own pools as before
 (`optimize_for_webserver`).
+
+`dynamic_partitions_read_once`: Dagster checks each `add_asset_metadata(partition_key=)` against the instance, two
+existence queries and a read of every key of the partition set per call; inside the block the event-log storage
+reads each set once. Measured: a step adding metadata to 500 of 2,000 partitions spent 2.4 s in those checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from dagster_postgres.event_log import PostgresEventLogStorage
@@ -52,8 +59,40 @@ class KeptRunStorage(_KeepsConnections, PostgresRunStorage):
     pass
 
 
+# {partitions definition name: (keys in order, the same as a set)} while a `dynamic_partitions_read_once` block runs.
+_READ_ONCE: ContextVar[dict[str, tuple[Sequence[str], frozenset[str]]] | None] = ContextVar(
+    "dynamic_partitions_read_once", default=None
+)
+
+
+@contextmanager
+def dynamic_partitions_read_once() -> Iterator[None]:
+    """Within the block (this thread or task), each dynamic partition set is read from PostgreSQL once: for checks
+    repeated per partition, where a partition added meanwhile by another process does not matter."""
+    token = _READ_ONCE.set({})
+    try:
+        yield
+    finally:
+        _READ_ONCE.reset(token)
+
+
 class KeptEventLogStorage(_KeepsConnections, PostgresEventLogStorage):
-    pass
+    def _read_once(self, partitions_def_name: str) -> tuple[Sequence[str], frozenset[str]] | None:
+        sets = _READ_ONCE.get()
+        if sets is None:
+            return None
+        if partitions_def_name not in sets:
+            keys = list(super().get_dynamic_partitions(partitions_def_name))
+            sets[partitions_def_name] = (keys, frozenset(keys))
+        return sets[partitions_def_name]
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
+        kept = self._read_once(partitions_def_name)
+        return list(kept[0]) if kept else super().get_dynamic_partitions(partitions_def_name)
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        kept = self._read_once(partitions_def_name)
+        return partition_key in kept[1] if kept else super().has_dynamic_partition(partitions_def_name, partition_key)
 
 
 class KeptScheduleStorage(_KeepsConnections, PostgresScheduleStorage):

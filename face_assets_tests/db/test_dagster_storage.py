@@ -6,11 +6,25 @@ opens them, and a lost connection is a real one ended by the server (pg_terminat
 from __future__ import annotations
 
 import psycopg
-from dagster import DagsterEvent, DagsterEventType
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEvent,
+    DagsterEventType,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 from dagster._core.events import EngineEventData
 from sqlalchemy import event
 
-from face_assets.db.dagster_storage import KeptEventLogStorage, KeptRunStorage, KeptScheduleStorage
+from face_assets.db.dagster_storage import (
+    KeptEventLogStorage,
+    KeptRunStorage,
+    KeptScheduleStorage,
+    dynamic_partitions_read_once,
+)
 from face_assets_tests.db.conftest import some_job
 
 EVENTS = 40
@@ -57,3 +71,42 @@ def test_a_connection_the_server_ended_is_replaced(project_instance, fresh_db):
     _log(instance, run.run_id, 3)
     assert instance.get_run_by_id(run.run_id) is not None
     assert len([e for e in instance.all_logs(run.run_id) if e.dagster_event]) >= 4
+
+
+CLIPS = DynamicPartitionsDefinition(name="clips")
+
+
+@asset(partitions_def=CLIPS)
+def clip_sizes(context) -> MaterializeResult:  # no annotation: this module postpones them
+    with dynamic_partitions_read_once():
+        for key in context.partition_keys:
+            context.add_asset_metadata({"size": int(key) * 10}, partition_key=key)
+    return MaterializeResult()
+
+
+def test_partition_checks_read_the_partition_set_once_within_the_block(project_instance):
+    instance = project_instance
+    instance.add_dynamic_partitions("clips", [str(k) for k in range(1, 401)])
+    reads = []
+    event.listen(
+        instance.event_log_storage._engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: reads.append(1) if "dynamic_partitions" in statement else None,
+    )
+    tags = {"dagster/asset_partition_range_start": "101", "dagster/asset_partition_range_end": "300"}
+    assert materialize([clip_sizes], instance=instance, tags=tags).success
+    # Dagster alone: two existence checks and a read of all 400 keys per metadata call, 600 statements here.
+    assert len(reads) <= 10
+    for key in ("101", "250", "300"):
+        records = AssetRecordsFilter(asset_key=AssetKey("clip_sizes"), asset_partitions=[key])
+        [record] = instance.fetch_materializations(records, limit=1).records
+        assert record.asset_materialization.metadata["size"].value == int(key) * 10
+    assert instance.get_latest_materialization_event(AssetKey("clip_sizes")) is not None
+
+    # Outside the block nothing is remembered: a partition added since is seen at once.
+    with dynamic_partitions_read_once():
+        assert not instance.has_dynamic_partition("clips", "401")
+        instance.add_dynamic_partitions("clips", ["401"])
+        assert not instance.has_dynamic_partition("clips", "401")  # read once, as the block promises
+    assert instance.has_dynamic_partition("clips", "401")
+    assert "401" in instance.get_dynamic_partitions("clips")

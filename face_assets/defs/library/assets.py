@@ -31,6 +31,7 @@ from dagster import (
 )
 
 from face_assets import settings
+from face_assets.db.dagster_storage import dynamic_partitions_read_once
 from face_assets.db.retries import DATABASE_RETRY, transient_only
 from face_assets.db.sql_files import read_sql
 from face_assets.defs.library.partitions import video_partitions
@@ -152,10 +153,11 @@ class PartitionOutcomes:
         exactly the failed videos' partitions."""
         done = len(self.succeeded)
         if not self.failed or not fail_partitions:
-            for key, metadata in self.succeeded.items():
-                self.context.add_asset_metadata(metadata, partition_key=key)
-            for key, error in self.failed.items():
-                self.context.add_asset_metadata({"failed": True, "error": error}, partition_key=key)
+            with dynamic_partitions_read_once():  # Dagster checks every key against the instance
+                for key, metadata in self.succeeded.items():
+                    self.context.add_asset_metadata(metadata, partition_key=key)
+                for key, error in self.failed.items():
+                    self.context.add_asset_metadata({"failed": True, "error": error}, partition_key=key)
             return MaterializeResult()
         self.report_succeeded()
         failed_ids = sorted(self.failed, key=lambda k: (len(k), k))
