@@ -52,6 +52,12 @@ import numpy as np
 # enough that a threshold read from bins is within 0.005 of the exact one; 400 counts per distribution.
 BIN_EDGES = np.round(np.linspace(-1.0, 1.0, 401), 6)
 BIN_CENTRES = (BIN_EDGES[:-1] + BIN_EDGES[1:]) / 2
+BIN_WIDTH = float(BIN_EDGES[1] - BIN_EDGES[0])
+
+# `Calibration.tail_threshold`: below this false-accept rate the impostor tail is fitted, not read; the fit wants at
+# least TAIL_FAR_PAIRS impostor pairs above its start (a pair set of 1,000,000 impostor pairs or more).
+TAIL_FAR = 1e-4
+TAIL_FAR_PAIRS = 100
 
 # The false-accept rates thresholds are reported at (per comparison of one face with one person). 1e-5 and 1e-6
 # only where there are enough impostor pairs (every pair of a few thousand photos gives ~10^7): a face is compared
@@ -125,6 +131,33 @@ class Calibration:
         above = np.cumsum(self.impostor_hist[::-1])[::-1]  # impostors in bin k and above
         ok = np.nonzero(above <= far * n)[0]
         return float(BIN_EDGES[ok[0]]) if ok.size else 1.0
+
+    def tail_threshold(self, far: float) -> float | None:
+        """The similarity about `far` of the impostor pairs reach, also beyond what the pairs can measure.
+
+        Down to TAIL_FAR it is the measured threshold. Below, a peaks-over-threshold estimate: the impostor scores
+        above the TAIL_FAR threshold u, their excesses over u taken as exponential (the generalised Pareto tail
+        with shape 0, the extreme-value limit of the light-tailed, near-normal scores of different people), with
+        the mean excess m measured on them: FAR(s) = FAR(u) exp(-(s - u) / m). Why not the measured threshold all
+        the way down: its last few pairs are a pair set's labelling errors as much as different people (lfw_dev:
+        ~8 "different people" pairs above 0.5 (FAR 7e-7), such as two photos whose central face is the same man);
+        the ~1,100 pairs above u (FAR 1e-4) set m, and a few mislabelled ones among them only make it heavier,
+        which errs towards a higher threshold. None without the TAIL_FAR_PAIRS impostors that fit needs.
+        """
+        if far >= TAIL_FAR:
+            return self.threshold(far)
+        if self.n_impostor * TAIL_FAR < TAIL_FAR_PAIRS:
+            return None
+        u = self.threshold(TAIL_FAR)
+        if u is None:
+            return None
+        k = int(np.searchsorted(BIN_EDGES[:-1], u - 1e-9, side="left"))
+        above = self.impostor_hist[k:]
+        count = int(above.sum())
+        if count == 0:
+            return u
+        mean_excess = max(float((above * (BIN_CENTRES[k:] - u)).sum()) / count, BIN_WIDTH / 2)
+        return float(u + mean_excess * math.log((count / self.n_impostor) / far))
 
     # --- likelihood ratios ---
 

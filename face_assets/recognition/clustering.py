@@ -30,6 +30,16 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    a video's own "same person" evidence, as good as a person's link for keeping faces together, not for saying
    someone recurs. Tracks change no neighbour list: new tracks (store_tracks) make the next run cluster the kept
    lists again, without a query;
+   then a cluster seen in exactly two videos (and held by no person's link) rests on one coincidence, the likeness
+   of two sightings, found among all n (n - 1) / 2 pairs of candidate faces: it stays only when that likeness (its
+   strongest pair of faces across the two videos) reaches `pair_similarity`, the similarity different people reach
+   with probability cluster_max_false_pairs / pairs, so that a library expects at most `cluster_max_false_pairs`
+   clusters of two strangers however large it grows (Bonferroni over the pairs; the tail of the model's
+   calibration, `Calibration.tail_threshold`). Below it the two sightings wait for a third. Measured at library
+   scale (benchmarks/ row recognition.scale: 1,950 candidate faces, ~1.9 M pairs): 0.40 let two brothers, each
+   seen once, make a cluster at similarity 0.47; the rule asks 0.50 there, and nothing more of a small library
+   (a few hundred faces: below cluster_similarity). A cluster seen in three videos or more rests on two or more
+   coincidences at once, which a library of n faces meets about n (n FAR)^2 times, not n^2 FAR;
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
    'dissolved' with size 0. Ids are never reused.
@@ -61,7 +71,7 @@ exact answer.
 Settings (table face_recognition_config, `<model>.<key>` first, then `<key>`; absent: the per-model defaults below):
 `cluster_similarity` (cosine similarity, like every threshold), `cluster_min_faces`, `cluster_neighbours`,
 `cluster_min_face_size` (default: `min_face_size`), `cluster_min_score`, `cluster_min_relative_sharpness`,
-`cluster_ef_search`, `cluster_workers`, `cluster_batch_size`, `cluster_own_index_below`.
+`cluster_ef_search`, `cluster_workers`, `cluster_batch_size`, `cluster_own_index_below`, `cluster_max_false_pairs`.
 """
 
 from __future__ import annotations
@@ -71,7 +81,7 @@ import hashlib
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, fields
@@ -87,6 +97,7 @@ from face_assets import settings
 from face_assets.db.schema_upgrade import upgrade
 from face_assets.db.sql_files import read_sql, with_fragments
 from face_assets.recognition.config import RecognitionConfig, model_key
+from face_assets.recognition.evidence import Likelihood, describe_model, likelihood_model
 
 # One clustering (or cluster edit by review) at a time: transaction-level advisory lock on this key.
 LOCK_KEY = "face_assets:face_clusters"
@@ -118,6 +129,8 @@ class ClusteringConfig:
     batch_size: int = 500  # cluster_batch_size: faces per neighbour query
     own_index_below: float = 0.25  # cluster_own_index_below: candidates' share of all faces under which they get
     #                                their own temporary HNSW index (see find_neighbours)
+    max_false_pairs: float = 0.05  # cluster_max_false_pairs: expected clusters of two strangers per library (see
+    #                                `pair_similarity`)
 
     KEYS: ClassVar[dict[str, str]] = {
         "similarity": "cluster_similarity",
@@ -130,6 +143,7 @@ class ClusteringConfig:
         "workers": "cluster_workers",
         "batch_size": "cluster_batch_size",
         "own_index_below": "cluster_own_index_below",
+        "max_false_pairs": "cluster_max_false_pairs",
     }
 
     @classmethod
@@ -178,6 +192,8 @@ class ClusteringResult:
     queried: int = 0  # faces whose neighbour list was queried
     lists_written: int = 0  # rows of face_neighbours written
     sizes: dict[int, int] = field(default_factory=dict)  # cluster id -> faces
+    pair_similarity: float | None = None  # what a cluster seen in two videos needs (`pair_similarity`)
+    pairs_waiting: int = 0  # clusters seen in two videos under it: unclustered, waiting for a third sighting
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -308,6 +324,49 @@ def _density_clusters(
     clusters = [part.tolist() for part in parts if part.size >= 2]
     clusters.sort(key=lambda c: c[0])
     return clusters
+
+
+def pair_similarity(candidates: int, config: ClusteringConfig, tail: Likelihood) -> float | None:
+    """The similarity a cluster seen in two videos needs among `candidates` faces (see the module docstring, step
+    2): where different people's pairs reach it with probability cluster_max_false_pairs / (n (n - 1) / 2). None:
+    no rule (fewer than two faces, or a model whose tail is unknown)."""
+    pairs = candidates * (candidates - 1) // 2
+    threshold = getattr(tail, "tail_threshold", None)
+    if pairs < 1 or threshold is None or config.max_false_pairs <= 0:
+        return None
+    return threshold(min(config.max_false_pairs / pairs, 0.5))
+
+
+def judge_pairs(
+    clusters: list[list[int]],
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    video_of: Mapping[int, int],
+    linked: Collection[int],
+    threshold: float | None,
+) -> tuple[list[list[int]], list[list[int]]]:
+    """(kept, dissolved): the clusters seen in exactly two videos, held by no person's link, whose strongest edge
+    across the two videos (`edges`: face, neighbour, similarity arrays) is under `threshold`, are dissolved."""
+    if threshold is None:
+        return clusters, []
+    suspect = [
+        i for i, c in enumerate(clusters) if len({video_of[f] for f in c}) == 2 and not any(f in linked for f in c)
+    ]
+    if not suspect:
+        return clusters, []
+    faces = np.array([f for i in suspect for f in clusters[i]], dtype=np.int64)
+    owner = np.array([k for k, i in enumerate(suspect) for _ in clusters[i]], dtype=np.int64)
+    video = np.array([video_of[f] for f in faces.tolist()], dtype=np.int64)
+    order = np.argsort(faces)
+    faces, owner, video = faces[order], owner[order], video[order]
+    a_id, b_id, sim = edges
+    (a, a_found), (b, b_found) = _positions(faces, a_id), _positions(faces, b_id)
+    across = a_found & b_found
+    a, b, sim = a[across], b[across], sim[across]
+    across = (owner[a] == owner[b]) & (video[a] != video[b])
+    strongest = np.full(len(suspect), -np.inf)
+    np.maximum.at(strongest, owner[a[across]], sim[across])
+    weak = {suspect[k] for k in np.flatnonzero(strongest < threshold).tolist()}
+    return [c for i, c in enumerate(clusters) if i not in weak], [clusters[i] for i in sorted(weak)]
 
 
 def carry_over_ids(clusters: Sequence[Sequence[int]], old_cluster_of: Mapping[int, int | None]) -> list[int | None]:
@@ -583,9 +642,9 @@ class _KeptLists:
         return int(np.searchsorted(self.faces, face))
 
 
-def _params(config: ClusteringConfig) -> dict:
+def _params(config: ClusteringConfig, tail: Likelihood | None = None) -> dict:
     """What the stored state depends on: 'lists' (another value: a full run), 'clustering' (another value: the
-    kept lists are clustered again)."""
+    kept lists are clustered again; `tail`: the model whose impostor tail sets `pair_similarity`)."""
     return {
         "lists": {
             "version": NEIGHBOUR_LISTS_VERSION,
@@ -599,6 +658,8 @@ def _params(config: ClusteringConfig) -> dict:
             "min_face_size": config.min_face_size,
             "min_score": config.min_score,
             "min_relative_sharpness": config.min_relative_sharpness,
+            "max_false_pairs": config.max_false_pairs,
+            "tail": describe_model(tail) if tail is not None else None,
         },
     }
 
@@ -659,7 +720,8 @@ def cluster_faces(
     result = ClusteringResult(config=config)
     k = config.neighbours
 
-    params = _params(config)
+    tail = likelihood_model(conn, RecognitionConfig.load(conn))
+    params = _params(config, tail)
     gates = {
         "min_face_size": config.min_face_size,
         "min_score": config.min_score,
@@ -795,6 +857,10 @@ def cluster_faces(
     clusters = _density_clusters(
         np.fromiter(candidates, dtype=np.int64, count=len(candidates)), a_id, b_id, sim, config.min_faces, links, tracks
     )
+    result.pair_similarity = pair_similarity(len(candidates), config, tail)
+    video_of = {face: video for face, (video, _) in frame_of.items()}
+    clusters, waiting = judge_pairs(clusters, (a_id, b_id, sim), video_of, links, result.pair_similarity)
+    result.pairs_waiting = len(waiting)
     carried = carry_over_ids(clusters, old_cluster_of)
     result.seconds["clustering"] = time.perf_counter() - t
 
@@ -881,7 +947,8 @@ def cluster_faces(
     say(
         f"{result.clusters} clusters ({len(result.kept_ids)} kept their id, {len(fresh)} new, "
         f"{len(result.dissolved_ids)} dissolved), {result.clustered_faces} faces clustered, "
-        f"{result.unclustered_faces} not, {result.faces_moved} faces moved, {len(rewrite)} neighbour lists written"
+        f"{result.unclustered_faces} not, {result.faces_moved} faces moved, {len(rewrite)} neighbour lists written; "
+        f"{result.pairs_waiting} seen in two videos under {result.pair_similarity or 0:.3f} wait for a third"
     )
     return result
 

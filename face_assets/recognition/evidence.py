@@ -139,6 +139,12 @@ class DefaultsLikelihood:
     def max_log_likelihood_ratio(self) -> float:
         return self.bound
 
+    def tail_threshold(self, far: float) -> float:
+        """The similarity `far` of different people's pairs reach under N(0, sigma_i) (see the class)."""
+        from scipy.stats import norm  # here: scipy's import is slow, and few callers need this
+
+        return float(self.impostor_sd * norm.isf(min(max(far, 1e-300), 0.5)))
+
     def describe(self) -> str:
         return (
             f"defaults of the model (not calibrated): different people ~ N(0, {self.impostor_sd:.3f}), the same "
