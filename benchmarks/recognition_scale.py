@@ -9,8 +9,8 @@ of one video), a stranger's photos into one-photo appearances in different video
 videos of 2-4 people, at most one appearance of a person per video, each photo in its own frame of 5. No video is
 decoded: a video is the set of its faces.
 
-Embeddings, made once and cached (benchmarks/.data): each video face is the central face of its photo as
-`face-assets calibrate` embeds it (`embed_photos`, the calibration cache under FACE_ASSETS_HOME, shared with
+Embeddings, made once and cached (benchmarks/.data): each video face is the face its photo is labelled with (its
+box holds the centre) as `face-assets calibrate` embeds it (`embed_photos`, the calibration cache under FACE_ASSETS_HOME, shared with
 `calibrate_accuracy`); each creator's reference is its profile picture through `picture_embeddings` (the code of the
 `creator_embeddings` asset: the best face, averaged with the mirror image's). The photos are not degraded as video
 frames are (stage `recognition` does that on rendered videos): this row asks whether the false-tag bound holds with

@@ -205,17 +205,32 @@ def cache_dir(engine) -> Path:
     return settings.home() / "calibration_cache" / f"{model_key(engine.model_name)}-{engine_fingerprint(engine)}"
 
 
+# Part of each cached photo's key: another rule for which face a photo is labelled with embeds the photos again.
+LABELLED_FACE_RULE = "box-holds-centre"
+
+
 def _central_face(faces, shape) -> np.ndarray | None:
-    """The embedding of the face whose box centre is nearest the image centre (LFW labels that one)."""
-    if not faces:
-        return None
+    """The embedding of the face a photo of a pair set is labelled with, None when no face found is that one.
+
+    LFW-style sets crop each photo around the named person's face: the face it is labelled with is the one whose
+    box holds the image centre (of several, the one whose box centre is nearest it). A face off the centre is
+    someone beside the named person (lfw_dev's Don_Nickles_0002: the detector missed his face, cut by the photo's
+    edge, and found only Charles Grassley's at the left border; taking the nearest face made a "Don Nickles" photo
+    of Grassley, a genuine pair of two people and an impostor pair of one)."""
     cy, cx = shape[0] / 2, shape[1] / 2
+
+    def holds_centre(face) -> bool:
+        x1, y1, x2, y2 = face.bbox
+        return x1 <= cx <= x2 and y1 <= cy <= y2
 
     def distance(face) -> float:
         x1, y1, x2, y2 = face.bbox
         return ((x1 + x2) / 2 - cx) ** 2 + ((y1 + y2) / 2 - cy) ** 2
 
-    return np.asarray(min(faces, key=distance).embedding, dtype=np.float32)
+    labelled = [face for face in faces if holds_centre(face)]
+    if not labelled:
+        return None
+    return np.asarray(min(labelled, key=distance).embedding, dtype=np.float32)
 
 
 def embed_photos(
@@ -226,14 +241,15 @@ def embed_photos(
     batch: int = 32,
     progress=None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(embeddings (n, d) float32, has_face (n,) bool, stats) of the central face of each photo.
+    """(embeddings (n, d) float32, has_face (n,) bool, stats) of the face each photo is labelled with (the one
+    whose box holds the centre, `_central_face`).
 
-    Each photo's result is cached as `<cache>/<sha1 of path, size, mtime>.npy` (an empty array: no face), so a
+    Each photo's result is cached as `<cache>/<sha1 of path, size, mtime, rule>.npy` (an empty array: no face), so a
     rerun, or a run that was stopped half way, only embeds what is new. Photos go to `engine.detect` `batch` at a
     time: its frame_workers spread them over the cores; a photo in which it finds no face gets the engine's second
     pass (`FaceEngine.detect_pictures`: a border, other detector input sizes, the mirror image) before it counts as no
-    face (stats: `second_pass` photos tried again, `second_pass_found` of them with a face). An unreadable photo
-    counts as no face.
+    face, and so does a photo whose faces are all off its centre (stats: `second_pass` photos tried again,
+    `second_pass_found` of them with a face). An unreadable photo counts as no face.
     """
     import cv2  # here, not at the top: every `face-assets` command imports this module, few read photos
 
@@ -244,7 +260,8 @@ def embed_photos(
     todo = []
     for k, p in enumerate(paths):
         st = Path(p).stat()
-        key = hashlib.sha1(f"{Path(p).resolve()}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()
+        key = f"{Path(p).resolve()}|{st.st_size}|{int(st.st_mtime)}|{LABELLED_FACE_RULE}"
+        key = hashlib.sha1(key.encode()).hexdigest()
         keys.append(key)
         f = cache / f"{key}.npy"
         if f.exists():
@@ -261,10 +278,15 @@ def embed_photos(
         readable = [k for k, im in zip(chunk, images) if im is not None]
         found = detect([im for im in images if im is not None])
         by_index = dict(zip(readable, zip(found, [im.shape for im in images if im is not None])))
-        for k in chunk:
-            emb = _central_face(*by_index[k]) if k in by_index else None
+        for k, image in zip(chunk, images):
+            faces = by_index[k][0] if k in by_index else []
+            emb = _central_face(faces, image.shape) if k in by_index else None
+            if emb is None and faces and not getattr(faces[0], "second_pass", False) and hasattr(engine, "second_pass"):
+                # faces, but none where the label says: the second pass looks for the missed one
+                faces = engine.second_pass(image)
+                emb = _central_face(faces, image.shape)
             results[k] = emb if emb is not None else np.zeros(0, np.float32)
-            second_found += emb is not None and k in by_index and bool(getattr(by_index[k][0][0], "second_pass", False))
+            second_found += emb is not None and bool(getattr(faces[0], "second_pass", False))
             np.save(cache / f"{keys[k]}.npy", results[k])
         if progress:
             progress(min(b + batch, len(todo)), len(todo))

@@ -91,3 +91,26 @@ def test_calibration_photos_and_recognize_by_photo_use_the_second_pass(engine, t
     assert stats["second_pass"] == 1 and stats["second_pass_found"] == 1
     faces = detect_photo(engine, _read(MISSED))
     assert len(faces) == 1 and float(faces[0].embedding @ emb[0]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_photo_whose_faces_are_all_off_its_centre_is_looked_at_again(engine, tmp_path):
+    from face_assets.recognition.calibration_measure import embed_photos
+
+    # Don_Nickles_0002: the first pass finds only Charles Grassley's face at the left border (the photo's centre
+    # is Nickles, his face cut by the edge); Grassley's own photo and another photo of Nickles to compare with.
+    beside, nickles, grassley = (
+        LFW / "Don_Nickles" / "Don_Nickles_0002.jpg",
+        LFW / "Don_Nickles" / "Don_Nickles_0001.jpg",
+        LFW / "Charles_Grassley" / "Charles_Grassley_0002.jpg",
+    )
+    image = _read(beside)
+    first = engine.detect([image])[0]
+    height, width = image.shape[:2]
+    assert first and not any(
+        x1 <= width / 2 <= x2 and y1 <= height / 2 <= y2 for x1, y1, x2, y2 in (f.bbox for f in first)
+    )
+    emb, has_face, stats = embed_photos(engine, [beside, nickles, grassley], cache=tmp_path)
+    assert has_face.tolist() == [True, True, True]
+    assert stats["second_pass"] == 1 and stats["second_pass_found"] == 1
+    assert float(emb[0] @ emb[1]) > 0.45  # Nickles, as labelled
+    assert float(emb[0] @ emb[2]) < 0.3  # not Grassley beside him (0.49 when the nearest face was taken)
