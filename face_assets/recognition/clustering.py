@@ -36,10 +36,12 @@ How (DBSCAN-like, scaling with an HNSW index instead of a pairwise join):
    with probability cluster_max_false_pairs / pairs, so that a library expects at most `cluster_max_false_pairs`
    clusters of two strangers however large it grows (Bonferroni over the pairs; the tail of the model's
    calibration, `Calibration.tail_threshold`). Below it the two sightings wait for a third. Measured at library
-   scale (benchmarks/ row recognition.scale: 1,950 candidate faces, ~1.9 M pairs): 0.40 let two brothers, each
-   seen once, make a cluster at similarity 0.47; the rule asks 0.50 there, and nothing more of a small library
-   (a few hundred faces: below cluster_similarity). A cluster seen in three videos or more rests on two or more
-   coincidences at once, which a library of n faces meets about n (n FAR)^2 times, not n^2 FAR;
+   scale (benchmarks/ row recognition.scale: 1,720 candidate faces, ~1.5 M pairs): 0.40 let two brothers, each
+   seen once, make a cluster at similarity 0.47; the rule asks 0.497 there (0 impure clusters of 220; 33 pairs
+   wait, 31 of them a recurring stranger's two photos), and nothing more of a small library (a few hundred faces:
+   below cluster_similarity). A cluster seen in three videos or more rests on two or more coincidences at once,
+   which a library of n faces meets about n (n FAR)^2 times, not n^2 FAR (not covered: a stranger joining a
+   recurring person's cluster through one likeness, judged by cluster_similarity alone);
 3. stable ids: a new cluster keeps the id of the open cluster it shares most faces with (greedy one-to-one matching
    by overlap, largest first), else gets a new id from the sequence; open clusters without a successor are
    'dissolved' with size 0. Ids are never reused.
