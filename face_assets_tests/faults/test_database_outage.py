@@ -111,17 +111,19 @@ def test_asset_steps_retry_through_an_outage_and_the_backfill_completes(servers)
     ids = sorted(videos.values())
     before, tags_before = snapshot(servers, ids), tag_rows(servers, ids)
 
-    backfill_id = _launch(servers, [str(i) for i in ids], IN_PROCESS, "faults: database outage during a backfill")
+    # The backfill starts while the server is down, so its steps meet the outage however fast the machine is
+    # (stopping the server once the run had started raced a run that finished its steps first).
+    with Outage(servers):
+        backfill_id = _launch(servers, [str(i) for i in ids], IN_PROCESS, "faults: database outage during a backfill")
 
-    def run_started():
-        runs = api.backfill(servers, backfill_id)["runs"]
-        return runs[0]["id"] if runs and runs[0]["status"] == "STARTED" else None
+        def run_started():
+            runs = api.backfill(servers, backfill_id)["runs"]
+            return runs[0]["id"] if runs and runs[0]["status"] == "STARTED" else None
 
-    run_id = wait_for(run_started, RUN_TIMEOUT_SECONDS, "the backfill's run started", interval=0.5)
-    with Outage(servers):  # the run's worker is up, its steps meet the stopped server
+        run_id = wait_for(run_started, RUN_TIMEOUT_SECONDS, "the backfill's run started", interval=0.5)
         wait_for(
             lambda: _retries(servers, run_id),
-            60,
+            RUN_TIMEOUT_SECONDS,
             "a step failing on the stopped database and put up for retry",
             interval=0.5,
             on_timeout=lambda: api.failure_messages(servers, run_id),
