@@ -87,16 +87,21 @@ def clip_sizes(context) -> MaterializeResult:  # no annotation: this module post
 def test_partition_checks_read_the_partition_set_once_within_the_block(project_instance):
     instance = project_instance
     instance.add_dynamic_partitions("clips", [str(k) for k in range(1, 401)])
-    reads = []
+    reads, opened = [], []
+    engine = instance.event_log_storage._engine
     event.listen(
-        instance.event_log_storage._engine,
+        engine,
         "before_cursor_execute",
         lambda _conn, _cursor, statement, *_: reads.append(1) if "dynamic_partitions" in statement else None,
     )
+    event.listen(engine, "connect", lambda *_: opened.append(1))
     tags = {"dagster/asset_partition_range_start": "101", "dagster/asset_partition_range_end": "300"}
     assert materialize([clip_sizes], instance=instance, tags=tags).success
     # Dagster alone: two existence checks and a read of all 400 keys per metadata call, 600 statements here.
     assert len(reads) <= 10
+    # 200 materializations, each asking on a second connection whether the tags table exists: asked once, and
+    # the second connection kept (before: one new connection per materialization).
+    assert len(opened) <= 2
     for key in ("101", "250", "300"):
         records = AssetRecordsFilter(asset_key=AssetKey("clip_sizes"), asset_partitions=[key])
         [record] = instance.fetch_materializations(records, limit=1).records
