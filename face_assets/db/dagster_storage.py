@@ -5,7 +5,7 @@ an instance never hoards connections. A run writes an event per step, per output
 partition of its metadata against the instance (a run of 150 new videos: well over a thousand statements). Measured
 in the daemon's run worker on 50 new files (py-spy, issue 21): opening connections took ~40% of its main thread,
 creating that run's 200 planned events 2.6 s against 0.55-0.87 s on a kept connection; with a password
-(scram-sha-256) each connection also derives a key on both sides. Here each storage keeps one connection
+(scram-sha-256) each connection also derives a key on both sides. Here each storage keeps up to two connections
 (`POOL`: a few more while threads overlap, closed when returned), pinged before use, so a restarted PostgreSQL
 costs a reconnect, not an error; dagster-postgres's own retries still cover an outage. dagster.yaml names these
 classes (run_storage, event_log_storage, schedule_storage); the webserver tunes its own pools as before
